@@ -1,0 +1,342 @@
+"""Configuration schema: scenarios (actors and their attributes) and guarantee formats.
+
+Every model parameter is declared once, here, with a self-explaining name, a unit, a
+default and a source (a public reference, or the word "assumption"). The values used in
+studies live in ``configs/``; the defaults below are what a file may leave out.
+
+Files are TOML. Unknown keys, wrong types and out-of-range values raise
+:class:`ConfigError`, whose message names the file, the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+#: The repository's configuration folder (formats, scenarios, sweeps).
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+FORMATS_DIR = CONFIG_DIR / "formats"
+SCENARIOS_DIR = CONFIG_DIR / "scenarios"
+
+UTILITY_RUSSIA = "Russia's utility (value of achieving its war aims = 1)"
+UTILITY_GUARANTOR = "guarantor's utility (Ukraine's defeat = loss of its stake)"
+
+
+class ConfigError(ValueError):
+    """A configuration file or value is invalid. The message is meant for the user."""
+
+
+def parameter(default: Any = ..., *, unit: str, source: str, description: str, **limits: Any):
+    """A model parameter: a pydantic field that carries its unit and source."""
+    return Field(
+        default,
+        description=description,
+        json_schema_extra={"unit": unit, "source": source},
+        **limits,
+    )
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class RussiaParameters(Strict):
+    military_spending_usd_bn: float = parameter(
+        149.0, gt=0, unit="USD bn per year (2024)",
+        source="SIPRI Fact Sheet, April 2025 (2024 military expenditure)",
+        description="Russia's military expenditure; its strength in the denial contest.")
+    status_quo_value: float = parameter(
+        0.4, ge=0, le=1, unit=UTILITY_RUSSIA, source="assumption",
+        description="Value to Russia of keeping the ceasefire line, relative to achieving "
+                    "its war aims by force.")
+    war_cost: float = parameter(
+        0.2, ge=0, unit=UTILITY_RUSSIA, source="assumption",
+        description="Cost to Russia of renewing the offensive, whatever the outcome.")
+    sanctions_cost: float = parameter(
+        0.3, ge=0, unit=UTILITY_RUSSIA, source="assumption",
+        description="Cost of new sanctions if every guarantor in the scenario imposes them; "
+                    "honouring guarantors impose their share of the guarantors' GDP.")
+    catastrophe_cost: float = parameter(
+        10.0, ge=0, unit=UTILITY_RUSSIA, source="assumption",
+        description="Cost to Russia of a nuclear catastrophe.")
+    foreign_troops_aversion: float = parameter(
+        0.1, ge=0, unit=UTILITY_RUSSIA,
+        source="direction: Moscow rejects foreign troops in Ukraine (August 2025 reporting); "
+               "size: assumption",
+        description="Loss of status-quo value to Russia while foreign troops are stationed in "
+                    "Ukraine (provocation, Jervis' spiral).")
+    contest_decisiveness: float = parameter(
+        1.0, gt=0, le=50, unit="dimensionless exponent",
+        source="Hirshleifer (1989) ratio contest success function; value: assumption",
+        description="Exponent of the contest function: how sharply the balance of "
+                    "capability decides the offensive.")
+    fait_accompli_days: float = parameter(
+        14.0, gt=0, unit="days", source="assumption",
+        description="Characteristic time in which an offensive creates facts on the ground; "
+                    "a response delayed by d days keeps exp(-d / fait_accompli_days) of its "
+                    "effect.")
+    nuclear_escalation_probability: float = parameter(
+        0.02, ge=0, lt=1, unit="probability per nuclear-armed guarantor in direct combat",
+        source="assumption",
+        description="Chance that direct combat between Russia and a nuclear-armed guarantor "
+                    "escalates to nuclear use.")
+
+
+class UkraineParameters(Strict):
+    military_spending_usd_bn: float = parameter(
+        64.7, gt=0, unit="USD bn per year (2024)",
+        source="SIPRI Fact Sheet, April 2025 (2024 military expenditure)",
+        description="Ukraine's own military expenditure.")
+    baseline_military_aid_usd_bn: float = parameter(
+        45.0, ge=0, unit="USD bn per year",
+        source="Kiel Ukraine Support Tracker: military allocations averaged EUR 41.6 bn a "
+               "year in 2022-24 (converted at about 1.08 USD/EUR, assumption)",
+        description="Military aid Ukraine receives whatever the format; adds to its "
+                    "capability in the denial contest.")
+
+
+class GuarantorParameters(Strict):
+    id: str = Field(..., pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+                    description="Short identifier used in formats and parameter paths.")
+    name: str = Field(..., min_length=1, description="Display name.")
+    military_spending_usd_bn: float = parameter(
+        ..., gt=0, unit="USD bn per year (2024)", source="SIPRI (see scenario file)",
+        description="Military expenditure; what a combat response can bring to bear.")
+    gdp_usd_tn: float = parameter(
+        ..., gt=0, unit="USD tn (2024)", source="IMF World Economic Outlook (see scenario file)",
+        description="Economic weight; sets the guarantor's share of the sanctions cost.")
+    nuclear_armed: bool = parameter(
+        False, unit="yes/no", source="public record",
+        description="Whether direct combat with this guarantor carries nuclear risk.")
+    stake_in_ukraine: float = parameter(
+        1.0, ge=0, unit=UTILITY_GUARANTOR, source="assumption",
+        description="What the guarantor loses if Russia's offensive succeeds.")
+    honouring_cost: float = parameter(
+        0.3, ge=0, unit=UTILITY_GUARANTOR, source="assumption",
+        description="Cost of honouring with a full response (cost share 1); a format's "
+                    "response scales it.")
+    audience_cost: float = parameter(
+        0.3, ge=0, unit=UTILITY_GUARANTOR,
+        source="Fearon (1994, 1997) tying hands; Tomz (2007) shows audience costs exist; "
+               "size: assumption",
+        description="Cost of reneging on a fully binding commitment (bindingness 1).")
+    tripwire_cost: float = parameter(
+        0.5, ge=0, unit=UTILITY_GUARANTOR,
+        source="Schelling (1966); Reiter & Poast (2021) on limits; size: assumption",
+        description="Extra cost of abstaining when the guarantor's own troops in Ukraine are "
+                    "attacked.")
+    catastrophe_cost: float = parameter(
+        10.0, ge=0, unit=UTILITY_GUARANTOR, source="assumption",
+        description="Cost to the guarantor of a nuclear catastrophe.")
+    readiness_cost: float = parameter(
+        0.02, ge=0, unit=f"{UTILITY_GUARANTOR} per crisis round", source="assumption",
+        description="Peacetime cost of keeping a credible response ready (forces on standby, "
+                    "exercises, stocks), paid each round by a guarantor whose policy is to "
+                    "honour. It is sunk once Russia escalates, so it does not enter the "
+                    "crisis equilibrium; it drives the learning dynamics.")
+
+
+class AnalysisParameters(Strict):
+    rationality: float = parameter(
+        10.0, ge=0, le=1e4, unit="1 / utility unit",
+        source="McKelvey & Palfrey (1995) logit quantal response; value: assumption",
+        description="Logit precision lambda for noisy play (0 = uniform random choice).")
+    defended_below_russia_success: float = parameter(
+        0.5, gt=0, lt=1, unit="probability", source="assumption",
+        description="An escalation counts as defended when the response leaves Russia's "
+                    "chance of success below this value, otherwise as abandoned.")
+
+
+class ResponseSpec(Strict):
+    """What honouring the commitment means for a guarantor under a format."""
+
+    denial_share: float = parameter(
+        0.05, ge=0, le=1, unit="share of the guarantor's annual military expenditure",
+        source="assumption (Kiel: all donors' military aid is a few per cent of their "
+               "military spending)",
+        description="Capability the response adds to Ukraine's side of the denial contest.")
+    punishment_share: float = parameter(
+        1.0, ge=0, le=1, unit="share of the guarantor's full sanctions", source="assumption",
+        description="How much of its possible sanctions the guarantor imposes.")
+    direct_combat: bool = parameter(
+        False, unit="yes/no", source="format definition",
+        description="Whether honouring means fighting Russian forces (air or ground).")
+    troops_on_ground: bool = parameter(
+        False, unit="yes/no", source="format definition",
+        description="Whether the guarantor has troops stationed in Ukraine (tripwire; also "
+                    "provokes Russia and arrives without delay).")
+    cost_share: float = parameter(
+        0.3, ge=0, le=5, unit="multiple of the guarantor's honouring cost", source="assumption",
+        description="Cost of this response relative to a full response.")
+
+
+class FormatSpec(Strict):
+    """A security-guarantee format. Defined by data alone (``configs/formats/*.toml``)."""
+
+    id: str = Field(..., pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(..., min_length=1)
+    description: str = Field(..., min_length=1, description="One line for listings.")
+    sources: list[str] = Field(default_factory=list, description="Where the format comes from.")
+    members: list[str] | Literal["all"] = Field(
+        "all", description="Guarantor ids bound by the format, or 'all' for every guarantor "
+                           "of the scenario. Guarantors that are not members are not players.")
+    commitment_bindingness: float = parameter(
+        0.5, ge=0, le=1, unit="share of the audience cost incurred by reneging",
+        source="assumption (ordering: assurances < bilateral agreement < collective pledge "
+               "< treaty)",
+        description="How binding the pledge is: 0 = no cost of walking away, 1 = a treaty "
+                    "obligation.")
+    coordination_probability: float = parameter(
+        0.0, ge=0, le=1, unit="probability", source="assumption",
+        description="Chance that the collective mechanism turns the members into one team "
+                    "that chooses the response maximising their joint payoff; otherwise each "
+                    "decides alone (free riding). 0 for bilateral deals.")
+    response_delay_days: float = parameter(
+        14.0, ge=0, unit="days", source="assumption",
+        description="Time from an attack to the response taking effect; troops already on "
+                    "the ground act without delay.")
+    response: ResponseSpec = Field(default_factory=ResponseSpec,
+                                   description="Response of every member unless overridden.")
+    response_overrides: dict[str, ResponseSpec] = Field(
+        default_factory=dict,
+        description="Per-guarantor responses, e.g. US air support without ground troops.")
+
+    @model_validator(mode="after")
+    def _overrides_are_members(self) -> FormatSpec:
+        if self.members != "all":
+            if len(set(self.members)) != len(self.members):
+                raise ValueError(f"members lists a guarantor twice: {self.members}")
+            stray = sorted(set(self.response_overrides) - set(self.members))
+            if stray:
+                raise ValueError(f"response_overrides name non-members {stray}; "
+                                 f"members are {self.members}")
+        return self
+
+
+class Scenario(Strict):
+    """Actors, their attributes and the format to study."""
+
+    name: str = Field(..., min_length=1)
+    description: str = ""
+    format: str = Field("nato_lite", description="Id of the format solved by default.")
+    seed: int = Field(20250801, ge=0, description="Root seed for everything random.")
+    russia: RussiaParameters = Field(default_factory=RussiaParameters)
+    ukraine: UkraineParameters = Field(default_factory=UkraineParameters)
+    guarantors: list[GuarantorParameters] = Field(..., min_length=1)
+    analysis: AnalysisParameters = Field(default_factory=AnalysisParameters)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Scenario:
+        ids = [g.id for g in self.guarantors]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"guarantor ids must be unique, got {ids}")
+        return self
+
+    def guarantor(self, guarantor_id: str) -> GuarantorParameters:
+        for g in self.guarantors:
+            if g.id == guarantor_id:
+                return g
+        raise KeyError(guarantor_id)
+
+
+# ---------------------------------------------------------------------------------------
+# Loading and error messages
+
+
+def _describe_error(err: dict[str, Any], model: type[BaseModel]) -> str:
+    key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    value = err.get("input")
+    if err["type"] == "extra_forbidden":
+        allowed = _allowed_keys(model, err["loc"][:-1])
+        hint = f"unknown key; allowed keys here: {', '.join(allowed)}" if allowed else \
+            "unknown key"
+        return f"key '{key}' = {value!r}: {hint}"
+    if err["type"] == "missing":
+        return f"key '{key}' is required but missing"
+    return f"key '{key}' = {value!r}: {err['msg']}"
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the sub-model at ``loc`` (skipping list indices and dict keys)."""
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(str(part))
+        if field is None:
+            continue  # a list index or a dict key: stay on the same model
+        current = _inner_model(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(current.model_fields)
+    return []
+
+
+def _inner_model(annotation: Any) -> Any:
+    args = getattr(annotation, "__args__", None)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in args or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def validate(model: type[BaseModel], data: dict[str, Any], origin: str):
+    """Validate ``data`` as ``model``; on failure raise ConfigError naming ``origin``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = [_describe_error(err, model) for err in exc.errors()]
+        raise ConfigError(f"{origin}: " + "; ".join(lines)) from None
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    return validate(Scenario, read_toml(path), str(path))
+
+
+def load_format(path: str | Path) -> FormatSpec:
+    spec = validate(FormatSpec, read_toml(path), str(path))
+    if Path(path).stem != spec.id:
+        raise ConfigError(f"{path}: key 'id' = {spec.id!r}: must match the file name "
+                          f"{Path(path).stem!r}")
+    return spec
+
+
+def load_catalogue(directory: str | Path = FORMATS_DIR) -> dict[str, FormatSpec]:
+    """All formats in ``directory``, keyed by id, in file-name order."""
+    directory = Path(directory)
+    files = sorted(directory.glob("*.toml"))
+    if not files:
+        raise ConfigError(f"{directory}: no format files (*.toml) found")
+    return {spec.id: spec for spec in map(load_format, files)}
+
+
+def member_ids(fmt: FormatSpec, scenario: Scenario) -> list[str]:
+    """Ids of the scenario's guarantors bound by ``fmt``, in scenario order."""
+    known = [g.id for g in scenario.guarantors]
+    if fmt.members == "all":
+        return known
+    unknown = [m for m in fmt.members if m not in known]
+    if unknown:
+        raise ConfigError(f"format {fmt.id!r}: key 'members' names {unknown}, which are not "
+                          f"guarantors of scenario {scenario.name!r} (allowed: {known})")
+    return [g for g in known if g in fmt.members]
+
+
+def response_of(fmt: FormatSpec, guarantor_id: str) -> ResponseSpec:
+    return fmt.response_overrides.get(guarantor_id, fmt.response)

@@ -1,0 +1,336 @@
+r"""The payoff rules of one crisis round: the only place they are written down.
+
+Russia chooses to escalate or refrain. If it escalates, each guarantor bound by the format
+chooses to honour (deter, ``a_i = 1``) or abstain (``a_i = 0``). With a response profile
+``a`` (equations and sources in ``docs/model.md``):
+
+Denial (contest function, Hirshleifer 1989)::
+
+    K(a)     = M_U + sum_i a_i * theta_i * m_i * tau_i          capability on Ukraine's side
+    P_win(a) = m_R^g / (m_R^g + K(a)^g) = 1 / (1 + (K(a)/m_R)^g)
+    tau_i    = 1 if i has troops on the ground, else exp(-delay / fait_accompli_days)
+
+Escalation risk (each nuclear-armed guarantor in direct combat, independently)::
+
+    risk(a)  = 1 - prod_i (1 - a_i * e_i)
+
+Russia::
+
+    U_R(refrain) = s - provocation               (provocation if any member stations troops)
+    U_R(a)       = s + P_win(a) (1 - s) - war_cost - sanctions_cost * sum_i a_i w_i
+                   - risk(a) * catastrophe_cost_R
+
+Guarantor i (Fearon's tying hands; Schelling's tripwire)::
+
+    U_i(a) = -stake_i * P_win(a) - a_i * honouring_cost_i
+             - (1 - a_i) * reneging_cost_i - risk(a) * catastrophe_cost_i
+    reneging_cost_i = bindingness * audience_cost_i + [troops on ground] * tripwire_cost_i
+
+All functions broadcast: a ``Game`` holds arrays over ``C`` cells (parameter points or
+runs), per-guarantor arrays have shape ``(C, n)``, and action profiles have shape
+``(P, n)`` (the same profiles in every cell) or ``(C, P, n)``. Every engine (exact solver,
+Mesa model, vectorised engine) calls these functions, so the same expression is evaluated
+in the same order everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from .config import (
+    ConfigError,
+    FormatSpec,
+    GuarantorParameters,
+    ResponseSpec,
+    RussiaParameters,
+    Scenario,
+    UkraineParameters,
+    member_ids,
+    response_of,
+)
+
+
+@dataclass(frozen=True)
+class Game:
+    """Payoff-relevant quantities of a crisis round for ``C`` cells and ``n`` guarantors."""
+
+    guarantor_ids: tuple[str, ...]
+    # Russia and Ukraine, shape (C,)
+    russia_capability: np.ndarray
+    ukraine_capability: np.ndarray
+    contest_decisiveness: np.ndarray
+    status_quo_value: np.ndarray
+    war_cost: np.ndarray
+    sanctions_cost: np.ndarray
+    russia_catastrophe_cost: np.ndarray
+    provocation_cost: np.ndarray
+    coordination_probability: np.ndarray
+    # guarantors, shape (C, n)
+    added_capability: np.ndarray
+    sanctions_weight: np.ndarray
+    escalation_probability: np.ndarray
+    stake: np.ndarray
+    honouring_cost: np.ndarray
+    reneging_cost: np.ndarray
+    catastrophe_cost: np.ndarray
+    readiness_cost: np.ndarray
+
+    @property
+    def cells(self) -> int:
+        return self.russia_capability.shape[0]
+
+    @property
+    def n(self) -> int:
+        return len(self.guarantor_ids)
+
+    def take(self, index: Any) -> Game:
+        """The game restricted to cells ``index`` (a slice or an index array)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return Game(**{k: v if k == "guarantor_ids" else v[index] for k, v in values.items()})
+
+
+# ---------------------------------------------------------------------------------------
+# The rules
+
+
+def _per_guarantor(game_array: np.ndarray) -> np.ndarray:
+    """Broadcast a (C, n) array against actions of shape (P, n) or (C, P, n)."""
+    return game_array[:, None, :]
+
+
+def _weighted_count(actions: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``sum_i a_i w_i`` for every cell and profile: shape (C, P).
+
+    Profiles shared by all cells (P, n) use a matrix product; per-cell profiles (C, P, n)
+    use an explicit contraction. Each engine calls this with the same layout, so both see
+    the same summation order.
+    """
+    if actions.ndim == 2:
+        return weights @ actions.T
+    return np.einsum("cpn,cn->cp", actions, weights)
+
+
+def russia_success_probability(game: Game, actions: np.ndarray) -> np.ndarray:
+    """P(Russia's offensive succeeds | escalation, profile): shape (C, P)."""
+    defence = game.ukraine_capability[:, None] + _weighted_count(actions, game.added_capability)
+    ratio = defence / game.russia_capability[:, None]
+    decisiveness = game.contest_decisiveness
+    if decisiveness.size and np.all(decisiveness == decisiveness[0]):
+        decisiveness = decisiveness[0]  # a scalar exponent takes numpy's fast paths
+    else:
+        decisiveness = decisiveness[:, None]
+    return 1.0 / (1.0 + ratio ** decisiveness)
+
+
+def escalation_risk(game: Game, actions: np.ndarray) -> np.ndarray:
+    """P(nuclear catastrophe | escalation, profile): shape (C, P).
+
+    ``1 - prod_i (1 - a_i e_i)`` evaluated as ``1 - exp(sum_i a_i log(1 - e_i))``, exact
+    for actions in {0, 1} up to rounding; zero when no member fights.
+    """
+    log_survive = np.log1p(-game.escalation_probability)
+    return -np.expm1(_weighted_count(actions, log_survive))
+
+
+def russia_refrain_payoff(game: Game) -> np.ndarray:
+    """Russia's payoff of refraining: shape (C,)."""
+    return game.status_quo_value - game.provocation_cost
+
+
+def russia_escalate_payoff(game: Game, actions: np.ndarray, success=None, risk=None):
+    """Russia's payoff of escalating against each profile: shape (C, P)."""
+    success = russia_success_probability(game, actions) if success is None else success
+    risk = escalation_risk(game, actions) if risk is None else risk
+    status_quo = game.status_quo_value[:, None]
+    punishment = _weighted_count(actions, game.sanctions_weight)
+    return (status_quo + success * (1.0 - status_quo) - game.war_cost[:, None]
+            - game.sanctions_cost[:, None] * punishment
+            - risk * game.russia_catastrophe_cost[:, None])
+
+
+def guarantor_payoffs(game: Game, actions: np.ndarray, success=None, risk=None) -> np.ndarray:
+    """Each guarantor's payoff once Russia has escalated: shape (C, P, n)."""
+    success = russia_success_probability(game, actions) if success is None else success
+    risk = escalation_risk(game, actions) if risk is None else risk
+    return (-_per_guarantor(game.stake) * success[..., None]
+            - actions * _per_guarantor(game.honouring_cost)
+            - (1.0 - actions) * _per_guarantor(game.reneging_cost)
+            - risk[..., None] * _per_guarantor(game.catastrophe_cost))
+
+
+def honouring_gain(game: Game, i: int, success_honour, success_abstain, risk_honour=None,
+                   risk_abstain=None) -> np.ndarray:
+    """``U_i(honour) - U_i(abstain)`` given the outcome of each (arrays of shape (C, ...)).
+
+    The difference form of :func:`guarantor_payoffs`, used where the full (C, P, n) table
+    would cost too much (grids). Risks may be omitted when no member fights (risk is 0)."""
+    shape = (-1, *([1] * (np.ndim(success_honour) - 1)))
+
+    def per_cell(a):
+        return a[:, i].reshape(shape)
+
+    gain = (per_cell(game.reneging_cost) - per_cell(game.honouring_cost)
+            - per_cell(game.stake) * (success_honour - success_abstain))
+    if risk_honour is not None:
+        gain -= per_cell(game.catastrophe_cost) * (risk_honour - risk_abstain)
+    return gain
+
+
+def joint_guarantor_payoff(game: Game, actions: np.ndarray, success, risk) -> np.ndarray:
+    """Sum over guarantors of :func:`guarantor_payoffs`, shape (C, P), without the
+    (C, P, n) table: what a coordinated team maximises."""
+    return (-game.stake.sum(axis=1)[:, None] * success
+            - _weighted_count(actions, game.honouring_cost - game.reneging_cost)
+            - game.reneging_cost.sum(axis=1)[:, None]
+            - risk * game.catastrophe_cost.sum(axis=1)[:, None])
+
+
+def all_profiles(n: int) -> np.ndarray:
+    """Every pure response profile: row ``k`` holds the bits of ``k`` (guarantor i = bit i)."""
+    k = np.arange(2 ** n)
+    return ((k[:, None] >> np.arange(n)[None, :]) & 1).astype(np.float64)
+
+
+# ---------------------------------------------------------------------------------------
+# From configuration to arrays
+
+
+GUARANTOR_FIELDS = {name for name in GuarantorParameters.model_fields if name not in ("id", "name")}
+RESPONSE_FIELDS = set(ResponseSpec.model_fields)
+FORMAT_SCALARS = {"commitment_bindingness", "coordination_probability", "response_delay_days"}
+
+
+def parameter_paths(scenario: Scenario, fmt: FormatSpec) -> list[str]:
+    """Every numeric parameter path a grid may vary for this scenario and format."""
+    paths = [f"russia.{k}" for k in RussiaParameters.model_fields]
+    paths += [f"ukraine.{k}" for k in UkraineParameters.model_fields]
+    numeric = sorted(k for k in GUARANTOR_FIELDS
+                     if GuarantorParameters.model_fields[k].annotation is float)
+    for field in numeric:
+        paths.append(f"guarantors.*.{field}")
+        paths += [f"guarantors.{g.id}.{field}" for g in scenario.guarantors]
+    paths += [f"format.{k}" for k in sorted(FORMAT_SCALARS)]
+    resp_numeric = sorted(k for k in RESPONSE_FIELDS
+                          if ResponseSpec.model_fields[k].annotation is float)
+    paths += [f"format.response.{k}" for k in resp_numeric]
+    for gid in fmt.response_overrides:
+        paths += [f"format.response_overrides.{gid}.{k}" for k in resp_numeric]
+    return paths
+
+
+def _check_override(path: str, values: np.ndarray, scenario: Scenario, fmt: FormatSpec):
+    """Raise ConfigError unless every value is allowed at ``path``."""
+    allowed = parameter_paths(scenario, fmt)
+    if path not in allowed:
+        raise ConfigError(f"parameter path {path!r} is not a numeric parameter of this "
+                          f"scenario and format; allowed: {', '.join(allowed)}")
+    if values.size == 0:
+        raise ConfigError(f"parameter path {path!r}: no values given")
+    if not np.all(np.isfinite(values)):
+        raise ConfigError(f"parameter path {path!r}: values must be finite numbers")
+    parts = path.split(".")
+    model: type[BaseModel]
+    if parts[0] == "russia":
+        model, field = RussiaParameters, parts[1]
+    elif parts[0] == "ukraine":
+        model, field = UkraineParameters, parts[1]
+    elif parts[0] == "guarantors":
+        model, field = GuarantorParameters, parts[2]
+    elif parts[1] in FORMAT_SCALARS:
+        model, field = FormatSpec, parts[1]
+    else:
+        model, field = ResponseSpec, parts[-1]
+    info = model.model_fields[field]
+    for value in (float(values.min()), float(values.max())):
+        for rule in info.metadata:
+            for name, ok in (("gt", lambda v, b: v > b), ("ge", lambda v, b: v >= b),
+                             ("lt", lambda v, b: v < b), ("le", lambda v, b: v <= b)):
+                bound = getattr(rule, name, None)
+                if bound is not None and not ok(value, bound):
+                    symbol = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}[name]
+                    raise ConfigError(f"parameter path {path!r} = {value!r}: must be "
+                                      f"{symbol} {bound}")
+
+
+def build_game(scenario: Scenario, fmt: FormatSpec,
+               overrides: Mapping[str, Any] | None = None) -> Game:
+    """Arrays of the crisis game for ``scenario`` under ``fmt``.
+
+    ``overrides`` maps parameter paths (see :func:`parameter_paths`) to arrays; they are
+    broadcast together and flattened into the cell axis (C-order), so a grid built with
+    ``x[:, None]`` and ``y[None, :]`` gives ``C = len(x) * len(y)`` cells.
+    """
+    overrides = {k: np.asarray(v, dtype=np.float64) for k, v in (overrides or {}).items()}
+    for path, values in overrides.items():
+        _check_override(path, values, scenario, fmt)
+    shape = np.broadcast_shapes(*(v.shape for v in overrides.values())) if overrides else ()
+    cells = int(np.prod(shape, dtype=np.int64))
+
+    def value(path: str, default: float, *fallbacks: str) -> np.ndarray:
+        for candidate in (path, *fallbacks):
+            if candidate in overrides:
+                return np.broadcast_to(overrides[candidate], shape).reshape(cells)
+        return np.full(cells, float(default))
+
+    def side(prefix: str, params: BaseModel, name: str) -> np.ndarray:
+        return value(f"{prefix}.{name}", getattr(params, name))
+
+    russia, ukraine = scenario.russia, scenario.ukraine
+    members = member_ids(fmt, scenario)
+
+    def guarantor_column(name: str) -> np.ndarray:
+        cols = [value(f"guarantors.{gid}.{name}", float(getattr(scenario.guarantor(gid), name)),
+                      f"guarantors.*.{name}") for gid in members]
+        return np.stack(cols, axis=1) if cols else np.zeros((cells, 0))
+
+    def response_column(name: str) -> np.ndarray:
+        cols = []
+        for gid in members:
+            specific = f"format.response_overrides.{gid}.{name}"
+            if gid in fmt.response_overrides:
+                cols.append(value(specific, float(getattr(response_of(fmt, gid), name))))
+            else:
+                cols.append(value(f"format.response.{name}", float(getattr(fmt.response, name))))
+        return np.stack(cols, axis=1) if cols else np.zeros((cells, 0))
+
+    fmt_value = {k: value(f"format.{k}", getattr(fmt, k)) for k in FORMAT_SCALARS}
+    fait_accompli = side("russia", russia, "fait_accompli_days")
+    troops = response_column("troops_on_ground")
+    timeliness = np.where(troops > 0, 1.0,
+                          np.exp(-fmt_value["response_delay_days"] / fait_accompli)[:, None])
+    gdp_all = sum(value(f"guarantors.{g.id}.gdp_usd_tn", g.gdp_usd_tn, "guarantors.*.gdp_usd_tn")
+                  for g in scenario.guarantors)
+    any_troops = troops.max(axis=1) if troops.shape[1] else np.zeros(cells)
+
+    return Game(
+        guarantor_ids=tuple(members),
+        russia_capability=side("russia", russia, "military_spending_usd_bn"),
+        ukraine_capability=(side("ukraine", ukraine, "military_spending_usd_bn")
+                            + side("ukraine", ukraine, "baseline_military_aid_usd_bn")),
+        contest_decisiveness=side("russia", russia, "contest_decisiveness"),
+        status_quo_value=side("russia", russia, "status_quo_value"),
+        war_cost=side("russia", russia, "war_cost"),
+        sanctions_cost=side("russia", russia, "sanctions_cost"),
+        russia_catastrophe_cost=side("russia", russia, "catastrophe_cost"),
+        provocation_cost=any_troops * side("russia", russia, "foreign_troops_aversion"),
+        coordination_probability=fmt_value["coordination_probability"],
+        added_capability=(response_column("denial_share")
+                          * guarantor_column("military_spending_usd_bn") * timeliness),
+        sanctions_weight=(response_column("punishment_share")
+                          * guarantor_column("gdp_usd_tn") / gdp_all[:, None]),
+        escalation_probability=(response_column("direct_combat")
+                                * guarantor_column("nuclear_armed")
+                                * side("russia", russia, "nuclear_escalation_probability")[:, None]),
+        stake=guarantor_column("stake_in_ukraine"),
+        honouring_cost=response_column("cost_share") * guarantor_column("honouring_cost"),
+        reneging_cost=(fmt_value["commitment_bindingness"][:, None]
+                       * guarantor_column("audience_cost")
+                       + troops * guarantor_column("tripwire_cost")),
+        catastrophe_cost=guarantor_column("catastrophe_cost"),
+        readiness_cost=guarantor_column("readiness_cost"),
+    )
