@@ -106,9 +106,9 @@ def _per_guarantor(game_array: np.ndarray) -> np.ndarray:
 def _weighted_count(actions: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """``sum_i a_i w_i`` for every cell and profile: shape (C, P).
 
-    Profiles shared by all cells (P, n) use a matrix product; per-cell profiles (C, P, n)
-    use an explicit contraction. Each engine calls this with the same layout, so both see
-    the same summation order.
+    Profiles shared by all cells (P, n) use a matrix product (the exact solver); per-cell
+    profiles (C, P, n) use an explicit contraction (the simulation engines, which therefore
+    sum in the same order as each other).
     """
     if actions.ndim == 2:
         return weights @ actions.T
