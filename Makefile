@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/deterrence solve configs/scenarios/baseline.toml
+	$(BIN)/deterrence solve configs/scenarios/baseline.toml --brief
 
 test: $(STAMP)
 	$(BIN)/ruff check .

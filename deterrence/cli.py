@@ -55,6 +55,8 @@ def solve(
         "--format", "-f", help="Format id; repeat for several (default: all).")] = None,
     rationality: Annotated[float | None, typer.Option(
         help="Logit precision for the QRE (default: the scenario's).")] = None,
+    brief: Annotated[bool, typer.Option(
+        "--brief", help="One line per format instead of every equilibrium.")] = False,
     as_json: JsonFlag = False,
     formats_dir: FormatsDir = FORMATS_DIR,
 ) -> None:
@@ -66,6 +68,9 @@ def solve(
     if as_json:
         print(json.dumps({"scenario": str(scenario),
                           "formats": [r.to_dict() for r in results]}, indent=2))
+        return
+    if brief:
+        _print_brief(results)
         return
     for r in results:
         out.print(f"\n[bold]{r.format_name}[/] ({r.format_id}): regime [bold]{r.regime}[/]"
@@ -86,6 +91,22 @@ def solve(
         for label, cells in rows.items():
             table.add_row(label, *cells)
         out.print(table)
+
+
+def _print_brief(results) -> None:
+    table = Table("format", "regime", "SPE: P(escalate)", "SPE stability", "QRE: P(escalate)",
+                  "QRE: P(success | esc.)", box=None, header_style="bold")
+    for r in results:
+        spe = [e for e in r.equilibria if "SPE" in e.kind]
+        qre = next(e for e in r.equilibria if "QRE" in e.kind)
+        escalate = sorted({f"{e.escalate_probability:.2f}" for e in spe})
+        stability = sorted({e.stability for e in spe})
+        table.add_row(r.format_id, r.regime, " / ".join(escalate), " / ".join(stability),
+                      f"{qre.escalate_probability:.3f}", f"{qre.russia_success_probability:.3f}")
+    out.print(table)
+    out.print("SPE: subgame-perfect equilibria (stability under replicator learning with "
+              "readiness costs); QRE: logit equilibrium at the scenario's rationality. "
+              "See docs/model.md.", style="dim")
 
 
 def main() -> None:

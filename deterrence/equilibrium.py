@@ -111,13 +111,14 @@ def pure_equilibria(t: CrisisTables, tol: float = PAYOFF_TOL) -> np.ndarray:
     cells, P = t.success.shape
     mask = np.ones((cells, P), dtype=bool)
     fights = bool(np.any(t.game.escalation_probability > 0))
+    def halves(a, i):
+        view = a.reshape(cells, P >> (i + 1), 2, 1 << i)
+        return view[:, :, 1, :], view[:, :, 0, :]
+
     for i in range(t.game.n):
-        def halves(a):
-            view = a.reshape(cells, P >> (i + 1), 2, 1 << i)
-            return view[:, :, 1, :], view[:, :, 0, :]
-        s1, s0 = halves(t.success)
-        gain = honouring_gain(t.game, i, s1, s0, *(halves(t.risk) if fights else ()))
-        honour, abstain = halves(mask)
+        s1, s0 = halves(t.success, i)
+        gain = honouring_gain(t.game, i, s1, s0, *(halves(t.risk, i) if fights else ()))
+        honour, abstain = halves(mask, i)
         honour &= gain >= -tol
         abstain &= gain <= tol
     return mask
@@ -273,8 +274,9 @@ def _solve_chunk(game: Game, defended_below: float) -> GridSolution:
     def escalate_payoff(cells_at, profiles_at):
         sub = game.take(cells_at)
         actions = bits[profiles_at][:, None, :]
-        return russia_escalate_payoff(sub, actions, success=t.success[cells_at, profiles_at][:, None],
-                                      risk=t.risk[cells_at, profiles_at][:, None])[:, 0]
+        return russia_escalate_payoff(
+            sub, actions, success=t.success[cells_at, profiles_at][:, None],
+            risk=t.risk[cells_at, profiles_at][:, None])[:, 0]
 
     every = np.arange(cells)
     p = t.coordination[cell]

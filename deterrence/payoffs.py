@@ -323,9 +323,9 @@ def build_game(scenario: Scenario, fmt: FormatSpec,
                           * guarantor_column("military_spending_usd_bn") * timeliness),
         sanctions_weight=(response_column("punishment_share")
                           * guarantor_column("gdp_usd_tn") / gdp_all[:, None]),
-        escalation_probability=(response_column("direct_combat")
-                                * guarantor_column("nuclear_armed")
-                                * side("russia", russia, "nuclear_escalation_probability")[:, None]),
+        escalation_probability=(
+            response_column("direct_combat") * guarantor_column("nuclear_armed")
+            * side("russia", russia, "nuclear_escalation_probability")[:, None]),
         stake=guarantor_column("stake_in_ukraine"),
         honouring_cost=response_column("cost_share") * guarantor_column("honouring_cost"),
         reneging_cost=(fmt_value["commitment_bindingness"][:, None]

@@ -1,0 +1,149 @@
+"""Configuration files: the catalogue, the schema's metadata and the errors users see."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deterrence import ConfigError, solve_formats
+from deterrence.config import (
+    FORMATS_DIR,
+    SCENARIOS_DIR,
+    FormatSpec,
+    GuarantorParameters,
+    ResponseSpec,
+    RussiaParameters,
+    UkraineParameters,
+    load_catalogue,
+    load_format,
+    load_scenario,
+)
+from deterrence.payoffs import build_game, parameter_paths
+
+BASELINE = SCENARIOS_DIR / "baseline.toml"
+FORMAT_IDS = {"neutrality", "budapest", "nato_lite", "bilateral", "coalition", "three_tier",
+              "nato"}
+
+
+def test_catalogue_holds_the_seven_formats_and_baseline_loads():
+    catalogue = load_catalogue()
+    assert set(catalogue) == FORMAT_IDS
+    scenario = load_scenario(BASELINE)
+    assert [g.id for g in scenario.guarantors] == ["US", "UK", "France", "Germany", "Italy",
+                                                   "Poland", "Nordic", "Baltic"]
+    assert scenario.russia.military_spending_usd_bn == 149.0  # SIPRI 2024
+
+
+@pytest.mark.parametrize("model", [RussiaParameters, UkraineParameters, GuarantorParameters,
+                                   ResponseSpec, FormatSpec])
+def test_every_model_parameter_has_a_unit_and_a_source(model):
+    for name, field in model.model_fields.items():
+        if field.annotation not in (float, bool) or name in ("id", "name"):
+            continue
+        extra = field.json_schema_extra or {}
+        assert extra.get("unit"), f"{model.__name__}.{name} has no unit"
+        assert extra.get("source"), f"{model.__name__}.{name} has no source"
+        assert field.description, f"{model.__name__}.{name} has no description"
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def baseline_with(tmp_path: Path, old: str, new: str) -> Path:
+    text = BASELINE.read_text()
+    assert old in text
+    return write(tmp_path, "scenario.toml", text.replace(old, new, 1))
+
+
+def test_unknown_key_names_file_key_and_allowed_keys(tmp_path):
+    path = baseline_with(tmp_path, "war_cost = 0.2", "war_cots = 0.2")
+    with pytest.raises(ConfigError) as info:
+        load_scenario(path)
+    message = str(info.value)
+    assert str(path) in message and "russia.war_cots" in message and "war_cost" in message
+
+
+def test_wrong_type_names_key_and_value(tmp_path):
+    path = baseline_with(tmp_path, "war_cost = 0.2", 'war_cost = "high"')
+    with pytest.raises(ConfigError, match=r"russia\.war_cost.*'high'.*valid number"):
+        load_scenario(path)
+
+
+def test_out_of_range_names_key_value_and_bound(tmp_path):
+    path = baseline_with(tmp_path, "status_quo_value = 0.4", "status_quo_value = 1.5")
+    with pytest.raises(ConfigError, match=r"russia\.status_quo_value.*1\.5.*less than or equal"
+                                          r" to 1"):
+        load_scenario(path)
+
+
+def test_guarantor_errors_point_at_the_list_entry(tmp_path):
+    path = baseline_with(tmp_path, "stake_in_ukraine = 0.5", "stake_in_ukraine = -1.0")
+    with pytest.raises(ConfigError, match=r"guarantors\.0\.stake_in_ukraine.*-1\.0"):
+        load_scenario(path)
+
+
+def test_bad_toml_and_missing_file_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_scenario(write(tmp_path, "bad.toml", "russia = ["))
+    with pytest.raises(ConfigError, match="file not found"):
+        load_scenario(tmp_path / "absent.toml")
+
+
+def test_format_id_must_match_file_name(tmp_path):
+    text = (FORMATS_DIR / "nato.toml").read_text()
+    with pytest.raises(ConfigError, match="must match the file name 'other'"):
+        load_format(write(tmp_path, "other.toml", text))
+
+
+def test_override_for_a_non_member_is_rejected(tmp_path):
+    text = (FORMATS_DIR / "budapest.toml").read_text() + "\n[response_overrides.France]\n"
+    with pytest.raises(ConfigError, match=r"non-members \['France'\]"):
+        load_format(write(tmp_path, "budapest.toml", text))
+
+
+def test_member_unknown_to_the_scenario_is_rejected_when_combined(tmp_path):
+    text = (FORMATS_DIR / "budapest.toml").read_text().replace('["US", "UK"]', '["US", "Japan"]')
+    spec = load_format(write(tmp_path, "budapest.toml", text))
+    with pytest.raises(ConfigError, match=r"members.*Japan.*allowed"):
+        build_game(load_scenario(BASELINE), spec)
+
+
+def test_grid_paths_and_values_are_checked():
+    scenario, spec = load_scenario(BASELINE), load_catalogue()["nato_lite"]
+    assert "guarantors.US.stake_in_ukraine" in parameter_paths(scenario, spec)
+    with pytest.raises(ConfigError, match="'russia.warcost' is not a numeric parameter"):
+        build_game(scenario, spec, {"russia.warcost": [0.1]})
+    with pytest.raises(ConfigError, match=r"format\.coordination_probability' = 1\.5.*<= 1"):
+        build_game(scenario, spec, {"format.coordination_probability": [0.5, 1.5]})
+    with pytest.raises(ConfigError, match="finite"):
+        build_game(scenario, spec, {"russia.war_cost": [np.nan]})
+
+
+def test_a_new_format_is_defined_by_a_toml_file_alone(tmp_path):
+    formats = tmp_path / "formats"
+    shutil.copytree(FORMATS_DIR, formats)
+    (formats / "nordic_baltic.toml").write_text('''
+id = "nordic_baltic"
+name = "Nordic-Baltic web"
+description = "Bilateral agreements with the Nordic and Baltic states and Poland only."
+members = ["Poland", "Nordic", "Baltic"]
+commitment_bindingness = 0.5
+coordination_probability = 0.3
+response_delay_days = 5.0
+
+[response]
+denial_share = 0.1
+punishment_share = 1.0
+cost_share = 0.5
+''')
+    [result] = solve_formats(BASELINE, ["nordic_baltic"], formats_dir=formats)
+    assert result.members == ["Poland", "Nordic", "Baltic"]
+    assert result.regime in {"deterred", "defended", "abandoned", "mixed"}
+    assert all(set(e.deter_probability) == {"Poland", "Nordic", "Baltic"}
+               for e in result.equilibria)
