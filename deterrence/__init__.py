@@ -1,6 +1,6 @@
 """deterrence: security-guarantee formats for Ukraine as games, solved exactly."""
 
-from .api import FormatResult, solve_formats
+from .api import FormatResult, solve_formats, solve_map
 from .config import ConfigError, load_catalogue, load_format, load_scenario
 from .equilibrium import REGIME_NAMES, solve_cell, solve_grid
 from .payoffs import build_game, parameter_paths
@@ -8,6 +8,6 @@ from .payoffs import build_game, parameter_paths
 __all__ = [
     "ConfigError", "FormatResult", "REGIME_NAMES", "build_game", "load_catalogue",
     "load_format", "load_scenario", "parameter_paths", "solve_cell", "solve_formats",
-    "solve_grid",
+    "solve_grid", "solve_map",
 ]
 __version__ = "0.1.0"

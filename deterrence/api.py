@@ -5,9 +5,32 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+import xarray as xr
+
+from .binary_games import STABILITY_NAMES
 from .config import FORMATS_DIR, ConfigError, FormatSpec, Scenario, load_catalogue, load_scenario
-from .equilibrium import REGIME_NAMES, Equilibrium, solve_cell, solve_grid
+from .equilibrium import REGIME_NAMES, Equilibrium, GridSolution, solve_cell, solve_grid
 from .payoffs import build_game
+
+MAP_VARIABLES = {  # GridSolution field -> (description, unit)
+    "regime": ("regime over all subgame-perfect equilibria; codes: "
+               + ", ".join(f"{i} {name}" for i, name in enumerate(REGIME_NAMES)), "code"),
+    "equilibrium_count": ("number of subgame-perfect equilibria", "count"),
+    "escalation_share": ("share of subgame-perfect equilibria in which Russia escalates",
+                         "share"),
+    "has_pure_equilibrium": ("the guarantors' subgame has a pure equilibrium", "yes/no"),
+    "worst_escalates": ("Russia escalates in the equilibrium it likes best", "yes/no"),
+    "worst_russia_success": ("P(Russia succeeds | escalation) in that equilibrium",
+                             "probability"),
+    "worst_deter_share": ("mean P(deter) of guarantors deciding alone in that equilibrium",
+                          "probability"),
+    "worst_stability": ("stability of that equilibrium under replicator learning; codes: "
+                        + ", ".join(f"{i} {name}" for i, name in enumerate(STABILITY_NAMES)),
+                        "code"),
+    "worst_max_real_eigenvalue": ("largest real part of the replicator Jacobian's eigenvalues "
+                                  "there (> 0: learning moves away)", "1 / round"),
+}
 
 
 @dataclass(frozen=True)
@@ -51,3 +74,34 @@ def solve_formats(scenario: Scenario | str | Path, format_ids: list[str] | None 
             regime=REGIME_NAMES[int(grid.regime[0])],
             equilibria=solve_cell(game, rationality, defended_below=threshold)))
     return results
+
+
+def solve_map(scenario: Scenario | str | Path, format_id: str,
+              x: tuple[str, np.ndarray], y: tuple[str, np.ndarray],
+              formats_dir: str | Path = FORMATS_DIR) -> xr.Dataset:
+    """Solve a 2-D parameter grid for one format; returns labelled arrays (x by y).
+
+    ``x`` and ``y`` are (parameter path, values); see :func:`deterrence.parameter_paths`.
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    catalogue = load_catalogue(formats_dir)
+    if format_id not in catalogue:
+        raise ConfigError(f"unknown format id {format_id!r}; allowed: {sorted(catalogue)}")
+    (x_path, x_values), (y_path, y_values) = x, y
+    if x_path == y_path:
+        raise ConfigError(f"the two axes must differ, both are {x_path!r}")
+    x_values = np.asarray(x_values, dtype=np.float64)
+    y_values = np.asarray(y_values, dtype=np.float64)
+    game = build_game(scenario, catalogue[format_id],
+                      {x_path: x_values[:, None], y_path: y_values[None, :]})
+    grid: GridSolution = solve_grid(
+        game, defended_below=scenario.analysis.defended_below_russia_success)
+    shape = (x_values.size, y_values.size)
+    data = {name: ((x_path, y_path), getattr(grid, name).reshape(shape),
+                   {"description": desc, "units": unit})
+            for name, (desc, unit) in MAP_VARIABLES.items()}
+    return xr.Dataset(data, coords={x_path: x_values, y_path: y_values},
+                      attrs={"scenario": scenario.name, "format": format_id,
+                             "regime_names": list(REGIME_NAMES),
+                             "stability_names": list(STABILITY_NAMES)})

@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from . import binary_games as bg
 from .payoffs import (
@@ -250,13 +249,11 @@ def solve_grid(game: Game, defended_below: float = 0.5, chunk_cells: int = CHUNK
     def work(start: int) -> GridSolution:
         return _solve_chunk(game.take(slice(start, start + chunk_cells)), defended_below)
 
-    # the products are small: BLAS threads would only compete with the chunk threads
-    with threadpool_limits(limits=1, user_api="blas"):
-        if threads > 1:
-            with ThreadPoolExecutor(threads) as pool:
-                parts = list(pool.map(work, starts))
-        else:
-            parts = [work(s) for s in starts]
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(work, starts))
+    else:
+        parts = [work(s) for s in starts]
     return GridSolution(**{name: np.concatenate([getattr(p, name) for p in parts])
                            for name in GridSolution.__dataclass_fields__})
 

@@ -35,6 +35,7 @@ in the same order everywhere.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -106,13 +107,24 @@ def _per_guarantor(game_array: np.ndarray) -> np.ndarray:
 def _weighted_count(actions: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """``sum_i a_i w_i`` for every cell and profile: shape (C, P).
 
-    Profiles shared by all cells (P, n) use a matrix product (the exact solver); per-cell
-    profiles (C, P, n) use an explicit contraction (the simulation engines, which therefore
-    sum in the same order as each other).
+    Summed guarantor by guarantor in increasing order, so a cell's value depends neither
+    on how many cells are computed together (a matrix product's rounding does) nor on the
+    layout. For the table of all profiles (:func:`all_profiles`) the sums are built by
+    doubling: profiles with bit i set add ``w_i`` to the sums of the lower bits, which for
+    0/1 actions is the same sequence of additions as the loop, at one addition per profile.
     """
-    if actions.ndim == 2:
-        return weights @ actions.T
-    return np.einsum("cpn,cn->cp", actions, weights)
+    n = weights.shape[1]
+    if actions is all_profiles(n):
+        total = np.empty((weights.shape[0], 2 ** n))
+        total[:, 0] = 0.0
+        for i in range(n):
+            half = 1 << i
+            np.add(total[:, :half], weights[:, i, None], out=total[:, half:2 * half])
+        return total
+    total = np.zeros((weights.shape[0], actions.shape[-2]))
+    for i in range(n):
+        total += weights[:, i, None] * actions[..., i]
+    return total
 
 
 def russia_success_probability(game: Game, actions: np.ndarray) -> np.ndarray:
@@ -190,10 +202,16 @@ def joint_guarantor_payoff(game: Game, actions: np.ndarray, success, risk) -> np
             - risk * game.catastrophe_cost.sum(axis=1)[:, None])
 
 
+@functools.cache
 def all_profiles(n: int) -> np.ndarray:
-    """Every pure response profile: row ``k`` holds the bits of ``k`` (guarantor i = bit i)."""
+    """Every pure response profile: row ``k`` holds the bits of ``k`` (guarantor i = bit i).
+
+    Cached and read-only: the payoff functions recognise this array and use a faster sum.
+    """
     k = np.arange(2 ** n)
-    return ((k[:, None] >> np.arange(n)[None, :]) & 1).astype(np.float64)
+    profiles = ((k[:, None] >> np.arange(n)[None, :]) & 1).astype(np.float64)
+    profiles.flags.writeable = False
+    return profiles
 
 
 # ---------------------------------------------------------------------------------------
