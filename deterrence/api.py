@@ -14,11 +14,12 @@ from .equilibrium import REGIME_NAMES, Equilibrium, GridSolution, solve_cell, so
 from .payoffs import build_game
 
 MAP_VARIABLES = {  # GridSolution field -> (description, unit)
-    "regime": ("regime over all subgame-perfect equilibria; codes: "
+    "regime": ("regime over the pure subgame-perfect equilibria (the totally mixed one where "
+               "there is no pure one); codes: "
                + ", ".join(f"{i} {name}" for i, name in enumerate(REGIME_NAMES)), "code"),
-    "equilibrium_count": ("number of subgame-perfect equilibria", "count"),
-    "escalation_share": ("share of subgame-perfect equilibria in which Russia escalates",
-                         "share"),
+    "equilibrium_count": ("number of pure subgame-perfect equilibria (1 where the totally "
+                          "mixed one stands in, 0 where none was found)", "count"),
+    "escalation_share": ("share of those equilibria in which Russia escalates", "share"),
     "has_pure_equilibrium": ("the guarantors' subgame has a pure equilibrium", "yes/no"),
     "worst_escalates": ("Russia escalates in the equilibrium it likes best", "yes/no"),
     "worst_russia_success": ("P(Russia succeeds | escalation) in that equilibrium",
@@ -40,7 +41,7 @@ class FormatResult:
     format_id: str
     format_name: str
     members: list[str]
-    regime: str                  # over all subgame-perfect equilibria ("mixed" if they differ)
+    regime: str                  # over the pure SPE ("mixed" if they differ), as on maps
     equilibria: list[Equilibrium]
 
     def to_dict(self) -> dict:
@@ -55,7 +56,10 @@ def solve_formats(scenario: Scenario | str | Path, format_ids: list[str] | None 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     catalogue = load_catalogue(formats_dir)
-    chosen = format_ids or list(catalogue)
+    if scenario.format not in catalogue:
+        raise ConfigError(f"scenario {scenario.name!r}: key 'format' = {scenario.format!r}: "
+                          f"not in the catalogue; allowed: {sorted(catalogue)}")
+    chosen = list(dict.fromkeys(format_ids)) if format_ids else list(catalogue)
     unknown = [f for f in chosen if f not in catalogue]
     if unknown:
         raise ConfigError(f"unknown format id(s) {unknown}; allowed: {sorted(catalogue)}")

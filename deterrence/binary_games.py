@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-STABLE, NEUTRAL, CENTRE, UNSTABLE = 0, 1, 2, 3
-STABILITY_NAMES = ("stable", "neutral", "centre", "unstable")
+STABLE, NEUTRAL, CENTRE, UNSTABLE, NOT_REST_POINT = 0, 1, 2, 3, 4
+STABILITY_NAMES = ("stable", "neutral", "centre", "unstable", "not a rest point")
 
 
 def players(table: np.ndarray) -> int:
@@ -103,6 +103,12 @@ def logit_jacobian(table_gains: np.ndarray, x: np.ndarray, rationality: float) -
     slope = rationality * _sigmoid(rationality * expected_gains(table_gains, x))
     slope = slope * (1.0 - _sigmoid(rationality * expected_gains(table_gains, x)))
     return slope[:, :, None] * gain_jacobian(table_gains, x) - np.eye(m)[None]
+
+
+def is_replicator_rest_point(table_gains: np.ndarray, x: np.ndarray, tol: float) -> np.ndarray:
+    """Whether x is a rest point of the replicator dynamics (C,): ``x_i (1-x_i) G_i = 0``."""
+    velocity = x * (1.0 - x) * expected_gains(table_gains, x)
+    return np.all(np.abs(velocity) <= tol, axis=1)
 
 
 def classify(eigenvalues: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:

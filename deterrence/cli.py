@@ -27,7 +27,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output 
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 

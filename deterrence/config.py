@@ -221,7 +221,8 @@ class Scenario(Strict):
 
     name: str = Field(..., min_length=1)
     description: str = ""
-    format: str = Field("nato_lite", description="Id of the format solved by default.")
+    format: str = Field("nato_lite", description="Id of the scenario's own format, for "
+                                                 "commands that study one format.")
     seed: int = Field(20250801, ge=0, description="Root seed for everything random.")
     russia: RussiaParameters = Field(default_factory=RussiaParameters)
     ukraine: UkraineParameters = Field(default_factory=UkraineParameters)
@@ -301,8 +302,10 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -17,7 +17,11 @@ The crisis (one round) is solved by backward induction:
 
 Each subgame-perfect equilibrium (SPE) has a *regime*: deterred (Russia refrains),
 defended (escalation, and the response leaves Russia's success chance below the scenario's
-threshold) or abandoned. A cell's regime is ``mixed`` when its equilibria disagree.
+threshold) or abandoned. A cell's regime is taken over its *pure* SPE, and is ``mixed`` when
+they disagree; only where the subgame has no pure equilibrium does the totally mixed one
+stand in. A totally mixed equilibrium is never asymptotically stable under the
+multi-population replicator dynamics (Ritzberger & Weibull 1995: only strict equilibria
+are), so learning does not settle on it; :func:`solve_cell` still lists it.
 
 *Learning dynamics* (stability) act on the strategic form, in which a guarantor's strategy
 is a policy (honour if attacked) that costs ``readiness_cost`` every round, and Russia's is
@@ -334,9 +338,13 @@ def _mixed_spe(game: Game, defended_below: float) -> dict[str, np.ndarray]:
     regime = np.where(sol.converged, _regime(escalates, success, defended_below), MIXED)
     y = escalates.astype(np.float64)[:, None]
     state = np.concatenate([y, x], axis=1)
+    strategic_gains = bg.gains(strategic_table(t))
     with np.errstate(all="ignore"):
-        jac = bg.replicator_jacobian(bg.gains(strategic_table(t)), state)
+        jac = bg.replicator_jacobian(strategic_gains, state)
         codes, top = bg.classify(np.linalg.eigvals(jac), EIGEN_TOL)
+    resting = bg.is_replicator_rest_point(strategic_gains, state, 1e-9)
+    codes = np.where(resting, codes, bg.NOT_REST_POINT).astype(np.int8)
+    top = np.where(resting, top, np.nan)
     return {"regime": regime, "converged": sol.converged, "escalates": escalates,
             "success": success, "deter_share": x.mean(axis=1), "stability": codes,
             "max_real": top}
@@ -371,7 +379,8 @@ def solve_cell(game: Game, rationality: float, defended_below: float = 0.5,
     strategic_gains = bg.gains(strategic_table(t))
     found: list[Equilibrium] = []
 
-    def describe(kind: str, y: float, x: np.ndarray, jac: np.ndarray, dynamics: str):
+    def describe(kind: str, y: float, x: np.ndarray, jac: np.ndarray, dynamics: str,
+                 resting: bool = True):
         prob = bg.profile_probabilities(x[None])
         success = float(success_given_escalation(t, prob)[0])
         if 0 < y < 1:
@@ -380,6 +389,8 @@ def solve_cell(game: Game, rationality: float, defended_below: float = 0.5,
             regime = REGIME_NAMES[int(_regime(np.array(y > 0.5), np.array(success),
                                               defended_below))]
         code, top = bg.classify(np.linalg.eigvals(jac)[None], EIGEN_TOL)
+        if not resting:  # e.g. a mixed SPE that readiness costs move away from at once
+            code, top = np.array([bg.NOT_REST_POINT]), np.array([np.nan])
         found.append(Equilibrium(kind, float(y), dict(zip(ids, map(float, x), strict=True)),
                                  success, regime, bg.STABILITY_NAMES[code[0]], float(top[0]),
                                  dynamics))
@@ -402,7 +413,8 @@ def solve_cell(game: Game, rationality: float, defended_below: float = 0.5,
             y = float(escalation_value(t, prob)[0] > t.russia_refrain[0] + PAYOFF_TOL)
             state = np.concatenate([[y], x])[None]
             describe("mixed SPE", y, x, bg.replicator_jacobian(strategic_gains, state)[0],
-                     "replicator")
+                     "replicator", bool(bg.is_replicator_rest_point(strategic_gains, state,
+                                                                     1e-9)[0]))
     with np.errstate(all="ignore"):
         rest = bg.totally_mixed_equilibrium(strategic_gains, tol)
     if rest.converged[0]:
