@@ -147,3 +147,18 @@ cost_share = 0.5
     assert result.regime in {"deterred", "defended", "abandoned", "mixed"}
     assert all(set(e.deter_probability) == {"Poland", "Nordic", "Baltic"}
                for e in result.equilibria)
+
+
+def test_unreadable_inputs_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_scenario(tmp_path)  # a directory
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00name")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_scenario(binary)
+
+
+def test_scenario_format_must_be_in_the_catalogue(tmp_path):
+    path = baseline_with(tmp_path, 'format = "nato_lite"', 'format = "nato_light"')
+    with pytest.raises(ConfigError, match=r"'format' = 'nato_light'.*allowed"):
+        solve_formats(path)
