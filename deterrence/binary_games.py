@@ -164,38 +164,103 @@ def totally_mixed_equilibrium(table_gains: np.ndarray, tol: float, max_iter: int
 
 
 def logit_equilibrium(table_gains: np.ndarray, rationality: float, tol: float,
-                      steps: int | None = None, newton_iter: int = 30) -> Solution:
-    """The logit QRE on the principal branch at precision ``rationality``.
+                      max_steps: int = 20000) -> Solution:
+    """The logit QRE at precision ``rationality``: the first point at that precision on the
+    principal branch.
 
-    Follows the branch from the uniform profile at lambda = 0 (McKelvey & Palfrey 1995;
-    Turocy 2005) with a geometric lambda schedule and Newton corrections in log-odds
-    coordinates z = logit(x), solving ``z = lambda G(sigmoid(z))``. A cell is flagged as not
-    converged if a correction fails (e.g. a turning point of the branch in lambda).
+    The branch starts at the uniform profile at lambda = 0 (McKelvey & Palfrey 1995) and is
+    traced by pseudo-arclength continuation in ``(z, lambda)``, with ``z = logit(x)`` solving
+    ``H(z, lambda) = z - lambda G(sigmoid(z)) = 0`` (Turocy 2005). Arclength rather than
+    lambda as the parameter lets the tracer follow the branch round folds, where lambda
+    turns back, instead of jumping to another sheet. Each cell keeps its own step size: a
+    step is accepted only if Newton's corrector converges close to the predicted point and
+    the branch turns by less than 30 degrees, otherwise it is halved. When lambda first
+    passes ``rationality`` the point is refined at exactly that lambda. ``converged`` is
+    False for cells whose step size collapsed or that ran out of steps.
     """
     c, P, m = table_gains.shape
-    z = np.zeros((c, m))
-    converged = np.ones(c, dtype=bool)
-    if rationality == 0 or m == 0:
-        return Solution(_sigmoid(z), converged)
-    if steps is None:
-        steps = int(40 + 30 * np.log10(1.0 + rationality))
-    schedule = np.geomspace(min(1e-2, rationality), rationality, steps)
-    eye = np.eye(m)[None]
-    for lam in schedule:
-        for _ in range(newton_iter):
-            x = _sigmoid(z)
-            residual = z - lam * expected_gains(table_gains, x)
-            dxdz = x * (1.0 - x)
-            jac = eye - lam * gain_jacobian(table_gains, x) * dxdz[:, None, :]
-            step = _safe_solve(jac, -residual)
-            z = z + step
-            if np.all(np.abs(step) < 1e-12 + 1e-10 * np.abs(z)):
-                break
+    target = float(rationality)
+    if target == 0 or m == 0 or c == 0:
+        return Solution(np.full((c, m), 0.5), np.ones(c, dtype=bool))
+
+    def residual_and_jacobian(z, lam, gains):
         x = _sigmoid(z)
-        ok = np.all(np.abs(z - lam * expected_gains(table_gains, x)) < tol * (1 + np.abs(z)),
-                    axis=1)
-        converged &= ok
-    return Solution(_sigmoid(z), converged)
+        g = expected_gains(gains, x)
+        jz = np.eye(m)[None] - lam[:, None, None] * gain_jacobian(gains, x) * (
+            x * (1.0 - x))[:, None, :]
+        return z - lam[:, None] * g, jz, -g  # H, dH/dz, dH/dlambda
+
+    def tangent(z, lam, gains, previous):
+        _, jz, jl = residual_and_jacobian(z, lam, gains)
+        top = np.concatenate([jz, jl[:, :, None]], axis=2)
+        system = np.concatenate([top, previous[:, None, :]], axis=1)
+        rhs = np.zeros((z.shape[0], m + 1))
+        rhs[:, m] = 1.0
+        t = _safe_solve(system, rhs)
+        return t / np.linalg.norm(t, axis=1, keepdims=True)
+
+    z = np.zeros((c, m))
+    lam = np.zeros(c)
+    step = np.full(c, 0.1)
+    direction = np.zeros((c, m + 1))
+    direction[:, m] = 1.0
+    direction = tangent(z, lam, table_gains, direction)
+    result = np.full((c, m), np.nan)
+    converged = np.zeros(c, dtype=bool)
+    active = np.ones(c, dtype=bool)
+    for _ in range(max_steps):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        gains, t = table_gains[idx], direction[idx]
+        u0 = np.concatenate([z[idx], lam[idx, None]], axis=1)
+        predicted = u0 + step[idx, None] * t
+        u = predicted.copy()
+        ok = np.zeros(idx.size, dtype=bool)
+        for _ in range(8):  # corrector: H(u) = 0 on the hyperplane normal to t
+            h, jz, jl = residual_and_jacobian(u[:, :m], u[:, m], gains)
+            system = np.concatenate(
+                [np.concatenate([jz, jl[:, :, None]], axis=2), t[:, None, :]], axis=1)
+            rhs = np.concatenate([h, np.einsum("ci,ci->c", t, u - predicted)[:, None]], axis=1)
+            delta = _safe_solve(system, -rhs)
+            u = u + delta
+            ok = np.all(np.abs(delta) <= 1e-11 * (1.0 + np.abs(u)), axis=1)
+            if ok.all():
+                break
+        h, _, _ = residual_and_jacobian(u[:, :m], u[:, m], gains)
+        ok &= np.all(np.abs(h) <= tol * (1.0 + np.abs(u[:, :m])), axis=1)
+        ok &= np.linalg.norm(u - predicted, axis=1) <= 0.25 * step[idx]
+        new_t = np.where(ok[:, None], tangent(u[:, :m], u[:, m], gains, t), t)
+        ok &= np.einsum("ci,ci->c", new_t, t) >= np.cos(np.pi / 6)
+        ok &= np.all(np.isfinite(u), axis=1)
+
+        crossed = ok & (u[:, m] >= target)
+        if crossed.any():  # refine at lambda = target from the chord between the two points
+            j = idx[crossed]
+            old, new = u0[crossed], u[crossed]
+            share = (target - old[:, m]) / (new[:, m] - old[:, m])
+            zt = old[:, :m] + share[:, None] * (new[:, :m] - old[:, :m])
+            at = np.full(j.size, target)
+            for _ in range(30):
+                hz, jz, _ = residual_and_jacobian(zt, at, table_gains[j])
+                delta = _safe_solve(jz, -hz)
+                zt = zt + delta
+                if np.all(np.abs(delta) <= 1e-12 * (1.0 + np.abs(zt))):
+                    break
+            hz, _, _ = residual_and_jacobian(zt, at, table_gains[j])
+            good = np.all(np.abs(hz) <= tol * (1.0 + np.abs(zt)), axis=1)
+            result[j] = _sigmoid(zt)
+            converged[j] = good
+            active[j] = False
+        moving = ok & ~crossed
+        j = idx[moving]
+        z[j], lam[j], direction[j] = u[moving, :m], u[moving, m], new_t[moving]
+        step[j] = np.minimum(step[j] * 1.5, 0.25 * (1.0 + np.abs(u[moving]).max(axis=1)))
+        j = idx[~ok]
+        step[j] *= 0.5
+        collapsed = j[step[j] < 1e-9]
+        active[collapsed] = False
+    return Solution(result, converged)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

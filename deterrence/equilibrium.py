@@ -184,6 +184,21 @@ def strategic_table(t: CrisisTables) -> np.ndarray:
     return strategic_payoffs(t, escalate, profile)
 
 
+def escalate_payoff_at(t: CrisisTables, profile: np.ndarray,
+                       cells: np.ndarray | None = None) -> np.ndarray:
+    """Russia's payoff of escalating against one profile per cell, shape (len(profile),).
+
+    The same numbers as the column of ``t.russia_escalate`` (the sums do not depend on the
+    layout), without forming the (C, P) table. ``cells`` picks cells (default: all, in
+    order) and may repeat them.
+    """
+    game = t.game if cells is None else t.game.take(cells)
+    rows = np.arange(t.success.shape[0]) if cells is None else cells
+    actions = all_profiles(t.game.n)[profile][:, None, :]
+    return russia_escalate_payoff(game, actions, success=t.success[rows, profile][:, None],
+                                  risk=t.risk[rows, profile][:, None])[:, 0]
+
+
 def strategic_gains_at(t: CrisisTables, escalate: np.ndarray, profile: np.ndarray):
     """Each player's gain from switching to action 1 at pure strategic profiles.
 
@@ -193,8 +208,7 @@ def strategic_gains_at(t: CrisisTables, escalate: np.ndarray, profile: np.ndarra
     """
     game = t.game
     p = t.coordination
-    value = p * _at(t.russia_escalate, t.team[:, None])[:, 0] + (1.0 - p) * _at(
-        t.russia_escalate, profile[:, None])[:, 0]
+    value = p * escalate_payoff_at(t, t.team) + (1.0 - p) * escalate_payoff_at(t, profile)
     columns = [value - t.russia_refrain]
     fights = bool(np.any(game.escalation_probability > 0))
     for i in range(game.n):
@@ -248,6 +262,8 @@ def solve_grid(game: Game, defended_below: float = 0.5, chunk_cells: int = CHUNK
     the chunking.
     """
     starts = range(0, game.cells, chunk_cells)
+    if not starts:
+        raise ValueError("solve_grid needs at least one cell")
     threads = threads or min(len(starts), os.cpu_count() or 1)
 
     def work(start: int) -> GridSolution:
@@ -272,17 +288,10 @@ def _solve_chunk(game: Game, defended_below: float) -> GridSolution:
     count = np.bincount(cell, minlength=cells)
     has_pure = count > 0
 
-    def escalate_payoff(cells_at, profiles_at):
-        sub = game.take(cells_at)
-        actions = bits[profiles_at][:, None, :]
-        return russia_escalate_payoff(
-            sub, actions, success=t.success[cells_at, profiles_at][:, None],
-            risk=t.risk[cells_at, profiles_at][:, None])[:, 0]
-
     every = np.arange(cells)
     p = t.coordination[cell]
-    value = (p * escalate_payoff(every, t.team)[cell]
-             + (1.0 - p) * escalate_payoff(cell, prof))
+    value = (p * escalate_payoff_at(t, t.team)[cell]
+             + (1.0 - p) * escalate_payoff_at(t, prof, cell))
     escalates = value > t.russia_refrain[cell] + PAYOFF_TOL
     success = p * t.success[every, t.team][cell] + (1.0 - p) * t.success[cell, prof]
     regimes = _regime(escalates, success, defended_below)
