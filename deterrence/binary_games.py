@@ -100,8 +100,8 @@ def replicator_jacobian(table_gains: np.ndarray, x: np.ndarray) -> np.ndarray:
 def logit_jacobian(table_gains: np.ndarray, x: np.ndarray, rationality: float) -> np.ndarray:
     """Jacobian of the logit dynamics at x (a quantal response equilibrium): (C, m, m)."""
     m = x.shape[1]
-    slope = rationality * _sigmoid(rationality * expected_gains(table_gains, x))
-    slope = slope * (1.0 - _sigmoid(rationality * expected_gains(table_gains, x)))
+    slope = rationality * sigmoid(rationality * expected_gains(table_gains, x))
+    slope = slope * (1.0 - sigmoid(rationality * expected_gains(table_gains, x)))
     return slope[:, :, None] * gain_jacobian(table_gains, x) - np.eye(m)[None]
 
 
@@ -184,7 +184,7 @@ def logit_equilibrium(table_gains: np.ndarray, rationality: float, tol: float,
         return Solution(np.full((c, m), 0.5), np.ones(c, dtype=bool))
 
     def residual_and_jacobian(z, lam, gains):
-        x = _sigmoid(z)
+        x = sigmoid(z)
         g = expected_gains(gains, x)
         jz = np.eye(m)[None] - lam[:, None, None] * gain_jacobian(gains, x) * (
             x * (1.0 - x))[:, None, :]
@@ -249,7 +249,7 @@ def logit_equilibrium(table_gains: np.ndarray, rationality: float, tol: float,
                     break
             hz, _, _ = residual_and_jacobian(zt, at, table_gains[j])
             good = np.all(np.abs(hz) <= tol * (1.0 + np.abs(zt)), axis=1)
-            result[j] = _sigmoid(zt)
+            result[j] = sigmoid(zt)
             converged[j] = good
             active[j] = False
         moving = ok & ~crossed
@@ -263,7 +263,8 @@ def logit_equilibrium(table_gains: np.ndarray, rationality: float, tol: float,
     return Solution(result, converged)
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """The logistic function ``1 / (1 + exp(-z))``, written with tanh so it cannot overflow."""
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 

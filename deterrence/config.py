@@ -150,6 +150,69 @@ class AnalysisParameters(Strict):
                     "chance of success below this value, otherwise as abandoned.")
 
 
+class DynamicsParameters(Strict):
+    """How agents learn and stocks evolve over repeated crisis rounds (the simulations)."""
+
+    belief_prior_reliability: float = parameter(
+        0.745, gt=0, lt=1, unit="probability",
+        source="Leeds, Long & Mitchell (2000): alliance commitments honoured in 74.5% of "
+               "the cases where they were invoked",
+        description="Mean of Russia's prior Beta belief that a guarantor deciding alone "
+                    "honours; also where beliefs drift back to as memories fade.")
+    belief_prior_strength: float = parameter(
+        4.0, gt=0, unit="pseudo-observations", source="assumption",
+        description="Weight of the prior belief, in observed responses.")
+    belief_memory: float = parameter(
+        0.95, ge=0, le=1, unit="share kept per round", source="assumption",
+        description="Forgetting: each round, evidence beyond the prior shrinks by this "
+                    "factor, so reputations decay (Renshon, Dafoe & Huth on reputation).")
+    troop_signal_weight: float = parameter(
+        0.1, ge=0, unit="pseudo-observations of honouring per round", source="assumption "
+        "(costly signals: Fearon 1997 sinking costs; declarations are cheap talk and count "
+        "for nothing)",
+        description="Evidence that a guarantor with troops stationed in Ukraine adds to "
+                    "Russia's belief each round.")
+    attraction_memory: float = parameter(
+        0.9, ge=0, lt=1, unit="share kept per round", source="assumption",
+        description="Guarantors' reinforcement: weight of the past in the attraction of "
+                    "honouring (Camerer & Ho 1999 experience-weighted attraction).")
+    ukraine_recovery_rate: float = parameter(
+        0.1, ge=0, le=1, unit="share of the gap closed per round", source="assumption",
+        description="Ukraine's capability returns towards its baseline (depreciation of "
+                    "emergency aid, recovery from damage).")
+    aid_persistence: float = parameter(
+        0.5, ge=0, le=1, unit="share of the response's capability", source="assumption",
+        description="Share of the capability an honouring response adds that stays with "
+                    "Ukraine after the round.")
+    war_damage: float = parameter(
+        0.1, ge=0, le=1, unit="share of capability lost per escalation", source="assumption",
+        description="Capability each side loses in a round of fighting.")
+    russia_regeneration_rate: float = parameter(
+        0.05, ge=0, le=1, unit="share of the gap closed per round", source="assumption",
+        description="Russia's capability returns towards its baseline, less the drag of "
+                    "sanctions.")
+    sanctions_decay: float = parameter(
+        0.05, ge=0, le=1, unit="share lost per round", source="assumption",
+        description="Decay of the accumulated sanctions stock.")
+    sanctions_drag: float = parameter(
+        0.2, ge=0, le=1, unit="share of Russia's baseline capability per unit of stock",
+        source="assumption",
+        description="How far the sanctions stock lowers the capability Russia regenerates "
+                    "towards (capped at the whole baseline).")
+
+
+class Shock(Strict):
+    """A scheduled event in a simulation."""
+
+    step: int = Field(..., ge=0, description="Round at whose start the shock applies.")
+    kind: Literal["withdraw", "cost_change", "election"] = Field(
+        ..., description="withdraw: the guarantor stops honouring for good; cost_change: "
+                         "its honouring cost is multiplied by `factor`; election: Russia's "
+                         "belief about it returns to the prior and its learning restarts.")
+    guarantor: str = Field(..., description="Guarantor id, or '*' for every member.")
+    factor: float = Field(1.0, gt=0, description="Multiplier for cost_change.")
+
+
 class ResponseSpec(Strict):
     """What honouring the commitment means for a guarantor under a format."""
 
@@ -228,12 +291,17 @@ class Scenario(Strict):
     ukraine: UkraineParameters = Field(default_factory=UkraineParameters)
     guarantors: list[GuarantorParameters] = Field(..., min_length=1)
     analysis: AnalysisParameters = Field(default_factory=AnalysisParameters)
+    dynamics: DynamicsParameters = Field(default_factory=DynamicsParameters)
+    shocks: list[Shock] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Scenario:
         ids = [g.id for g in self.guarantors]
         if len(set(ids)) != len(ids):
             raise ValueError(f"guarantor ids must be unique, got {ids}")
+        stray = sorted({s.guarantor for s in self.shocks} - set(ids) - {"*"})
+        if stray:
+            raise ValueError(f"shocks name unknown guarantors {stray}; allowed: {ids} or '*'")
         return self
 
     def guarantor(self, guarantor_id: str) -> GuarantorParameters:

@@ -80,6 +80,7 @@ class Game:
     reneging_cost: np.ndarray
     catastrophe_cost: np.ndarray
     readiness_cost: np.ndarray
+    troops_on_ground: np.ndarray  # 1 where the member has troops stationed in Ukraine
 
     @property
     def cells(self) -> int:
@@ -351,4 +352,5 @@ def build_game(scenario: Scenario, fmt: FormatSpec,
                        + troops * guarantor_column("tripwire_cost")),
         catastrophe_cost=guarantor_column("catastrophe_cost"),
         readiness_cost=guarantor_column("readiness_cost"),
+        troops_on_ground=troops,
     )

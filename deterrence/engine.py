@@ -1,0 +1,101 @@
+"""The vectorised engine: many runs of the repeated crisis advanced together.
+
+Each step applies the rules of :mod:`deterrence.dynamics` to arrays over runs; the Mesa
+model (:mod:`deterrence.abm`) applies the same functions to one run. Runs are processed in
+chunks (memory stays bounded by the chunk size); a run's numbers depend only on the root
+key and its run index, not on the chunking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import dynamics as dyn
+from .payoffs import russia_success_probability
+
+#: Runs advanced together; bounds memory (the 2^n profile tables are (chunk, 2^n)).
+CHUNK_RUNS = 2048
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """Results of runs: per-run summaries and, if kept, per-step series."""
+
+    guarantor_ids: tuple[str, ...]
+    run_ids: np.ndarray
+    steps: int
+    summary: dict[str, np.ndarray]
+    series: dict[str, np.ndarray] | None
+
+
+def simulate(setup: dyn.Setup, runs: int | np.ndarray, steps: int, keep_series: bool = False,
+             chunk_runs: int = CHUNK_RUNS) -> Simulation:
+    """Advance ``runs`` (a count, or explicit run indices) for ``steps`` rounds."""
+    run_ids = np.arange(runs) if np.isscalar(runs) else np.asarray(runs, dtype=np.int64)
+    if run_ids.size == 0 or steps < 1:
+        raise ValueError("need at least one run and one step")
+    if run_ids.min() < 0 or run_ids.max() >= dyn.MAX_RUNS or steps > dyn.MAX_STEPS:
+        raise ValueError(f"run indices must be in [0, {dyn.MAX_RUNS}) and steps <= "
+                         f"{dyn.MAX_STEPS}")
+    parts = [_simulate_chunk(setup, run_ids[s:s + chunk_runs], steps, keep_series)
+             for s in range(0, run_ids.size, chunk_runs)]
+    summary = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
+    series = ({k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
+              if keep_series else None)
+    return Simulation(setup.base.guarantor_ids, run_ids, steps, summary, series)
+
+
+def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, steps: int, keep_series: bool):
+    params, rationality = setup.params, setup.rationality
+    base = setup.base.take(np.zeros(run_ids.size, dtype=np.int64))
+    n, members = base.n, base.guarantor_ids
+    coordination = base.coordination_probability
+    stocks = dyn.initial_stocks(base)
+    alpha, beta = dyn.prior_beliefs(params, (run_ids.size, n))
+    start_attraction = dyn.initial_attraction(base, params)
+    attraction = start_attraction.copy()
+    withdrawn = np.zeros((run_ids.size, n), dtype=bool)
+    cost_factor = np.ones((run_ids.size, n))
+    tally = dyn.Tally.empty(run_ids.size)
+    series = dyn.Series() if keep_series else None
+    prior_alpha, prior_beta = dyn.prior_beliefs(params, (run_ids.size, n))
+
+    for t in range(steps):
+        for shock in (s for s in setup.shocks if s.step == t):
+            for i in dyn.shock_targets(shock.guarantor, members):
+                if shock.kind == "withdraw":
+                    withdrawn[:, i] = True
+                elif shock.kind == "cost_change":
+                    cost_factor[:, i] *= shock.factor
+                else:  # election
+                    alpha[:, i], beta[:, i] = prior_alpha[:, i], prior_beta[:, i]
+                    attraction[:, i] = start_attraction[:, i]
+        game = dyn.stage_game(base, stocks, cost_factor)
+        tables = dyn.stage_tables(game, withdrawn)
+        draws = dyn.uniforms(setup.key, run_ids, t, dyn.SLOT_FIRST_GUARANTOR + n)
+        belief = dyn.belief_means(alpha, beta, withdrawn)
+        value = dyn.escalation_value(tables, coordination, belief)
+        escalated = draws[:, dyn.SLOT_RUSSIA] < dyn.escalation_probability(
+            rationality, value, tables)
+        team = escalated & (draws[:, dyn.SLOT_TEAM] < coordination)
+        honours = draws[:, dyn.SLOT_FIRST_GUARANTOR:] < dyn.honour_probability(
+            rationality, attraction, withdrawn)
+        actions = np.where(team[:, None], dyn.profile_bits(tables.team, n), honours)
+        actions = actions * escalated[:, None]
+        success = russia_success_probability(game, actions[:, None, :])[:, 0]
+        result = dyn.outcome(escalated, success, setup.defended_below)
+        decided_alone = (escalated & ~team).astype(np.float64)[:, None]
+        gains = np.stack([dyn.honouring_gain_of(game, actions, i) for i in range(n)], axis=1) \
+            if n else np.zeros((run_ids.size, 0))
+        attraction = dyn.update_attraction(attraction, params, decided_alone, gains,
+                                           game.readiness_cost)
+        alpha, beta = dyn.update_beliefs(alpha, beta, params, decided_alone, actions,
+                                         base.troops_on_ground, withdrawn)
+        stocks = dyn.update_stocks(stocks, base, params, escalated, actions)
+        tally.add(t, escalated, result)
+        if keep_series:
+            series.record(escalated, team, actions, result,
+                          dyn.belief_means(alpha, beta, withdrawn), attraction, stocks)
+    return tally.summary(steps), (series.arrays() if keep_series else None)
