@@ -13,6 +13,8 @@ from .config import FORMATS_DIR, ConfigError, FormatSpec, Scenario, load_catalog
 from .equilibrium import REGIME_NAMES, Equilibrium, GridSolution, solve_cell, solve_grid
 from .payoffs import build_game
 
+ENGINES = ("vector", "mesa")
+
 MAP_VARIABLES = {  # GridSolution field -> (description, unit)
     "regime": ("regime over the pure subgame-perfect equilibria (the totally mixed one where "
                "there is no pure one); codes: "
@@ -109,3 +111,90 @@ def solve_map(scenario: Scenario | str | Path, format_id: str,
                       attrs={"scenario": scenario.name, "format": format_id,
                              "regime_names": list(REGIME_NAMES),
                              "stability_names": list(STABILITY_NAMES)})
+
+
+def simulate_scenario(scenario: Scenario | str | Path, format_id: str | None = None,
+                      engine: str = "vector", runs: int = 100, steps: int = 200,
+                      seed: int | None = None, rationality: float | None = None,
+                      keep_series: bool = False, formats_dir: str | Path = FORMATS_DIR,
+                      progress=None):
+    """Simulate ``runs`` repeated crises under one format (default: the scenario's).
+
+    Both engines give the same numbers for the same seed. ``progress``, if given, is
+    called with the number of runs finished after each run (Mesa) or chunk (vector).
+    """
+    from . import abm
+    from . import engine as vector
+    from .dynamics import MAX_RUNS, MAX_STEPS, Setup
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    catalogue = load_catalogue(formats_dir)
+    format_id = format_id or scenario.format
+    if format_id not in catalogue:
+        raise ConfigError(f"unknown format id {format_id!r}; allowed: {sorted(catalogue)}")
+    if engine not in ENGINES:
+        raise ConfigError(f"engine = {engine!r}: allowed: {', '.join(ENGINES)}")
+    if not 1 <= runs < MAX_RUNS:
+        raise ConfigError(f"runs = {runs!r}: must be between 1 and {MAX_RUNS - 1}")
+    if not 1 <= steps <= MAX_STEPS:
+        raise ConfigError(f"steps = {steps!r}: must be between 1 and {MAX_STEPS}")
+    if seed is not None and seed < 0:
+        raise ConfigError(f"seed = {seed!r}: must be a non-negative integer")
+    if rationality is not None and not 0 <= rationality <= 1e4:
+        raise ConfigError(f"rationality = {rationality!r}: must be between 0 and 10000")
+    setup = Setup.from_config(scenario, catalogue[format_id], seed, rationality)
+    if engine == "vector":
+        chunk = vector.CHUNK_RUNS
+        parts = []
+        for start in range(0, runs, chunk):
+            parts.append(vector.simulate(setup, np.arange(start, min(runs, start + chunk)),
+                                         steps, keep_series))
+            if progress:
+                progress(min(runs, start + chunk))
+        return vector.combine(parts)
+    results = []
+    for r in range(runs):
+        results.append(abm.run(setup, r, steps, keep_series))
+        if progress:
+            progress(r + 1)
+    summary = {k: np.concatenate([res[0][k] for res in results]) for k in results[0][0]}
+    series = ({k: np.concatenate([res[1][k] for res in results]) for k in results[0][1]}
+              if keep_series else None)
+    return vector.Simulation(setup.base.guarantor_ids, np.arange(runs), steps, summary, series)
+
+
+SUMMARY_DESCRIPTIONS = {
+    "escalation_frequency": ("share of rounds in which Russia escalated", "share"),
+    "abandoned_given_escalation": ("share of escalations met by an insufficient response "
+                                   "(NaN: no escalation)", "share"),
+    "deterred_share": ("share of rounds in which Russia refrained", "share"),
+    "first_escalation": ("round of the first escalation (-1: none)", "round"),
+}
+
+
+def simulation_dataset(sim, attrs: dict) -> xr.Dataset:
+    """Labelled arrays of a simulation: summaries by run and, if kept, series by run and
+    round (and guarantor)."""
+    data = {name: ("run", values, {"description": SUMMARY_DESCRIPTIONS[name][0],
+                                   "units": SUMMARY_DESCRIPTIONS[name][1]})
+            for name, values in sim.summary.items()}
+    coords = {"run": sim.run_ids, "guarantor": list(sim.guarantor_ids)}
+    if sim.series is not None:
+        s = sim.series
+        coords["round"] = np.arange(sim.steps)
+        data.update({
+            "escalated": (("run", "round"), s["escalated"].astype(np.int8)),
+            "team_formed": (("run", "round"), s["team"].astype(np.int8)),
+            "outcome": (("run", "round"), s["outcome"],
+                        {"description": "0 deterred, 1 defended, 2 abandoned"}),
+            "honoured": (("run", "round", "guarantor"), s["actions"]),
+            "belief": (("run", "round", "guarantor"), s["belief"],
+                       {"description": "Russia's belief that the guarantor honours, after "
+                                       "the round's learning"}),
+            "attraction": (("run", "round", "guarantor"), s["attraction"]),
+            "ukraine_capability": (("run", "round"), s["stocks"][..., 0], {"units": "USD bn"}),
+            "russia_capability": (("run", "round"), s["stocks"][..., 1], {"units": "USD bn"}),
+            "sanctions_stock": (("run", "round"), s["stocks"][..., 2]),
+        })
+    return xr.Dataset(data, coords=coords, attrs=attrs)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -91,6 +92,96 @@ def solve(
         for label, cells in rows.items():
             table.add_row(label, *cells)
         out.print(table)
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (TOML).")],
+    format_id: Annotated[str | None, typer.Option(
+        "--format", "-f", help="Format id (default: the scenario's).")] = None,
+    engine: Annotated[str, typer.Option(help="vector (fast) or mesa (reference).")] = "vector",
+    runs: Annotated[int, typer.Option(help="Number of runs.")] = 100,
+    steps: Annotated[int, typer.Option(help="Crisis rounds per run.")] = 200,
+    seed: Annotated[int | None, typer.Option(help="Root seed (default: the scenario's).")] = None,
+    rationality: Annotated[float | None, typer.Option(
+        help="Logit precision of all agents (default: the scenario's).")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="New folder for per-round data (simulation.nc) and the config.")] = None,
+    as_json: JsonFlag = False,
+    formats_dir: FormatsDir = FORMATS_DIR,
+) -> None:
+    """Simulate repeated crises; print the summary (same seed, same numbers, either engine)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from .api import simulate_scenario, simulation_dataset
+    from .config import load_scenario
+    from .dynamics import hazard_of_first_escalation
+    from .storage import write_directory
+
+    try:
+        loaded = load_scenario(scenario)
+        if out_dir is not None and out_dir.exists():
+            raise ConfigError(f"{out_dir}: already exists; choose a new output folder")
+        with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=err, transient=True,
+                      disable=as_json) as bar:
+            task = bar.add_task(f"{engine} runs", total=runs)
+            sim = simulate_scenario(loaded, format_id, engine, runs, steps, seed, rationality,
+                                    keep_series=out_dir is not None, formats_dir=formats_dir,
+                                    progress=lambda done: bar.update(task, completed=done))
+    except ConfigError as exc:
+        _fail(str(exc))
+    used_format = format_id or loaded.format
+    used_seed = loaded.seed if seed is None else seed
+    stats = {name: _mean_ci(values) for name, values in sim.summary.items()
+             if name != "first_escalation"}
+    first = sim.summary["first_escalation"]
+    hazard = hazard_of_first_escalation(first, steps)
+    report = {"scenario": str(scenario), "format": used_format, "engine": engine,
+              "runs": runs, "steps": steps, "seed": used_seed,
+              "rationality": loaded.analysis.rationality if rationality is None
+              else rationality,
+              "summary": stats,
+              "runs_with_an_escalation": int((first >= 0).sum()),
+              "median_first_escalation": (float(np.median(first[first >= 0]))
+                                          if (first >= 0).any() else None),
+              "hazard_first_10_rounds": [None if np.isnan(h) else float(h)
+                                         for h in hazard[:10]]}
+    if out_dir is not None:
+        dataset = simulation_dataset(sim, {k: str(v) for k, v in report.items()
+                                           if k != "summary"})
+
+        def fill(folder: Path) -> None:
+            dataset.to_netcdf(folder / "simulation.nc", engine="scipy")
+            (folder / "run.json").write_text(json.dumps(
+                {**report, "scenario_config": loaded.model_dump(mode="json")}, indent=2))
+
+        report["out"] = str(write_directory(out_dir, fill))
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    out.print(f"[bold]{used_format}[/], {runs} runs x {steps} rounds, {engine} engine, "
+              f"seed {used_seed}", highlight=False)
+    table = Table("per run", "mean", "95% CI", "runs counted", box=None, header_style="bold")
+    for name, st in stats.items():
+        table.add_row(name.replace("_", " "), f"{st['mean']:.4f}",
+                      f"[{st['ci95'][0]:.4f}, {st['ci95'][1]:.4f}]", str(st["n"]))
+    out.print(table)
+    out.print(f"runs with an escalation: {report['runs_with_an_escalation']} of {runs}; "
+              f"median first escalation: round {report['median_first_escalation']}",
+              highlight=False)
+    if out_dir is not None:
+        out.print(f"per-round data: {report['out']}/simulation.nc", highlight=False)
+
+
+def _mean_ci(values: np.ndarray) -> dict:
+    """Mean over runs with a normal-approximation 95% interval (NaN runs left out)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return {"mean": float("nan"), "ci95": [float("nan"), float("nan")], "n": 0}
+    mean = float(finite.mean())
+    half = 1.96 * float(finite.std(ddof=1)) / np.sqrt(finite.size) if finite.size > 1 else 0.0
+    return {"mean": mean, "ci95": [mean - half, mean + half], "n": int(finite.size)}
 
 
 def _print_brief(results) -> None:

@@ -23,12 +23,13 @@ One round (step) t:
    by a guarantor deciding alone counts as one observation; troops stationed in Ukraine
    count as ``troop_signal_weight`` observations of honouring each round (a costly signal;
    declarations count for nothing). Guarantors reinforce (experience-weighted attraction
-   with full feedback, Camerer & Ho 1999): ``A_i <- m A_i + (1 - m) g_i`` where the
-   experienced gain ``g_i`` is ``U_i(honour, a_-i) - U_i(abstain, a_-i)`` in a round in which
-   Russia escalated and i decided alone, zero otherwise, minus the readiness cost paid for
-   being ready to honour. Its average over rounds is the strategic-form gain
-   ``y (1 - p) G_i - readiness_i`` of :mod:`deterrence.equilibrium`, so the simulations learn
-   in the game whose stability the solver classifies.
+   with full feedback, Camerer & Ho 1999): in a round in which Russia escalated and i
+   decided alone, ``A_i`` moves a share ``1 - m`` of the way to the experienced gain
+   ``g_i = U_i(honour, a_-i) - U_i(abstain, a_-i)``; in every round it also falls by
+   ``(1 - m)`` times the readiness cost of being ready to honour. The expected increment,
+   ``(1 - m) [y (1 - p) (G_i - A_i) - readiness_i]``, has the sign of the strategic-form gain
+   of :mod:`deterrence.equilibrium` at ``A_i = 0``, so the simulations learn in the game
+   whose stability the solver classifies: untested readiness erodes.
 6. *Stocks.* Ukraine's capability returns towards its baseline and keeps part of the
    response's capability; both sides lose ``war_damage`` of their capability in a round of
    fighting; Russia regenerates towards a baseline lowered by the sanctions stock, which
@@ -219,10 +220,11 @@ def honouring_gain_of(game: Game, actions: np.ndarray, i: int) -> np.ndarray:
 def update_attraction(attraction: np.ndarray, params: DynamicsParameters,
                       decided_alone: np.ndarray, gain: np.ndarray,
                       readiness_cost: np.ndarray) -> np.ndarray:
-    """``decided_alone`` (R, 1) is 1 where Russia escalated and no team formed."""
-    experienced = decided_alone * gain - readiness_cost
-    memory = params.attraction_memory
-    return memory * attraction + (1.0 - memory) * experienced
+    """``A <- A + (1 - m) [d (g - A) - readiness]``, ``d`` (R, 1) = 1 where Russia escalated
+    and no team formed: experience moves the attraction towards the gain of honouring, and
+    staying ready costs every round, so untested readiness erodes."""
+    step = 1.0 - params.attraction_memory
+    return attraction + step * (decided_alone * (gain - attraction) - readiness_cost)
 
 
 # ---------------------------------------------------------------------------------------

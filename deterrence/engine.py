@@ -41,10 +41,20 @@ def simulate(setup: dyn.Setup, runs: int | np.ndarray, steps: int, keep_series: 
                          f"{dyn.MAX_STEPS}")
     parts = [_simulate_chunk(setup, run_ids[s:s + chunk_runs], steps, keep_series)
              for s in range(0, run_ids.size, chunk_runs)]
-    summary = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
-    series = ({k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
-              if keep_series else None)
-    return Simulation(setup.base.guarantor_ids, run_ids, steps, summary, series)
+    return combine([Simulation(setup.base.guarantor_ids, run_ids[s:s + chunk_runs], steps,
+                               summary, series)
+                    for s, (summary, series) in zip(range(0, run_ids.size, chunk_runs), parts,
+                                                    strict=True)])
+
+
+def combine(parts: list[Simulation]) -> Simulation:
+    """Concatenate simulations of the same set-up along the run axis."""
+    first = parts[0]
+    summary = {k: np.concatenate([p.summary[k] for p in parts]) for k in first.summary}
+    series = ({k: np.concatenate([p.series[k] for p in parts]) for k in first.series}
+              if first.series is not None else None)
+    return Simulation(first.guarantor_ids, np.concatenate([p.run_ids for p in parts]),
+                      first.steps, summary, series)
 
 
 def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, steps: int, keep_series: bool):
