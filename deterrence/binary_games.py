@@ -59,12 +59,17 @@ def pure_nash_mask(table: np.ndarray, tol: float) -> np.ndarray:
 
 
 def profile_probabilities(x: np.ndarray) -> np.ndarray:
-    """``Pr_x(k)`` for independent mixed strategies x of shape (C, m): shape (C, 2**m)."""
+    """``Pr_x(k)`` for independent mixed strategies x of shape (C, m): shape (C, 2**m).
+
+    Built by doubling: profiles with bit i set are those without it times ``x_i``."""
     c, m = x.shape
-    prob = np.ones((c, 1))
+    prob = np.empty((c, 2 ** m))
+    prob[:, 0] = 1.0
     for i in range(m):  # profile index grows with player i as bit i
+        half = 1 << i
         xi = x[:, i:i + 1]
-        prob = np.concatenate([prob * (1.0 - xi), prob * xi], axis=1)
+        np.multiply(prob[:, :half], xi, out=prob[:, half:2 * half])
+        prob[:, :half] *= 1.0 - xi
     return prob
 
 

@@ -135,8 +135,10 @@ def stage_tables(game: Game, withdrawn: np.ndarray) -> StageTables:
     success = russia_success_probability(game, profiles)
     risk = escalation_risk(game, profiles)
     joint = joint_guarantor_payoff(game, profiles, success, risk)
-    excluded = (withdrawn.astype(np.float64) @ profiles.T) > 0
-    team = np.argmax(np.where(excluded, -np.inf, joint), axis=1)
+    if withdrawn.any():  # the team cannot send a guarantor that has withdrawn
+        excluded = (withdrawn.astype(np.float64) @ profiles.T) > 0
+        joint = np.where(excluded, -np.inf, joint)
+    team = np.argmax(joint, axis=1)
     return StageTables(russia_escalate_payoff(game, profiles, success=success, risk=risk),
                        russia_refrain_payoff(game), team)
 
@@ -209,12 +211,25 @@ def honour_probability(rationality: float, attraction: np.ndarray,
 def honouring_gain_of(game: Game, actions: np.ndarray, i: int) -> np.ndarray:
     """``U_i(honour, a_-i) - U_i(abstain, a_-i)`` at each run's profile ``actions`` (R, n)
     for guarantor i: shape (R,)."""
-    pair = np.repeat(actions[:, None, :], 2, axis=1)
-    pair[:, 0, i] = 1.0
-    pair[:, 1, i] = 0.0
-    success = russia_success_probability(game, pair)
-    risk = escalation_risk(game, pair)
-    return honouring_gain(game, i, success[:, 0], success[:, 1], risk[:, 0], risk[:, 1])
+    return honouring_gains(game, actions, [i])[:, 0]
+
+
+def honouring_gains(game: Game, actions: np.ndarray, which=None) -> np.ndarray:
+    """:func:`honouring_gain_of` for several guarantors at once (default: all): (R, len).
+
+    Each profile's payoffs are computed element by element, so the numbers are the same
+    whether one guarantor or all are asked for."""
+    which = list(range(game.n)) if which is None else list(which)
+    k = len(which)
+    flipped = np.repeat(actions[:, None, :], 2 * k, axis=1)
+    rows = np.arange(k)
+    flipped[:, rows, which] = 1.0
+    flipped[:, k + rows, which] = 0.0
+    success = russia_success_probability(game, flipped)
+    risk = escalation_risk(game, flipped)
+    columns = [honouring_gain(game, i, success[:, j], success[:, k + j], risk[:, j],
+                              risk[:, k + j]) for j, i in enumerate(which)]
+    return np.stack(columns, axis=1) if columns else np.zeros((game.cells, 0))
 
 
 def update_attraction(attraction: np.ndarray, params: DynamicsParameters,

@@ -16,7 +16,7 @@ from . import dynamics as dyn
 from .payoffs import russia_success_probability
 
 #: Runs advanced together; bounds memory (the 2^n profile tables are (chunk, 2^n)).
-CHUNK_RUNS = 2048
+CHUNK_RUNS = 512
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,7 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, steps: int, keep_seri
         success = russia_success_probability(game, actions[:, None, :])[:, 0]
         result = dyn.outcome(escalated, success, setup.defended_below)
         decided_alone = (escalated & ~team).astype(np.float64)[:, None]
-        gains = np.stack([dyn.honouring_gain_of(game, actions, i) for i in range(n)], axis=1) \
-            if n else np.zeros((run_ids.size, 0))
+        gains = dyn.honouring_gains(game, actions)
         attraction = dyn.update_attraction(attraction, params, decided_alone, gains,
                                            game.readiness_cost)
         alpha, beta = dyn.update_beliefs(alpha, beta, params, decided_alone, actions,

@@ -146,6 +146,8 @@ def escalation_risk(game: Game, actions: np.ndarray) -> np.ndarray:
     ``1 - prod_i (1 - a_i e_i)`` evaluated as ``1 - exp(sum_i a_i log(1 - e_i))``, exact
     for actions in {0, 1} up to rounding; zero when no member fights.
     """
+    if not np.any(game.escalation_probability):  # nobody fights: no risk, skip the sums
+        return np.zeros((game.cells, actions.shape[-2]))
     log_survive = np.log1p(-game.escalation_probability)
     return -np.expm1(_weighted_count(actions, log_survive))
 
