@@ -68,3 +68,46 @@ def test_invalid_scenario_file_exits_2_naming_the_key(tmp_path):
     assert result.returncode == 2
     assert "seed" in result.stderr and "-3" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_gives_the_same_numbers_with_either_engine():
+    reports = {}
+    for engine in ("vector", "mesa"):
+        result = run("run", BASELINE, "--engine", engine, "--runs", "4", "--steps", "15",
+                     "--seed", "7", "--format", "bilateral", "--json")
+        assert result.returncode == 0, result.stderr
+        reports[engine] = json.loads(result.stdout)
+    assert reports["vector"]["summary"] == reports["mesa"]["summary"]
+    assert reports["vector"]["hazard_first_10_rounds"] == reports["mesa"][
+        "hazard_first_10_rounds"]
+    other = json.loads(run("run", BASELINE, "--runs", "4", "--steps", "15", "--seed", "8",
+                           "--format", "bilateral", "--json").stdout)
+    assert other["summary"] != reports["vector"]["summary"]  # the seed matters
+
+
+def test_run_writes_per_round_data_once(tmp_path):
+    import xarray as xr
+
+    out = tmp_path / "sim"
+    result = run("run", BASELINE, "--runs", "3", "--steps", "12", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["run.json", "simulation.nc"]
+    with xr.open_dataset(out / "simulation.nc") as ds:
+        assert dict(ds.sizes) == {"run": 3, "round": 12, "guarantor": 8}
+        escalations = ds.escalated.sum("round").values
+        assert list(ds.escalation_frequency.values) == list(escalations / 12)
+    again = run("run", BASELINE, "--runs", "3", "--steps", "12", "--out", str(out))
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["sim"]  # nothing half-written beside it
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("--engine", "numba"), "engine = 'numba'"),
+    (("--runs", "0"), "runs = 0"),
+    (("--seed", "-1"), "seed = -1"),
+    (("--format", "nope"), "unknown format id 'nope'"),
+])
+def test_run_rejects_bad_options(args, needle):
+    result = run("run", BASELINE, "--steps", "2", *args)
+    assert result.returncode == 2
+    assert needle in " ".join(result.stderr.split()) and "Traceback" not in result.stderr
