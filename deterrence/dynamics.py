@@ -81,7 +81,10 @@ def uniforms(key: int, runs: np.ndarray, step: int, slots: int) -> np.ndarray:
     """Uniform numbers in [0, 1) for (runs, slots) at ``step``: shape (len(runs), slots)."""
     if not 0 <= step < MAX_STEPS or slots > MAX_SLOTS:
         raise ValueError(f"step must be < {MAX_STEPS} and slots <= {MAX_SLOTS}")
-    runs = np.asarray(runs, dtype=np.uint64)
+    runs = np.asarray(runs)
+    if runs.size and (runs.min() < 0 or runs.max() >= MAX_RUNS):
+        raise ValueError(f"run indices must be in [0, {MAX_RUNS}): counters would repeat")
+    runs = runs.astype(np.uint64)
     counter = ((runs[:, None] << np.uint64(28)) | np.uint64(step << 8)
                | np.arange(slots, dtype=np.uint64)[None, :])
     z = np.uint64(key) + (counter + np.uint64(1)) * _GOLDEN
