@@ -169,4 +169,6 @@ def run(setup: dyn.Setup, run_index: int, steps: int, keep_series: bool = True):
         return (model.tally.summary(steps),
                 model.series.arrays() if keep_series else None)
     finally:
-        mesa.Agent._ids.pop(model, None)  # mesa issue 3179 (Mesa <= 3.3.1)
+        registry = getattr(mesa.Agent, "_ids", None)  # mesa issue 3179 (Mesa <= 3.3.1)
+        if registry is not None:
+            registry.pop(model, None)
