@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 
 from .binary_games import STABILITY_NAMES
 from .config import FORMATS_DIR, ConfigError, FormatSpec, Scenario, load_catalogue, load_scenario
@@ -84,7 +83,7 @@ def solve_formats(scenario: Scenario | str | Path, format_ids: list[str] | None 
 
 def solve_map(scenario: Scenario | str | Path, format_id: str,
               x: tuple[str, np.ndarray], y: tuple[str, np.ndarray],
-              formats_dir: str | Path = FORMATS_DIR) -> xr.Dataset:
+              formats_dir: str | Path = FORMATS_DIR):
     """Solve a 2-D parameter grid for one format; returns labelled arrays (x by y).
 
     ``x`` and ``y`` are (parameter path, values); see :func:`deterrence.parameter_paths`.
@@ -94,6 +93,8 @@ def solve_map(scenario: Scenario | str | Path, format_id: str,
     catalogue = load_catalogue(formats_dir)
     if format_id not in catalogue:
         raise ConfigError(f"unknown format id {format_id!r}; allowed: {sorted(catalogue)}")
+    import xarray as xr  # imported here: engine workers need not load it
+
     (x_path, x_values), (y_path, y_values) = x, y
     if x_path == y_path:
         raise ConfigError(f"the two axes must differ, both are {x_path!r}")
@@ -173,9 +174,10 @@ SUMMARY_DESCRIPTIONS = {
 }
 
 
-def simulation_dataset(sim, attrs: dict) -> xr.Dataset:
-    """Labelled arrays of a simulation: summaries by run and, if kept, series by run and
-    round (and guarantor)."""
+def simulation_dataset(sim, attrs: dict):
+    """Labelled arrays of a simulation (an ``xarray.Dataset``): summaries by run and, if
+    kept, series by run and round (and guarantor)."""
+    import xarray as xr
     data = {name: ("run", values, {"description": SUMMARY_DESCRIPTIONS[name][0],
                                    "units": SUMMARY_DESCRIPTIONS[name][1]})
             for name, values in sim.summary.items()}

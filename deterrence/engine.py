@@ -64,7 +64,9 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, steps: int, keep_seri
     coordination = base.coordination_probability
     stocks = dyn.initial_stocks(base)
     alpha, beta = dyn.prior_beliefs(params, (run_ids.size, n))
-    start_attraction = dyn.initial_attraction(base, params)
+    # the same for every run: computed on the set-up's single cell, as the Mesa model does
+    start_attraction = np.repeat(dyn.initial_attraction(setup.base, params), run_ids.size,
+                                 axis=0)
     attraction = start_attraction.copy()
     withdrawn = np.zeros((run_ids.size, n), dtype=bool)
     cost_factor = np.ones((run_ids.size, n))
