@@ -377,7 +377,33 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    return validate(Scenario, read_toml(path), str(path))
+    """Load a scenario file. ``extends = "other.toml"`` (relative to the file) starts from
+    another scenario: tables are merged key by key, lists (guarantors, shocks) replaced."""
+    return validate(Scenario, _resolve_extends(Path(path), ()), str(path))
+
+
+def _resolve_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    data = read_toml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: key 'extends' = {parent!r}: must be a file name (string)")
+    parent_path = (path.parent / parent).resolve()
+    if parent_path in seen or parent_path == path.resolve():
+        raise ConfigError(f"{path}: key 'extends' = {parent!r}: scenarios extend each other "
+                          f"in a circle")
+    return _merge(_resolve_extends(parent_path, (*seen, path.resolve())), data)
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def load_format(path: str | Path) -> FormatSpec:

@@ -162,3 +162,27 @@ def test_scenario_format_must_be_in_the_catalogue(tmp_path):
     path = baseline_with(tmp_path, 'format = "nato_lite"', 'format = "nato_light"')
     with pytest.raises(ConfigError, match=r"'format' = 'nato_light'.*allowed"):
         solve_formats(path)
+
+
+def test_a_scenario_can_extend_another():
+    base = load_scenario(BASELINE)
+    stressed = load_scenario(SCENARIOS_DIR / "us_withdrawal.toml")
+    assert stressed.name == "us_withdrawal"
+    assert stressed.guarantors == base.guarantors and stressed.russia == base.russia
+    assert [(s.step, s.kind, s.guarantor) for s in stressed.shocks] == [
+        (24, "withdraw", "US"), (36, "cost_change", "*"), (48, "election", "UK")]
+
+
+def test_extends_merges_tables_and_rejects_circles(tmp_path):
+    write(tmp_path, "a.toml", 'extends = "b.toml"\nname = "a"\n[russia]\nwar_cost = 0.3\n')
+    write(tmp_path, "b.toml", BASELINE.read_text())
+    merged = load_scenario(tmp_path / "a.toml")
+    assert merged.russia.war_cost == 0.3
+    assert merged.russia.status_quo_value == load_scenario(BASELINE).russia.status_quo_value
+    write(tmp_path, "c.toml", 'extends = "d.toml"\n')
+    write(tmp_path, "d.toml", 'extends = "c.toml"\n')
+    with pytest.raises(ConfigError, match="in a circle"):
+        load_scenario(tmp_path / "c.toml")
+    write(tmp_path, "e.toml", 'extends = "missing.toml"\n')
+    with pytest.raises(ConfigError, match="missing.toml: file not found"):
+        load_scenario(tmp_path / "e.toml")
