@@ -16,7 +16,8 @@ import mesa
 import numpy as np
 
 from . import dynamics as dyn
-from .payoffs import Game, russia_success_probability
+from .equilibrium import CrisisTables, crisis_tables
+from .payoffs import Game, outcome, russia_success_probability
 
 
 class RussiaAgent(mesa.Agent):
@@ -31,10 +32,9 @@ class RussiaAgent(mesa.Agent):
         self.sanctions = np.zeros(1)
         self.escalated = np.zeros(1, dtype=bool)
 
-    def decide(self, tables: dyn.StageTables, withdrawn: np.ndarray, draw: float) -> None:
+    def decide(self, tables: CrisisTables, withdrawn: np.ndarray, draw: float) -> None:
         belief = dyn.belief_means(self.alpha, self.beta, withdrawn)
-        value = dyn.escalation_value(tables, self.model.base.coordination_probability, belief)
-        probability = dyn.escalation_probability(self.model.setup.rationality, value, tables)
+        probability = dyn.escalation_probability(self.model.setup.rationality, tables, belief)
         self.escalated = draw < probability
 
     def learn(self, decided_alone: np.ndarray, actions: np.ndarray,
@@ -129,7 +129,7 @@ class CrisisModel(mesa.Model):
                             self.russia.sanctions)
         withdrawn = self._column("withdrawn")
         game = dyn.stage_game(self.base, stocks, self._column("cost_factor"))
-        tables = dyn.stage_tables(game, withdrawn)
+        tables = crisis_tables(game, withdrawn)
         draws = dyn.uniforms(self.setup.key, np.array([self.run_index]), self.round,
                              dyn.SLOT_FIRST_GUARANTOR + n)
 
@@ -142,7 +142,7 @@ class CrisisModel(mesa.Model):
         actions = np.where(team[:, None], dyn.profile_bits(tables.team, n), honours)
         actions = actions * escalated[:, None]
         success = russia_success_probability(game, actions[:, None, :])[:, 0]
-        result = dyn.outcome(escalated, success, self.setup.defended_below)
+        result = outcome(escalated, success, self.setup.defended_below)
 
         decided_alone = (escalated & ~team).astype(np.float64)[:, None]
         for guarantor in self.guarantors:

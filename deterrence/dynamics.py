@@ -50,22 +50,21 @@ import numpy as np
 
 from . import binary_games as bg
 from .config import DynamicsParameters, FormatSpec, Scenario, Shock
+from .equilibrium import CrisisTables, escalation_value
 from .payoffs import (
+    ABANDONED,
+    DETERRED,
     Game,
     all_profiles,
     build_game,
     escalation_risk,
     guarantor_payoffs,
     honouring_gain,
-    joint_guarantor_payoff,
-    russia_escalate_payoff,
-    russia_refrain_payoff,
     russia_success_probability,
 )
 
 SLOT_RUSSIA, SLOT_TEAM, SLOT_FIRST_GUARANTOR = 0, 1, 2
 MAX_RUNS, MAX_STEPS, MAX_SLOTS = 1 << 36, 1 << 20, 1 << 8
-DETERRED, DEFENDED, ABANDONED = 0, 1, 2
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -124,28 +123,6 @@ def stage_game(base: Game, stocks: Stocks, cost_factor: np.ndarray) -> Game:
                    honouring_cost=base.honouring_cost * cost_factor)
 
 
-@dataclass(frozen=True)
-class StageTables:
-    """What Russia needs to evaluate escalation today, for every response profile."""
-
-    russia_escalate: np.ndarray  # (R, P)
-    russia_refrain: np.ndarray   # (R,)
-    team: np.ndarray             # (R,) the team's profile (withdrawn members excluded)
-
-
-def stage_tables(game: Game, withdrawn: np.ndarray) -> StageTables:
-    profiles = all_profiles(game.n)
-    success = russia_success_probability(game, profiles)
-    risk = escalation_risk(game, profiles)
-    joint = joint_guarantor_payoff(game, profiles, success, risk)
-    if withdrawn.any():  # the team cannot send a guarantor that has withdrawn
-        excluded = (withdrawn.astype(np.float64) @ profiles.T) > 0
-        joint = np.where(excluded, -np.inf, joint)
-    team = np.argmax(joint, axis=1)
-    return StageTables(russia_escalate_payoff(game, profiles, success=success, risk=risk),
-                       russia_refrain_payoff(game), team)
-
-
 def profile_bits(index: np.ndarray, n: int) -> np.ndarray:
     """Actions (R, n) of profile indices (R,)."""
     return ((index[:, None] >> np.arange(n)[None, :]) & 1).astype(np.float64)
@@ -159,17 +136,11 @@ def belief_means(alpha: np.ndarray, beta: np.ndarray, withdrawn: np.ndarray) -> 
     return np.where(withdrawn, 0.0, alpha / (alpha + beta))
 
 
-def escalation_value(tables: StageTables, coordination: np.ndarray,
-                     honour_belief: np.ndarray) -> np.ndarray:
-    """Russia's exact expected payoff of escalating: (R,)."""
-    prob = bg.profile_probabilities(honour_belief)
-    team_value = np.take_along_axis(tables.russia_escalate, tables.team[:, None], axis=1)[:, 0]
-    independent = (prob * tables.russia_escalate).sum(axis=1)
-    return coordination * team_value + (1.0 - coordination) * independent
-
-
-def escalation_probability(rationality: float, value: np.ndarray,
-                           tables: StageTables) -> np.ndarray:
+def escalation_probability(rationality: float, tables: CrisisTables,
+                           honour_belief: np.ndarray) -> np.ndarray:
+    """Russia's logit choice on its exact expected payoff of escalating under its beliefs
+    (:func:`deterrence.equilibrium.escalation_value`)."""
+    value = escalation_value(tables, bg.profile_probabilities(honour_belief))
     return choice_probability(rationality, value - tables.russia_refrain)
 
 
@@ -247,11 +218,6 @@ def update_attraction(attraction: np.ndarray, params: DynamicsParameters,
 
 # ---------------------------------------------------------------------------------------
 # Outcome and stocks
-
-
-def outcome(escalated: np.ndarray, success: np.ndarray, threshold: float) -> np.ndarray:
-    return np.where(escalated, np.where(success < threshold, DEFENDED, ABANDONED),
-                    DETERRED).astype(np.int8)
 
 
 def update_stocks(stocks: Stocks, base: Game, params: DynamicsParameters,

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import dynamics as dyn
-from .payoffs import russia_success_probability
+from .equilibrium import crisis_tables
+from .payoffs import outcome, russia_success_probability
 
 #: Runs advanced together; bounds memory (the 2^n profile tables are (chunk, 2^n)).
 CHUNK_RUNS = 512
@@ -85,19 +86,18 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, steps: int, keep_seri
                     alpha[:, i], beta[:, i] = prior_alpha[:, i], prior_beta[:, i]
                     attraction[:, i] = start_attraction[:, i]
         game = dyn.stage_game(base, stocks, cost_factor)
-        tables = dyn.stage_tables(game, withdrawn)
+        tables = crisis_tables(game, withdrawn)
         draws = dyn.uniforms(setup.key, run_ids, t, dyn.SLOT_FIRST_GUARANTOR + n)
         belief = dyn.belief_means(alpha, beta, withdrawn)
-        value = dyn.escalation_value(tables, coordination, belief)
         escalated = draws[:, dyn.SLOT_RUSSIA] < dyn.escalation_probability(
-            rationality, value, tables)
+            rationality, tables, belief)
         team = escalated & (draws[:, dyn.SLOT_TEAM] < coordination)
         honours = draws[:, dyn.SLOT_FIRST_GUARANTOR:] < dyn.honour_probability(
             rationality, attraction, withdrawn)
         actions = np.where(team[:, None], dyn.profile_bits(tables.team, n), honours)
         actions = actions * escalated[:, None]
         success = russia_success_probability(game, actions[:, None, :])[:, 0]
-        result = dyn.outcome(escalated, success, setup.defended_below)
+        result = outcome(escalated, success, setup.defended_below)
         decided_alone = (escalated & ~team).astype(np.float64)[:, None]
         gains = dyn.honouring_gains(game, actions)
         attraction = dyn.update_attraction(attraction, params, decided_alone, gains,

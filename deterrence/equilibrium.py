@@ -49,12 +49,13 @@ from .payoffs import (
     guarantor_payoffs,
     honouring_gain,
     joint_guarantor_payoff,
+    outcome,
     russia_escalate_payoff,
     russia_refrain_payoff,
     russia_success_probability,
 )
 
-DETERRED, DEFENDED, ABANDONED, MIXED = 0, 1, 2, 3
+MIXED = 3  # a cell whose equilibria disagree (codes 0-2: payoffs.DETERRED, ...)
 REGIME_NAMES = ("deterred", "defended", "abandoned", "mixed")
 
 #: Payoff tolerance for best-response comparisons (payoffs are of order 1).
@@ -86,11 +87,15 @@ class CrisisTables:
                                       success=self.success, risk=self.risk)
 
 
-def crisis_tables(game: Game) -> CrisisTables:
+def crisis_tables(game: Game, withdrawn: np.ndarray | None = None) -> CrisisTables:
+    """The crisis in table form. ``withdrawn`` (C, n), used by the simulations, marks
+    members that have withdrawn: the team cannot send them."""
     profiles = all_profiles(game.n)
     success = russia_success_probability(game, profiles)
     risk = escalation_risk(game, profiles)
     joint = joint_guarantor_payoff(game, profiles, success, risk)
+    if withdrawn is not None and withdrawn.any():
+        joint = np.where((withdrawn.astype(np.float64) @ profiles.T) > 0, -np.inf, joint)
     return CrisisTables(
         game=game, success=success, risk=risk,
         russia_refrain=russia_refrain_payoff(game),
@@ -248,11 +253,6 @@ class GridSolution:
     worst_max_real_eigenvalue: np.ndarray
 
 
-def _regime(escalates: np.ndarray, success: np.ndarray, threshold: float) -> np.ndarray:
-    # deterred = 0; escalation: defended = 1 if success < threshold else abandoned = 2
-    return escalates * (DEFENDED + (success >= threshold))
-
-
 def solve_grid(game: Game, defended_below: float = 0.5, chunk_cells: int = CHUNK_CELLS,
                threads: int | None = None) -> GridSolution:
     """Subgame-perfect equilibria, regimes and stability for every cell of ``game``.
@@ -294,7 +294,7 @@ def _solve_chunk(game: Game, defended_below: float) -> GridSolution:
              + (1.0 - p) * escalate_payoff_at(t, prof, cell))
     escalates = value > t.russia_refrain[cell] + PAYOFF_TOL
     success = p * t.success[every, t.team][cell] + (1.0 - p) * t.success[cell, prof]
-    regimes = _regime(escalates, success, defended_below)
+    regimes = outcome(escalates, success, defended_below)
 
     starts = np.searchsorted(cell, every)[has_pure]
     regime = np.full(cells, MIXED)
@@ -344,7 +344,7 @@ def _mixed_spe(game: Game, defended_below: float) -> dict[str, np.ndarray]:
     prob = bg.profile_probabilities(x)
     escalates = escalation_value(t, prob) > t.russia_refrain + PAYOFF_TOL
     success = success_given_escalation(t, prob)
-    regime = np.where(sol.converged, _regime(escalates, success, defended_below), MIXED)
+    regime = np.where(sol.converged, outcome(escalates, success, defended_below), MIXED)
     y = escalates.astype(np.float64)[:, None]
     state = np.concatenate([y, x], axis=1)
     strategic_gains = bg.gains(strategic_table(t))
@@ -395,7 +395,7 @@ def solve_cell(game: Game, rationality: float, defended_below: float = 0.5,
         if 0 < y < 1:
             regime = REGIME_NAMES[MIXED]
         else:
-            regime = REGIME_NAMES[int(_regime(np.array(y > 0.5), np.array(success),
+            regime = REGIME_NAMES[int(outcome(np.array(y > 0.5), np.array(success),
                                               defended_below))]
         code, top = bg.classify(np.linalg.eigvals(jac)[None], EIGEN_TOL)
         if not resting:  # e.g. a mixed SPE that readiness costs move away from at once

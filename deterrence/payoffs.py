@@ -205,6 +205,16 @@ def joint_guarantor_payoff(game: Game, actions: np.ndarray, success, risk) -> np
             - risk * game.catastrophe_cost.sum(axis=1)[:, None])
 
 
+#: Outcomes of a crisis round.
+DETERRED, DEFENDED, ABANDONED = 0, 1, 2
+
+
+def outcome(escalates: np.ndarray, success: np.ndarray, defended_below: float) -> np.ndarray:
+    """Deterred (no escalation), defended (the response leaves Russia's chance of success
+    below ``defended_below``) or abandoned, as int8 codes."""
+    return (escalates * (DEFENDED + (success >= defended_below))).astype(np.int8)
+
+
 @functools.cache
 def all_profiles(n: int) -> np.ndarray:
     """Every pure response profile: row ``k`` holds the bits of ``k`` (guarantor i = bit i).

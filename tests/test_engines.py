@@ -32,6 +32,7 @@ from scipy import stats
 from deterrence import abm, engine
 from deterrence import dynamics as dyn
 from deterrence.config import SCENARIOS_DIR, Scenario, Shock, load_catalogue, load_scenario
+from deterrence.payoffs import ABANDONED, DEFENDED, DETERRED
 
 from helpers import fmt, guarantor, scenario
 
@@ -188,12 +189,12 @@ def test_mesa_model_and_vectorised_engine_agree_to_the_last_bit(index):
     np.testing.assert_array_equal(sim.summary["escalation_frequency"], escalations / STEPS)
     first = np.where(escalations > 0, sim.series["escalated"].argmax(axis=1), -1)
     np.testing.assert_array_equal(sim.summary["first_escalation"], first)
-    abandoned = (sim.series["outcome"] == dyn.ABANDONED).sum(axis=1)
+    abandoned = (sim.series["outcome"] == ABANDONED).sum(axis=1)
     with np.errstate(invalid="ignore"):
         share = abandoned / escalations
     np.testing.assert_array_equal(sim.summary["abandoned_given_escalation"], share)
     np.testing.assert_array_equal(sim.summary["deterred_share"],
-                                  (sim.series["outcome"] == dyn.DETERRED).sum(axis=1) / STEPS)
+                                  (sim.series["outcome"] == DETERRED).sum(axis=1) / STEPS)
 
     # Mesa without series gives the same summary
     for k, r in enumerate(ids[:3]):
@@ -267,21 +268,21 @@ def test_the_test_data_contain_many_escalations_teams_and_abandonments():
         # consistency of the records
         assert not (team & ~escalated).any()
         assert not series["actions"][~escalated].any()
-        np.testing.assert_array_equal(outcome == dyn.DETERRED, ~escalated)
+        np.testing.assert_array_equal(outcome == DETERRED, ~escalated)
         if CATALOGUE[case.format_id].coordination_probability == 0:
             assert not team.any(), case.format_id
         else:
             assert team.sum() > 500, case.format_id
         # every case has deterred rounds, escalations, abandonments and defences
         assert 0.1 < escalated.mean() < 0.9, case.format_id
-        assert (outcome == dyn.ABANDONED).sum() >= 100, case.format_id
-        assert (outcome == dyn.DEFENDED).sum() >= 50, case.format_id
+        assert (outcome == ABANDONED).sum() >= 100, case.format_id
+        assert (outcome == DEFENDED).sum() >= 50, case.format_id
         counts["runs"] += ids.size
         counts["escalations"] += int(escalated.sum())
         counts["teams"] += int(team.sum())
-        counts["abandoned"] += int((outcome == dyn.ABANDONED).sum())
-        counts["defended"] += int((outcome == dyn.DEFENDED).sum())
-        counts["deterred"] += int((outcome == dyn.DETERRED).sum())
+        counts["abandoned"] += int((outcome == ABANDONED).sum())
+        counts["defended"] += int((outcome == DEFENDED).sum())
+        counts["deterred"] += int((outcome == DETERRED).sum())
         counts["honours"] += int(series["actions"].sum())
     assert counts["runs"] >= 2000, counts
     assert counts["escalations"] >= 20_000, counts
