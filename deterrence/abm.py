@@ -91,11 +91,12 @@ class UkraineAgent(mesa.Agent):
 class CrisisModel(mesa.Model):
     """One run of the repeated crisis under one format."""
 
-    def __init__(self, setup: dyn.Setup, run_index: int, keep_series: bool = True) -> None:
+    def __init__(self, setup: dyn.Setup, run_index: int, keep_series: bool = True,
+                 cell: int = 0) -> None:
         # our rules draw from dynamics.uniforms; Mesa's own generators get a fixed seed
         super().__init__(rng=int(setup.key % (2 ** 63)))
         self.setup = setup
-        self.base = setup.base
+        self.base = setup.base.take([int(cell)])  # the parameter point this run plays
         self.run_index = int(run_index)
         self.round = 0  # our own counter (Model.steps is gone in Mesa 4)
         self.russia = RussiaAgent(self)
@@ -160,9 +161,11 @@ class CrisisModel(mesa.Model):
         self.round += 1
 
 
-def run(setup: dyn.Setup, run_index: int, steps: int, keep_series: bool = True):
-    """One run with the Mesa model: (summary, series); releases Mesa's reference to it."""
-    model = CrisisModel(setup, run_index, keep_series)
+def run(setup: dyn.Setup, run_index: int, steps: int, keep_series: bool = True,
+        cell: int = 0):
+    """One run with the Mesa model, playing cell ``cell`` of ``setup.base``:
+    (summary, series); releases Mesa's reference to the model."""
+    model = CrisisModel(setup, run_index, keep_series, cell)
     try:
         for _ in range(steps):
             model.step()

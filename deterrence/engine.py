@@ -32,15 +32,24 @@ class Simulation:
 
 
 def simulate(setup: dyn.Setup, runs: int | np.ndarray, steps: int, keep_series: bool = False,
-             chunk_runs: int = CHUNK_RUNS) -> Simulation:
-    """Advance ``runs`` (a count, or explicit run indices) for ``steps`` rounds."""
+             chunk_runs: int = CHUNK_RUNS, cells: np.ndarray | None = None) -> Simulation:
+    """Advance ``runs`` (a count, or explicit run indices) for ``steps`` rounds.
+
+    ``cells`` gives, for each run, the cell of ``setup.base`` (a parameter point) it plays;
+    by default every run plays cell 0.
+    """
     run_ids = np.arange(runs) if np.isscalar(runs) else np.asarray(runs, dtype=np.int64)
     if run_ids.size == 0 or steps < 1:
         raise ValueError("need at least one run and one step")
+    cells = (np.zeros(run_ids.size, dtype=np.int64) if cells is None
+             else np.asarray(cells, dtype=np.int64))
+    if cells.shape != run_ids.shape or cells.min() < 0 or cells.max() >= setup.base.cells:
+        raise ValueError(f"cells must give one cell in [0, {setup.base.cells}) per run")
     if run_ids.min() < 0 or run_ids.max() >= dyn.MAX_RUNS or steps > dyn.MAX_STEPS:
         raise ValueError(f"run indices must be in [0, {dyn.MAX_RUNS}) and steps <= "
                          f"{dyn.MAX_STEPS}")
-    parts = [_simulate_chunk(setup, run_ids[s:s + chunk_runs], steps, keep_series)
+    parts = [_simulate_chunk(setup, run_ids[s:s + chunk_runs], cells[s:s + chunk_runs], steps,
+                             keep_series)
              for s in range(0, run_ids.size, chunk_runs)]
     return combine([Simulation(setup.base.guarantor_ids, run_ids[s:s + chunk_runs], steps,
                                summary, series)
@@ -58,16 +67,17 @@ def combine(parts: list[Simulation]) -> Simulation:
                       first.steps, summary, series)
 
 
-def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, steps: int, keep_series: bool):
+def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, steps: int,
+                    keep_series: bool):
     params, rationality = setup.params, setup.rationality
-    base = setup.base.take(np.zeros(run_ids.size, dtype=np.int64))
+    base = setup.base.take(cells)
     n, members = base.n, base.guarantor_ids
     coordination = base.coordination_probability
     stocks = dyn.initial_stocks(base)
     alpha, beta = dyn.prior_beliefs(params, (run_ids.size, n))
-    # the same for every run: computed on the set-up's single cell, as the Mesa model does
-    start_attraction = np.repeat(dyn.initial_attraction(setup.base, params), run_ids.size,
-                                 axis=0)
+    # the same for every run of a cell: computed once per cell
+    unique, back = np.unique(cells, return_inverse=True)
+    start_attraction = dyn.initial_attraction(setup.base.take(unique), params)[back]
     attraction = start_attraction.copy()
     withdrawn = np.zeros((run_ids.size, n), dtype=bool)
     cost_factor = np.ones((run_ids.size, n))
