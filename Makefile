@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/deterrence solve configs/scenarios/baseline.toml --brief
+	$(BIN)/deterrence sweep configs/sweeps/quickstart.toml
 
 test: $(STAMP)
 	$(BIN)/ruff check .
