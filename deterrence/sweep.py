@@ -458,6 +458,17 @@ def _packages() -> dict[str, str]:
     return out
 
 
+def _simd_features() -> list[str]:
+    """The CPU features numpy dispatches to here. Transcendental functions (exp, tanh) may
+    round differently in the last bit on a CPU with other features, which ``verify`` would
+    report; basic arithmetic is the same everywhere."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    except ImportError:
+        return []
+    return [name for name in __cpu_dispatch__ if __cpu_features__.get(name)]
+
+
 DATA_FILES = ("data/simulation.nc", "data/exact.nc")
 
 
@@ -486,7 +497,7 @@ def finish_archive(plan: Plan, staging: Path, target: Path, started: str,
         "code": _code_version(),
         "packages": _packages(),
         "platform": {"python": sys.version.split()[0], "system": platform.platform(),
-                     "machine": platform.machine()},
+                     "machine": platform.machine(), "numpy_simd": _simd_features()},
         "files": {f: _sha256(staging / f) for f in files},
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
