@@ -186,8 +186,11 @@ def sweep(
     resume: Annotated[str | None, typer.Option(
         help="Resume the interrupted sweep with this archive id (a folder under results/).")]
     = None,
+    with_report: Annotated[bool, typer.Option(
+        "--report/--no-report", help="Also write the HTML report beside the archive.")] = True,
 ) -> None:
-    """Run a sweep; write an archive and print its path (exit 1 if chunks failed)."""
+    """Run a sweep; write an archive (and its report) and print the paths (exit 1 if chunks
+    failed)."""
     from datetime import UTC, datetime
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -223,6 +226,10 @@ def sweep(
         raise typer.Exit(code=1)
     _print_sweep_summary(archive)
     out.print(f"archive: {archive}", highlight=False)
+    if with_report:
+        from .report import write_report
+
+        out.print(f"report:  {write_report(archive)}", highlight=False)
 
 
 def _print_sweep_summary(archive: Path) -> None:
@@ -258,14 +265,32 @@ def verify(archive: Annotated[Path, typer.Argument(help="Archive folder.")]) -> 
     out.print(f"{archive}: reproduces bit for bit", highlight=False)
 
 
+@app.command()
+def report(
+    archive: Annotated[Path, typer.Argument(help="Archive folder.")],
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="Report file (*.html) or folder (default: <archive>.report/ beside "
+                      "the archive).")] = None,
+) -> None:
+    """Write a self-contained HTML report of an archive (outside it) and print its path."""
+    from . import sweep as sw
+    from .report import write_report
+
+    try:
+        path = write_report(archive, out_path)
+    except (sw.ArchiveError, ConfigError) as exc:
+        _fail(str(exc))
+    print(path)
+
+
 def _mean_ci(values: np.ndarray) -> dict:
     """Mean over runs with a normal-approximation 95% interval (NaN runs left out)."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return {"mean": float("nan"), "ci95": [float("nan"), float("nan")], "n": 0}
-    mean = float(finite.mean())
-    half = 1.96 * float(finite.std(ddof=1)) / np.sqrt(finite.size) if finite.size > 1 else 0.0
-    return {"mean": mean, "ci95": [mean - half, mean + half], "n": int(finite.size)}
+    from .stats import mean_ci
+
+    estimate = mean_ci(values)
+    half = estimate.half_width if np.isfinite(estimate.half_width) else 0.0
+    return {"mean": estimate.mean, "ci95": [estimate.mean - half, estimate.mean + half],
+            "n": estimate.n}
 
 
 def _print_brief(results) -> None:

@@ -21,6 +21,9 @@ def write_directory(target: str | Path, fill: Callable[[Path], None]) -> Path:
         raise ConfigError(f"{target}: already exists; choose a new output folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; results are for sharing
     try:
         fill(staging)
         os.rename(staging, target)

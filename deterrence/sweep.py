@@ -473,7 +473,7 @@ DATA_FILES = ("data/simulation.nc", "data/exact.nc")
 
 
 def finish_archive(plan: Plan, staging: Path, target: Path, started: str,
-                   executor_name: str) -> Path:
+                   executor_name: str, source: Path | None = None) -> Path:
     """Write the data, provenance and checksums into ``staging`` and rename it to
     ``target``."""
     from . import dynamics as dyn
@@ -494,6 +494,8 @@ def finish_archive(plan: Plan, staging: Path, target: Path, started: str,
         "random_key": dyn.root_key(plan.seed),
         "runs": plan.runs_per_format * len(plan.formats),
         "executor": executor_name,
+        # config/sweep.toml names its scenario relative to this file
+        "sweep_file": str(source.resolve()) if source is not None else None,
         "code": _code_version(),
         "packages": _packages(),
         "platform": {"python": sys.version.split()[0], "system": platform.platform(),
@@ -536,7 +538,7 @@ def run_sweep(plan: Plan, target: Path, executor: Executor, executor_name: str,
     failures = execute(plan, staging, executor, retries, progress)
     if failures:
         return None, failures
-    return finish_archive(plan, staging, target, started, executor_name), []
+    return finish_archive(plan, staging, target, started, executor_name, source), []
 
 
 # ---------------------------------------------------------------------------------------
@@ -558,6 +560,8 @@ def read_manifest(archive: Path) -> dict[str, Any]:
         raise ArchiveError(f"{archive}: not an archive (no manifest.json)") from None
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise ArchiveError(f"{path}: malformed manifest ({exc})") from None
+    except OSError as exc:  # not a folder, unreadable
+        raise ArchiveError(f"{archive}: not an archive ({exc.strerror or exc})") from None
     return manifest
 
 

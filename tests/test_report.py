@@ -1,0 +1,227 @@
+"""The HTML report of a sweep archive: contents, numbers, placement outside the archive, CLI."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from deterrence import sweep as sw
+from deterrence.config import ConfigError
+from deterrence.report import write_report
+from deterrence.stats import mean_ci, paired_difference
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "configs" / "scenarios" / "baseline.toml"
+FORMATS = ["bilateral", "nato_lite", "neutrality"]  # reference: nato_lite, not the first
+DESCRIPTION = 'Report test <grid> & "quotes"'
+PNG = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
+
+
+def make_archive(folder: Path, axes: str, formats=FORMATS, method: str = "grid",
+                 samples: int | None = None) -> Path:
+    toml = folder / "sweep.toml"
+    toml.write_text(
+        f'name = "report_test"\ndescription = {DESCRIPTION!r}\n'
+        f'scenario = "{BASELINE.as_posix()}"\nformats = {formats!r}\n'
+        f'method = "{method}"\nreplicates = 2\nsteps = 15\n'
+        + (f"samples = {samples}\n" if samples else "") + axes)
+    plan = sw.load_plan(toml)
+    archive, failures = sw.run_sweep(plan, folder / "archive", sw.InProcessExecutor(),
+                                     "inprocess", source=toml)
+    assert not failures
+    return archive
+
+
+GRID_2D = """
+[[axes]]
+path = "format.commitment_bindingness"
+low = 0.0
+high = 1.0
+count = 3
+
+[[axes]]
+path = "russia.status_quo_value"
+values = [0.1, 0.4, 0.7]
+"""
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    archive = make_archive(folder, GRID_2D)
+    path = write_report(archive)
+    return archive, path, path.read_text(encoding="utf-8")
+
+
+def _row(page: str, fid: str) -> str:
+    match = re.search(rf"<tr id='format-{fid}'>(.*?)</tr>", page)
+    assert match, f"no table row for {fid}"
+    return match.group(1)
+
+
+def test_report_is_written_beside_the_archive_and_self_contained(built):
+    archive, path, page = built
+    assert path == archive.parent / "archive.report" / "index.html"
+    assert page.startswith("<!DOCTYPE html>")
+    for outside in ("<script", "<link", "src='http", 'src="http', "url("):
+        assert outside not in page
+    assert [p.name for p in archive.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_one_embedded_png_per_format(built):
+    _, _, page = built
+    images = PNG.findall(page)
+    assert len(images) == len(FORMATS)
+    for data in images:
+        assert base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n")
+    for fid in FORMATS:
+        assert f"id='map-{fid}'" in page
+        assert f"<code>{fid}</code>" in page
+
+
+def test_provenance_and_reproduction(built):
+    archive, _, page = built
+    manifest = sw.read_manifest(archive)
+    assert f"deterrence verify {archive.resolve()}" in page
+    assert manifest["finished"] in page and manifest["started"] in page
+    assert str(manifest["seed"]) in page
+    assert f"{manifest['runs']} in all" in page
+    assert f"numpy {manifest['packages']['numpy']}" in page
+    assert html.escape(DESCRIPTION) in page
+    # the test's sweep file names its scenario by an absolute path: the copy runs as is
+    assert f"deterrence sweep {(archive / 'config' / 'sweep.toml').resolve()}" in page
+
+
+def test_comparison_table_matches_the_data(built):
+    archive, _, page = built
+    with xr.open_dataset(archive / "data" / "simulation.nc", engine="scipy") as sim, \
+            xr.open_dataset(archive / "data" / "exact.nc", engine="scipy") as exact:
+        sim.load()
+        exact.load()
+    ref = sim.sel(format="nato_lite")
+    assert "<td>reference</td>" in _row(page, "nato_lite")
+    for fid in FORMATS:
+        row = _row(page, fid)
+        one = sim.sel(format=fid)
+        esc = one.escalation_frequency.values.ravel()
+        half = 1.96 * esc.std(ddof=1) / np.sqrt(esc.size)
+        assert f"{esc.mean():.4f} [{esc.mean() - half:.4f}, {esc.mean() + half:.4f}]" in row
+        assert f"{float(one.abandoned_given_escalation.mean(skipna=True)):.4f}" in row
+        assert f"{float(one.deterred_share.mean()):.4f}" in row
+        deterred = int((exact.regime.sel(format=fid) == 0).sum())
+        assert f"{deterred} of 9" in row
+        if fid != "nato_lite":
+            diff = (one.escalation_frequency - ref.escalation_frequency).values.ravel()
+            assert f"{diff.mean():+.4f} [" in row
+            dhalf = 1.96 * diff.std(ddof=1) / np.sqrt(diff.size)
+            assert f"{diff.mean() + dhalf:+.4f}]" in row
+
+
+def test_config_is_shown_escaped(built):
+    archive, _, page = built
+    text = (archive / "config" / "sweep.toml").read_text()
+    assert html.escape(text) in page
+    assert "<grid>" not in page
+
+
+def test_verify_still_passes_after_the_report(built):
+    archive, path, _ = built
+    assert not path.is_relative_to(archive)
+    assert sw.check_files(archive, sw.read_manifest(archive)) == []
+    assert sw.verify(archive) == []
+
+
+def test_out_option_and_rewriting(built, tmp_path):
+    archive, path, _ = built
+    assert write_report(archive) == path  # a second report replaces the first
+    assert sorted(p.name for p in path.parent.iterdir()) == ["index.html"]
+    one_file = tmp_path / "nested" / "r.html"
+    assert write_report(archive, one_file) == one_file and one_file.is_file()
+    assert write_report(archive, tmp_path / "dir") == tmp_path / "dir" / "index.html"
+    with pytest.raises(ConfigError, match="inside the archive"):
+        write_report(archive, archive / "report.html")
+    assert not (archive / "report.html").exists()
+    (tmp_path / "occupied").write_text("a file where the report folder would go")
+    with pytest.raises(ConfigError, match="cannot write"):
+        write_report(archive, tmp_path / "occupied" / "index.html")
+
+
+def test_paired_difference_helper():
+    rng = np.random.default_rng(1)
+    values = rng.random((3, 3, 2))
+    values[0, 0, 0] = np.nan
+    same = paired_difference(values, values)
+    assert (same.mean, same.half_width, same.n) == (0.0, 0.0, 17)
+    shifted = paired_difference(values + 0.25, values)
+    assert shifted.mean == pytest.approx(0.25) and shifted.half_width == pytest.approx(0.0)
+    other = rng.random((3, 3, 2))
+    d = (other - values).ravel()
+    d = d[np.isfinite(d)]
+    got = paired_difference(other, values)
+    assert got.mean == pytest.approx(d.mean())
+    assert got.half_width == pytest.approx(1.96 * d.std(ddof=1) / np.sqrt(d.size))
+    assert mean_ci([np.nan]).n == 0
+    with pytest.raises(ValueError, match="shape"):
+        paired_difference(values, values[0])
+
+
+@pytest.mark.parametrize("axes, method, samples, note", [
+    ('[[axes]]\npath = "russia.status_quo_value"\nvalues = [0.7, 0.1, 0.4]\n', "grid",
+     None, "grey dots are single replicates"),
+    ('[[axes]]\npath = "russia.status_quo_value"\nlow = 0.1\nhigh = 0.7\n'
+     '[[axes]]\npath = "russia.war_cost"\nlow = 0.05\nhigh = 0.3\n'
+     '[[axes]]\npath = "format.commitment_bindingness"\nlow = 0.0\nhigh = 1.0\n',
+     "lhs", 6, "Scatter of the first two parameters:</strong> each dot is one lhs sample"),
+    (GRID_2D + '[[axes]]\npath = "russia.war_cost"\nvalues = [0.1, 0.2]\n', "grid", None,
+     "cells that differ only in russia.war_cost lie on top of each other"),
+])
+def test_other_layouts(tmp_path, axes, method, samples, note):
+    archive = make_archive(tmp_path, axes, ["bilateral", "neutrality"], method, samples)
+    page = write_report(archive).read_text(encoding="utf-8")
+    assert len(PNG.findall(page)) == 2
+    assert note in page
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "deterrence", "report", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_report(built, tmp_path):
+    archive, _, _ = built
+    target = tmp_path / "cli-report"
+    done = _cli(str(archive), "--out", str(target))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(target / "index.html")
+    assert PNG.search((target / "index.html").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("damage, message", [("file", "not a folder"),
+                                             ("no_manifest", "no manifest.json"),
+                                             ("bad_data", "exact.nc: unreadable")])
+def test_cli_malformed_archive_exits_2(built, tmp_path, damage, message):
+    import shutil
+
+    archive, _, _ = built
+    broken = tmp_path / "broken"
+    if damage == "file":
+        broken.write_text("not a folder")
+    else:
+        shutil.copytree(archive, broken)
+        if damage == "no_manifest":
+            (broken / "manifest.json").unlink()
+        else:
+            (broken / "data" / "exact.nc").write_bytes(b"not netcdf")
+    done = _cli(str(broken))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "error" in done.stderr and message in " ".join(done.stderr.split())
+    assert not (tmp_path / "broken.report").exists()
