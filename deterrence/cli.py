@@ -221,8 +221,8 @@ def sweep(
     if failures:
         for failure in failures:
             err.print(f"[bold red]failed:[/] {failure}", highlight=False, soft_wrap=True)
-        err.print(f"completed chunks are kept; run again with --resume {target.name}",
-                  soft_wrap=True)
+        again = f"--out {target} --resume {target.name}" if out_dir else f"--resume {target.name}"
+        err.print(f"completed chunks are kept; run again with {again}", soft_wrap=True)
         raise typer.Exit(code=1)
     _print_sweep_summary(archive)
     out.print(f"archive: {archive}", highlight=False)

@@ -79,7 +79,7 @@ class SweepSpec(Strict):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_-]+$")
     description: str = ""
     scenario: str = Field(..., description="Scenario file, relative to the sweep file.")
-    formats: list[str] | Literal["all"] = "all"
+    formats: list[str] | Literal["all"] = Field("all", min_length=1)
     method: Literal["grid", "lhs", "sobol"] = "grid"
     samples: int | None = Field(None, ge=1, le=1_000_000,
                                 description="Points drawn by lhs / sobol.")
@@ -233,6 +233,8 @@ def run_chunk(plan_json: dict[str, Any], format_id: str, start: int, stop: int):
 class InProcessExecutor(Executor):
     """Runs each task at once, in this process (the embedded default)."""
 
+    max_in_flight = 1
+
     def submit(self, fn, /, *args, **kwargs) -> Future:
         future: Future = Future()
         try:
@@ -330,8 +332,15 @@ def execute(plan: Plan, staging: Path, executor: Executor, retries: int = 2,
     payload = plan.to_json()
     attempts = dict.fromkeys(todo, 0)
     failures: list[str] = []
-    pending = {executor.submit(run_chunk, payload, *c): c for c in todo}
-    while pending:
+    # a bounded number of chunks in flight: results are saved as they come, memory stays
+    # bounded, and the in-process executor saves each chunk before computing the next
+    in_flight = getattr(executor, "max_in_flight", 2 * (os.cpu_count() or 1))
+    queue = list(reversed(todo))
+    pending: dict[Future, tuple[str, int, int]] = {}
+    while queue or pending:
+        while queue and len(pending) < in_flight:
+            chunk = queue.pop()
+            pending[executor.submit(run_chunk, payload, *chunk)] = chunk
         future = next(iter(_as_completed(pending)))
         chunk = pending.pop(future)
         try:
@@ -339,7 +348,7 @@ def execute(plan: Plan, staging: Path, executor: Executor, retries: int = 2,
         except Exception as exc:  # a task error, or a dead worker
             attempts[chunk] += 1
             if attempts[chunk] <= retries:
-                pending[executor.submit(run_chunk, payload, *chunk)] = chunk
+                queue.append(chunk)
             else:
                 failures.append(f"chunk {chunk[0]} runs {chunk[1]}-{chunk[2] - 1}: {exc!r}")
             continue
@@ -370,7 +379,8 @@ def plan_file(staging: Path) -> Path:
 
 def start_staging(plan: Plan, source: Path | None, staging: Path) -> None:
     (staging / "config").mkdir(parents=True, exist_ok=True)
-    plan_file(staging).write_text(json.dumps(plan.to_json(), indent=1, sort_keys=True))
+    # keys in their own order: the order of formats is part of the plan
+    plan_file(staging).write_text(json.dumps(plan.to_json(), indent=1))
     if source is not None:
         shutil.copyfile(source, staging / "config" / "sweep.toml")
 
@@ -609,15 +619,24 @@ def verify(archive: str | Path, executor: Executor | None = None) -> list[str]:
         fresh = datasets(plan, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    if manifest.get("seed") != plan.seed or manifest.get("random_key") != _random_key(plan):
+        problems.append("manifest.json: seed or random key does not match the plan")
     for name, new in zip(DATA_FILES, fresh, strict=True):
         try:
             with xr.open_dataset(archive / name, engine="scipy") as stored:
                 stored.load()
         except Exception as exc:  # unreadable data file
             raise ArchiveError(f"{archive / name}: unreadable ({exc})") from None
-        for var in new.data_vars:
+        for var in (*new.coords, *new.data_vars):
             if var not in stored:
                 problems.append(f"{name}: {var} missing")
-            elif not np.array_equal(stored[var].values, new[var].values, equal_nan=True):
+            elif stored[var].dims != new[var].dims or not np.array_equal(
+                    stored[var].values, new[var].values, equal_nan=var in new.data_vars):
                 problems.append(f"{name}: {var} differs")
     return problems
+
+
+def _random_key(plan: Plan) -> int:
+    from .dynamics import root_key
+
+    return root_key(plan.seed)
