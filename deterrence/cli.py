@@ -210,7 +210,9 @@ def sweep(
     try:
         with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=err, transient=True) as bar:
-            task = bar.add_task(f"{plan.spec.name} chunks", total=len(plan.chunks()))
+            runs = plan.runs_per_format * len(plan.formats)
+            task = bar.add_task(f"{plan.spec.name}: {runs:,} runs x {plan.spec.steps} rounds, "
+                                "chunks", total=len(plan.chunks()))
             archive, failures = sw.run_sweep(
                 plan, target, pool, executor, sweep_file, resume=resume is not None,
                 progress=lambda done, total: bar.update(task, completed=done, total=total))
