@@ -164,27 +164,46 @@ def load_plan(path: str | Path) -> Plan:
     """Read a sweep file and resolve it: scenario, formats, points, seed."""
     path = Path(path)
     spec = validate(SweepSpec, read_toml(path), str(path))
-    scenario = load_scenario(path.parent / spec.scenario)
+    return resolve(spec, load_scenario(path.parent / spec.scenario), str(path))
+
+
+def resolve(spec: SweepSpec, scenario: Scenario, origin: str = "sweep") -> Plan:
+    """The plan of a validated sweep on a loaded scenario; every axis path and value is
+    checked against every chosen format before any work."""
     catalogue = load_catalogue()
     ids = list(catalogue) if spec.formats == "all" else spec.formats
     unknown = [f for f in ids if f not in catalogue]
     if unknown:
-        raise ConfigError(f"{path}: key 'formats' names unknown formats {unknown}; allowed: "
+        raise ConfigError(f"{origin}: key 'formats' names unknown formats {unknown}; allowed: "
                           f"{sorted(catalogue)}")
     formats = {f: catalogue[f] for f in dict.fromkeys(ids)}
     points, shape = _points(spec)
-    for fid, fmt in formats.items():  # every path and value must be valid for every format
+    for fid, fmt in formats.items():
         allowed = parameter_paths(scenario, fmt)
         for axis in spec.axes:
             if axis.path not in allowed:
-                raise ConfigError(f"{path}: axis {axis.path!r} is not a parameter of format "
+                raise ConfigError(f"{origin}: axis {axis.path!r} is not a parameter of format "
                                   f"{fid!r}; allowed: {', '.join(allowed)}")
         try:
             build_game(scenario, fmt, {a.path: points[:, j] for j, a in enumerate(spec.axes)})
         except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+            raise ConfigError(f"{origin}: {exc}") from None
     seed = scenario.seed if spec.seed is None else spec.seed
     return Plan(spec, scenario, formats, points, shape, seed)
+
+
+def simulate_plan(plan: Plan, executor: Executor | None = None, progress=None):
+    """Run a plan's simulations without writing an archive: the summaries in memory.
+
+    The same chunks and code path as :func:`run_sweep`, staged in a temporary folder."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="deterrence-sweep-") as folder:
+        failures = execute(plan, Path(folder), executor or InProcessExecutor(),
+                           progress=progress)
+        if failures:
+            raise RuntimeError("; ".join(failures))
+        return simulated_dataset(plan, Path(folder)).load()
 
 
 def _points(spec: SweepSpec) -> tuple[np.ndarray, tuple[int, ...] | None]:
@@ -385,24 +404,55 @@ def start_staging(plan: Plan, source: Path | None, staging: Path) -> None:
         shutil.copyfile(source, staging / "config" / "sweep.toml")
 
 
-def datasets(plan: Plan, staging: Path):
-    """The simulated summaries and the exact solutions as labelled arrays."""
-    import xarray as xr
-
-    from .api import MAP_VARIABLES, SUMMARY_DESCRIPTIONS
-    from .equilibrium import solve_grid
-
+def _layout(plan: Plan):
+    """Dimensions, shape and coordinates of the points: one dimension per grid axis, or
+    ``sample`` with one coordinate per parameter."""
     spec = plan.spec
     if plan.grid_shape is not None:
-        dims = tuple(a.path for a in spec.axes)
-        shape = plan.grid_shape
         coords = {a.path: np.unique(plan.points[:, j]) if a.values is None
                   else np.asarray(a.values, dtype=np.float64)
                   for j, a in enumerate(spec.axes)}
-    else:
-        dims, shape = ("sample",), (plan.cells,)
-        coords = {"sample": np.arange(plan.cells)}
-        coords.update({a.path: ("sample", plan.points[:, j]) for j, a in enumerate(spec.axes)})
+        return tuple(a.path for a in spec.axes), plan.grid_shape, coords
+    coords: dict[str, Any] = {"sample": np.arange(plan.cells)}
+    coords.update({a.path: ("sample", plan.points[:, j]) for j, a in enumerate(spec.axes)})
+    return ("sample",), (plan.cells,), coords
+
+
+def exact_dataset(plan: Plan):
+    """The exact solver's regime and stability at every point, per format."""
+    import xarray as xr
+
+    from .api import MAP_VARIABLES
+    from .equilibrium import solve_grid
+
+    dims, shape, coords = _layout(plan)
+    formats = list(plan.formats)
+    solutions = []
+    for fid in formats:
+        game = build_game(plan.scenario, plan.formats[fid],
+                          {a.path: plan.points[:, j] for j, a in enumerate(plan.spec.axes)})
+        solutions.append(solve_grid(
+            game, defended_below=plan.scenario.analysis.defended_below_russia_success,
+            threads=1))
+    exact: dict[str, Any] = {}
+    for name in EXACT_OUTPUTS:
+        desc, unit = MAP_VARIABLES[name]
+        values = np.stack([getattr(s, name).reshape(shape) for s in solutions])
+        if values.dtype == bool:
+            values = values.astype(np.int8)
+        exact[name] = (("format", *dims), values, {"description": desc, "units": unit})
+    return xr.Dataset(exact, coords={"format": formats, **coords},
+                      attrs={"sweep": plan.spec.name})
+
+
+def simulated_dataset(plan: Plan, staging: Path):
+    """The simulated summaries, assembled from the chunk files in ``staging``."""
+    import xarray as xr
+
+    from .api import SUMMARY_DESCRIPTIONS
+
+    spec = plan.spec
+    dims, shape, coords = _layout(plan)
     formats = list(plan.formats)
     sim: dict[str, Any] = {}
     for name in OUTPUTS:
@@ -414,26 +464,14 @@ def datasets(plan: Plan, staging: Path):
         desc, unit = SUMMARY_DESCRIPTIONS[name]
         sim[name] = (("format", *dims, "replicate"), np.stack(per_format),
                      {"description": desc, "units": unit})
-    simulated = xr.Dataset(sim, coords={"format": formats, **coords,
-                                        "replicate": np.arange(spec.replicates)},
-                           attrs={"sweep": spec.name, "steps": spec.steps, "seed": plan.seed})
-    exact: dict[str, Any] = {}
-    solutions = []
-    for fid in formats:
-        game = build_game(plan.scenario, plan.formats[fid],
-                          {a.path: plan.points[:, j] for j, a in enumerate(spec.axes)})
-        solutions.append(solve_grid(
-            game, defended_below=plan.scenario.analysis.defended_below_russia_success,
-            threads=1))
-    for name in EXACT_OUTPUTS:
-        desc, unit = MAP_VARIABLES[name]
-        values = np.stack([getattr(s, name).reshape(shape) for s in solutions])
-        if values.dtype == bool:
-            values = values.astype(np.int8)
-        exact[name] = (("format", *dims), values, {"description": desc, "units": unit})
-    solved = xr.Dataset(exact, coords={"format": formats, **coords},
-                        attrs={"sweep": spec.name})
-    return simulated, solved
+    return xr.Dataset(sim, coords={"format": formats, **coords,
+                                   "replicate": np.arange(spec.replicates)},
+                      attrs={"sweep": spec.name, "steps": spec.steps, "seed": plan.seed})
+
+
+def datasets(plan: Plan, staging: Path):
+    """The simulated summaries and the exact solutions as labelled arrays."""
+    return simulated_dataset(plan, staging), exact_dataset(plan)
 
 
 def _sha256(path: Path) -> str:
