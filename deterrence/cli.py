@@ -285,6 +285,24 @@ def report(
     print(path)
 
 
+@app.command()
+def dashboard(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.", min=1, max=65535)] = 8501,
+) -> None:
+    """Launch the Streamlit dashboard on 127.0.0.1 (usage statistics off)."""
+    import subprocess
+
+    app_file = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    if not app_file.is_file():
+        _fail(f"{app_file}: the dashboard is not there (install the project from its "
+              "repository: make demo)")
+    command = [sys.executable, "-m", "streamlit", "run", str(app_file),
+               "--server.address", "127.0.0.1", "--server.port", str(port),
+               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    out.print(f"dashboard: http://127.0.0.1:{port}", highlight=False)
+    raise typer.Exit(code=subprocess.call(command))
+
+
 def _mean_ci(values: np.ndarray) -> dict:
     """Mean over runs with a normal-approximation 95% interval (NaN runs left out)."""
     from .stats import mean_ci

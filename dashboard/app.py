@@ -1,0 +1,436 @@
+"""Streamlit dashboard: widgets and plots only; every number comes from the package's API.
+
+Run with ``deterrence dashboard`` (bound to 127.0.0.1). The defaults are those of
+``configs/sweeps/quickstart.toml``; the sweep is the same plan and code path as
+``deterrence sweep``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+from pydantic import ValidationError
+
+from deterrence import sweep as sw
+from deterrence.binary_games import STABILITY_NAMES
+from deterrence.config import SCENARIOS_DIR, ConfigError, load_scenario
+from deterrence.equilibrium import REGIME_NAMES
+from deterrence.payoffs import parameter_paths
+from deterrence.stats import paired_difference
+
+DEFAULT_SWEEP = Path(sw.__file__).resolve().parent.parent / "configs" / "sweeps" / \
+    "quickstart.toml"
+#: Largest sweep run interactively, in simulated run-rounds; larger ones go to the CLI.
+INTERACTIVE_LIMIT = 3_000_000
+#: Okabe & Ito (2008) colour-blind-safe palette.
+REGIME_COLOURS = ["#009E73", "#0072B2", "#D55E00", "#CC79A7"]
+STABILITY_COLOURS = ["#009E73", "#56B4E9", "#E69F00", "#D55E00", "#999999"]
+MAPS_PER_ROW = 3
+
+st.set_page_config(page_title="deterrence", layout="wide")
+
+
+# ---------------------------------------------------------------------------------------
+# Cached computations (pure functions of their inputs)
+
+
+@st.cache_data(show_spinner=False)
+def default_spec() -> dict:
+    return sw.load_plan(DEFAULT_SWEEP).spec.model_dump(mode="json")
+
+
+@st.cache_data(show_spinner=False)
+def scenario_files() -> list[str]:
+    return sorted(p.name for p in SCENARIOS_DIR.glob("*.toml"))
+
+
+@st.cache_data(show_spinner=False)
+def axis_choices(scenario_name: str, formats: tuple[str, ...]) -> list[str]:
+    """Parameter paths valid for every chosen format."""
+    from deterrence.config import load_catalogue
+
+    scenario = load_scenario(SCENARIOS_DIR / scenario_name)
+    catalogue = load_catalogue()
+    sets = [set(parameter_paths(scenario, catalogue[f])) for f in formats]
+    common = set.intersection(*sets) if sets else set()
+    ordered = parameter_paths(scenario, catalogue[formats[0]]) if formats else []
+    return [p for p in ordered if p in common]
+
+
+def make_plan(scenario_name: str, spec_json: str) -> sw.Plan:
+    spec = sw.SweepSpec.model_validate(json.loads(spec_json))
+    return sw.resolve(spec, load_scenario(SCENARIOS_DIR / scenario_name), "dashboard")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def exact_maps(scenario_name: str, spec_json: str):
+    return sw.exact_dataset(make_plan(scenario_name, spec_json))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def simulated_maps(scenario_name: str, spec_json: str, _progress=None):
+    return sw.simulate_plan(make_plan(scenario_name, spec_json), progress=_progress)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def one_run(scenario_name: str, spec_json: str, format_id: str, cell: int, replicate: int):
+    """The Mesa model's run of the sweep's run ``cell * replicates + replicate``."""
+    from dataclasses import replace
+
+    from deterrence import abm
+    from deterrence.dynamics import Setup
+    from deterrence.payoffs import build_game
+
+    plan = make_plan(scenario_name, spec_json)
+    fmt = plan.formats[format_id]
+    overrides = {a.path: plan.points[[cell], j] for j, a in enumerate(plan.spec.axes)}
+    setup = Setup.from_config(plan.scenario, fmt, plan.seed, plan.spec.rationality)
+    setup = replace(setup, base=build_game(plan.scenario, fmt, overrides))
+    summary, series = abm.run(setup, cell * plan.spec.replicates + replicate,
+                              plan.spec.steps)
+    return summary, series, list(setup.base.guarantor_ids), [
+        (s.step, s.kind, s.guarantor) for s in plan.scenario.shocks]
+
+
+# ---------------------------------------------------------------------------------------
+# Inputs
+
+
+def sidebar() -> tuple[str, dict]:
+    defaults = default_spec()
+    st.sidebar.header("Sweep")
+    files = scenario_files()
+    scenario_name = st.sidebar.selectbox(
+        "Scenario", files, index=files.index("baseline.toml") if "baseline.toml" in files
+        else 0, key="scenario")
+    from deterrence.config import load_catalogue
+
+    catalogue = load_catalogue()
+    default_formats = list(catalogue) if defaults["formats"] == "all" else defaults["formats"]
+    formats = st.sidebar.multiselect("Formats to compare", list(catalogue),
+                                     default=default_formats, key="formats",
+                                     format_func=lambda f: f"{f} — {catalogue[f].name}")
+    choices = axis_choices(scenario_name, tuple(formats)) or [a["path"]
+                                                              for a in defaults["axes"]]
+    axes = []
+    for number, default in enumerate(defaults["axes"][:2]):
+        st.sidebar.subheader(f"Axis {'xy'[number]}")
+        path = st.sidebar.selectbox(
+            "Parameter", choices, key=f"axis{number}_path",
+            index=choices.index(default["path"]) if default["path"] in choices else number)
+        cols = st.sidebar.columns(3)
+        low = cols[0].number_input("from", value=float(default["low"]), key=f"axis{number}_low",
+                                   format="%.3g")
+        high = cols[1].number_input("to", value=float(default["high"]),
+                                    key=f"axis{number}_high", format="%.3g")
+        count = cols[2].number_input("points", min_value=2, max_value=60,
+                                     value=max(2, int(default["count"])),
+                                     key=f"axis{number}_count")
+        axes.append({"path": path, "low": low, "high": high, "count": int(count)})
+    st.sidebar.subheader("Simulation")
+    replicates = st.sidebar.number_input("Replicates per point", min_value=0, max_value=1000,
+                                         value=int(defaults["replicates"]), key="replicates")
+    steps = st.sidebar.number_input("Rounds per run", min_value=1, max_value=2000,
+                                    value=int(defaults["steps"]), key="steps")
+    scenario = load_scenario(SCENARIOS_DIR / scenario_name)
+    rationality = st.sidebar.number_input(
+        "Rationality λ (logit precision)", min_value=0.0, max_value=1e4,
+        value=float(scenario.analysis.rationality), key="rationality")
+    spec = {"name": "dashboard", "scenario": scenario_name, "formats": formats,
+            "method": "grid", "axes": axes, "replicates": int(replicates),
+            "steps": int(steps), "rationality": float(rationality)}
+    return scenario_name, spec
+
+
+def validated(scenario_name: str, spec: dict) -> str | None:
+    """The plan's JSON if the inputs are valid; otherwise show why and return None."""
+    problems = []
+    if not spec["formats"]:
+        problems.append("Choose at least one format.")
+    if spec["axes"][0]["path"] == spec["axes"][1]["path"]:
+        problems.append("The two axes must be different parameters.")
+    for name, axis in zip("xy", spec["axes"], strict=True):
+        if not axis["low"] < axis["high"]:
+            problems.append(f"Axis {name}: 'from' ({axis['low']:g}) must be below 'to' "
+                            f"({axis['high']:g}).")
+    if spec["replicates"] < 1:
+        problems.append("Replicates must be at least 1.")
+    if not problems:
+        try:
+            make_plan(scenario_name, json.dumps(spec))
+        except (ConfigError, ValidationError) as exc:
+            problems.append(str(exc))
+    for problem in problems:
+        st.error(problem)
+    return None if problems else json.dumps(spec)
+
+
+# ---------------------------------------------------------------------------------------
+# Plots
+
+
+def map_frame(ds, variable: str, fmt: str, plan_axes: list[str]) -> pd.DataFrame:
+    frame = ds[variable].sel(format=fmt).to_dataframe().reset_index()
+    return frame.rename(columns={plan_axes[0]: "x", plan_axes[1]: "y"})
+
+
+def heatmap(frame: pd.DataFrame, value: str, title: str, axes: list[str], colour) -> alt.Chart:
+    return alt.Chart(frame, title=title).mark_rect().encode(
+        x=alt.X("x:O", title=axes[0], axis=alt.Axis(format=".3g")),
+        y=alt.Y("y:O", title=axes[1], sort="descending", axis=alt.Axis(format=".3g")),
+        color=colour,
+        tooltip=[alt.Tooltip("x:Q", title=axes[0], format=".3g"),
+                 alt.Tooltip("y:Q", title=axes[1], format=".3g"),
+                 alt.Tooltip(f"{value}:N" if frame[value].dtype == object else f"{value}:Q",
+                             title=value)],
+    ).properties(width=260, height=230)
+
+
+def grid_of(charts: list[alt.Chart]) -> None:
+    for start in range(0, len(charts), MAPS_PER_ROW):
+        columns = st.columns(MAPS_PER_ROW)
+        for column, chart in zip(columns, charts[start:start + MAPS_PER_ROW], strict=False):
+            column.altair_chart(chart, width="stretch")
+
+
+def regime_view(exact, axes: list[str]) -> None:
+    scale = alt.Scale(domain=list(REGIME_NAMES), range=REGIME_COLOURS)
+    charts = []
+    for fmt in exact["format"].values:
+        frame = map_frame(exact, "regime", fmt, axes)
+        frame["regime"] = [REGIME_NAMES[int(v)] for v in frame["regime"]]
+        charts.append(heatmap(frame, "regime", str(fmt), axes,
+                              alt.Color("regime:N", scale=scale, title="regime")))
+    grid_of(charts)
+    st.caption("How to read this: each map is one format; each square one parameter point. "
+               "The colour is the outcome of the exact game over its pure subgame-perfect "
+               "equilibria: deterred (Russia refrains), defended (it escalates and the "
+               "response leaves it less than the scenario's threshold chance of success), "
+               "abandoned, or mixed (the equilibria disagree). The border between green and "
+               "the rest is where deterrence fails.")
+
+
+def stability_view(exact, axes: list[str]) -> None:
+    scale = alt.Scale(domain=list(STABILITY_NAMES), range=STABILITY_COLOURS)
+    charts = []
+    for fmt in exact["format"].values:
+        frame = map_frame(exact, "worst_stability", fmt, axes)
+        frame["stability"] = [STABILITY_NAMES[int(v)] for v in frame["worst_stability"]]
+        charts.append(heatmap(frame, "stability", str(fmt), axes,
+                              alt.Color("stability:N", scale=scale, title="stability")))
+    grid_of(charts)
+    charts = []
+    for fmt in exact["format"].values:
+        frame = map_frame(exact, "worst_max_real_eigenvalue", fmt, axes)
+        charts.append(heatmap(frame, "worst_max_real_eigenvalue", str(fmt), axes, alt.Color(
+            "worst_max_real_eigenvalue:Q", title="largest Re(eigenvalue), 1/round",
+            scale=alt.Scale(scheme="blueorange", domainMid=0))))
+    grid_of(charts)
+    st.caption("How to read this: the stability, under replicator learning with readiness "
+               "costs, of the equilibrium Russia likes best at each point. Unstable: learning "
+               "moves away (e.g. an untested, costly commitment erodes; its eigenvalue is "
+               "the readiness cost); neutral: nothing pulls it back; stable: learning "
+               "returns to it. Orange (> 0) means unstable.")
+
+
+def simulated_view(sim, axes: list[str]) -> None:
+    for variable, label in (("escalation_frequency", "escalation frequency (share of rounds)"),
+                            ("abandoned_given_escalation", "P(abandoned | escalation)")):
+        mean = sim[variable].mean("replicate", skipna=True)
+        charts = []
+        for fmt in sim["format"].values:
+            frame = mean.sel(format=fmt).to_dataframe().reset_index().rename(
+                columns={axes[0]: "x", axes[1]: "y"})
+            charts.append(heatmap(frame, variable, str(fmt), axes, alt.Color(
+                f"{variable}:Q", title=label, scale=alt.Scale(scheme="viridis",
+                                                              domain=[0, 1]))))
+        st.markdown(f"**{label}**, mean over replicates")
+        grid_of(charts)
+    st.caption("How to read this: the agent-based simulations (vectorised engine; learning "
+               "Russia and guarantors, evolving stocks, the scenario's shocks). Compare with "
+               "the exact maps: where they differ, learning has not reached the equilibrium "
+               "(see docs/model.md §4).")
+
+
+def compare_view(sim, axes: list[str]) -> None:
+    formats = [str(f) for f in sim["format"].values]
+    if len(formats) < 2:
+        st.info("Choose at least two formats to compare.")
+        return
+    cols = st.columns(2)
+    first = cols[0].selectbox("Format", formats, key="compare_a",
+                              index=formats.index("nato_lite") if "nato_lite" in formats
+                              else 0)
+    second = cols[1].selectbox("against", formats, key="compare_b",
+                               index=formats.index("bilateral") if "bilateral" in formats
+                               else 1)
+    rows = []
+    for variable, label in (("escalation_frequency", "escalation frequency"),
+                            ("abandoned_given_escalation", "P(abandoned | escalation)"),
+                            ("deterred_share", "share of rounds deterred")):
+        diff = paired_difference(sim[variable].sel(format=first).values,
+                                 sim[variable].sel(format=second).values)
+        rows.append({"outcome": label, "difference (points)": 100 * diff.mean,
+                     "± 95% (points)": 100 * diff.half_width, "pairs": diff.n,
+                     "significant": diff.excludes_zero})
+        if variable == "escalation_frequency":
+            st.markdown(f"**{first} vs {second}: {100 * diff.mean:+.1f} ± "
+                        f"{100 * diff.half_width:.1f} points escalation**")
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    delta = (sim.escalation_frequency.sel(format=first)
+             - sim.escalation_frequency.sel(format=second)).mean("replicate")
+    frame = delta.to_dataframe(name="difference").reset_index().rename(
+        columns={axes[0]: "x", axes[1]: "y"})
+    st.altair_chart(heatmap(frame, "difference", f"escalation: {first} − {second}", axes,
+                            alt.Color("difference:Q", title="difference in escalation "
+                                      "frequency", scale=alt.Scale(scheme="blueorange",
+                                                                   domainMid=0))))
+    st.caption("How to read this: run r at each point uses the same random numbers under "
+               "every format (common random numbers), so differences are paired per point "
+               "and replicate. The interval is mean ± 1.96 sd/√n over those pairs; it "
+               "averages over the swept range as well as over chance.")
+
+
+def run_view(scenario_name: str, spec_json: str, axes: list[str]) -> None:
+    plan = make_plan(scenario_name, spec_json)
+    cols = st.columns(4)
+    fmt = cols[0].selectbox("Format", list(plan.formats), key="run_format")
+    xs = sorted(set(plan.points[:, 0]))
+    ys = sorted(set(plan.points[:, 1]))
+    xv = cols[1].selectbox(axes[0], xs, key="run_x", format_func=lambda v: f"{v:.3g}")
+    yv = cols[2].selectbox(axes[1], ys, key="run_y", format_func=lambda v: f"{v:.3g}")
+    replicate = cols[3].number_input("Replicate", min_value=0,
+                                     max_value=plan.spec.replicates - 1, value=0,
+                                     key="run_replicate")
+    cell = int(np.flatnonzero((plan.points[:, 0] == xv) & (plan.points[:, 1] == yv))[0])
+    summary, series, members, shocks = one_run(scenario_name, spec_json, fmt, cell,
+                                               int(replicate))
+    rounds = np.arange(plan.spec.steps)
+    rules = pd.DataFrame([{"round": s, "shock": f"{k} {g}"} for s, k, g in shocks
+                          if s < plan.spec.steps])
+    marks = (alt.Chart(rules).mark_rule(color="#D55E00", strokeDash=[4, 3]).encode(
+        x="round:Q", tooltip=["shock"]) if len(rules) else None)
+
+    def with_shocks(chart):
+        return chart + marks if marks is not None else chart
+
+    outcome = pd.DataFrame({"round": rounds,
+                            "outcome": [REGIME_NAMES[int(v)] for v in series["outcome"][0]]})
+    st.altair_chart(with_shocks(alt.Chart(outcome, title="Outcome per round").mark_tick(
+        thickness=3).encode(x="round:Q", y=alt.Y("outcome:N", sort=list(REGIME_NAMES[:3])),
+                            color=alt.Color("outcome:N", scale=alt.Scale(
+                                domain=list(REGIME_NAMES), range=REGIME_COLOURS)))),
+        width="stretch")
+    if members:
+        beliefs = pd.DataFrame(series["belief"][0], columns=members).assign(round=rounds)
+        st.altair_chart(with_shocks(alt.Chart(
+            beliefs.melt("round", var_name="guarantor", value_name="belief"),
+            title="Russia's belief that each guarantor honours").mark_line().encode(
+            x="round:Q", y=alt.Y("belief:Q", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("guarantor:N", scale=alt.Scale(scheme="tableau10")))),
+            width="stretch")
+    stocks = pd.DataFrame(series["stocks"][0][:, :2],
+                          columns=["Ukraine's capability", "Russia's capability"])
+    st.altair_chart(with_shocks(alt.Chart(
+        stocks.assign(round=rounds).melt("round", var_name="stock", value_name="USD bn"),
+        title="Capabilities (USD bn)").mark_line().encode(
+        x="round:Q", y="USD bn:Q", color="stock:N")), width="stretch")
+    st.caption(f"How to read this: one run of the Mesa model — the same run as replicate "
+               f"{replicate} of this point in the sweep (same random numbers). Escalation "
+               f"frequency {summary['escalation_frequency'][0]:.2f}. Dashed lines mark "
+               f"scheduled shocks.")
+
+
+def save_view(scenario_name: str, spec_json: str) -> None:
+    st.write("Write this sweep as an archive (data, configuration, provenance, checksums) "
+             "and its HTML report under `results/`.")
+    if st.button("Save archive", key="save"):
+        from deterrence.report import write_report
+
+        plan = make_plan(scenario_name, spec_json)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        target = sw.RESULTS_DIR / f"dashboard-{stamp}"
+        with st.spinner("Running the sweep into an archive…"):
+            archive, failures = sw.run_sweep(plan, target, sw.InProcessExecutor(),
+                                             "inprocess")
+        if failures:
+            st.error("Chunks failed: " + "; ".join(failures))
+            return
+        report = write_report(archive)
+        st.success(f"Archive: {archive} — report: {report}")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(archive.rglob("*")):
+                if path.is_file():
+                    zf.write(path, Path(archive.name) / path.relative_to(archive))
+        st.download_button("Download the archive (.zip)", buffer.getvalue(),
+                           file_name=f"{archive.name}.zip", mime="application/zip",
+                           key="download")
+
+
+def cli_hint(spec: dict) -> str:
+    lines = ['name = "my_sweep"', f'scenario = "../scenarios/{spec["scenario"]}"',
+             f"formats = {json.dumps(spec['formats'])}", 'method = "grid"',
+             f"replicates = {spec['replicates']}", f"steps = {spec['steps']}",
+             f"rationality = {spec['rationality']}"]
+    for axis in spec["axes"]:
+        lines += ["", "[[axes]]", f'path = "{axis["path"]}"', f"low = {axis['low']}",
+                  f"high = {axis['high']}", f"count = {axis['count']}"]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# Page
+
+
+def main() -> None:
+    st.title("Security guarantees for Ukraine: where does deterrence hold?")
+    scenario_name, spec = sidebar()
+    spec_json = validated(scenario_name, spec)
+    if spec_json is None:
+        return
+    axes = [a["path"] for a in spec["axes"]]
+    exact = exact_maps(scenario_name, spec_json)
+    tabs = st.tabs(["Regime maps", "Stability", "Simulated outcomes", "Compare formats",
+                    "One run", "Save"])
+    with tabs[0]:
+        regime_view(exact, axes)
+    with tabs[1]:
+        stability_view(exact, axes)
+    size = (len(spec["formats"]) * spec["axes"][0]["count"] * spec["axes"][1]["count"]
+            * spec["replicates"] * spec["steps"])
+    sim = None
+    if size > INTERACTIVE_LIMIT:
+        message = (f"This sweep simulates {size:,} run-rounds, more than the "
+                   f"{INTERACTIVE_LIMIT:,} run interactively. Run it headless: save the "
+                   f"sweep below as configs/sweeps/my_sweep.toml and run `deterrence sweep "
+                   f"configs/sweeps/my_sweep.toml --executor processes`.")
+        for tab in tabs[2:4]:
+            with tab:
+                st.warning(message)
+                st.code(cli_hint(spec), language="toml")
+    else:
+        bar = tabs[2].progress(0.0, text="Simulating…")
+        sim = simulated_maps(scenario_name, spec_json,
+                             _progress=lambda done, total: bar.progress(
+                                 done / total, text=f"Simulating: chunk {done} of {total}"))
+        bar.empty()
+        with tabs[2]:
+            simulated_view(sim, axes)
+        with tabs[3]:
+            compare_view(sim, axes)
+    with tabs[4]:
+        run_view(scenario_name, spec_json, axes)
+    with tabs[5]:
+        save_view(scenario_name, spec_json)
+
+
+main()
