@@ -168,13 +168,12 @@ def test_every_cell_holds_the_run_and_the_solution_of_its_parameters(reference):
     plan = sw.load_plan(reference.sweep)
     sim = load(reference.archive / "data" / "simulation.nc")
     exact = load(reference.archive / "data" / "exact.nc")
-    payload = plan.to_json()
     for f, fid in enumerate(plan.formats):
         for cell in (1, 3, 5, 8):  # off the diagonal too: a transposed grid fails
             index = np.unravel_index(cell, plan.grid_shape)
             for rep in range(plan.spec.replicates):
                 run = cell * plan.spec.replicates + rep
-                alone = sw.run_chunk(payload, fid, run, run + 1)
+                alone = sw.run_chunk(sw.chunk_task(plan, fid, run, run + 1))
                 for name in sw.OUTPUTS:
                     stored = sim[name].values[(f, *index, rep)]
                     np.testing.assert_array_equal(stored, alone[name][0], err_msg=name)
@@ -274,9 +273,9 @@ def test_in_process_each_chunk_is_saved_before_the_next_is_computed(reference, t
     staging = sw.staging_for(target)
     real, saved = sw.run_chunk, []
 
-    def observing(plan_json, fid, start, stop):
+    def observing(task):
         saved.append(len(chunk_files(staging)))
-        return real(plan_json, fid, start, stop)
+        return real(task)
 
     monkeypatch.setattr(sw, "run_chunk", observing)
     archive, failures = sw.run_sweep(plan, target, sw.InProcessExecutor(), "inprocess")
@@ -290,15 +289,15 @@ def test_resume_runs_only_the_missing_chunks(reference, tmp_path, monkeypatch):
     staging = sw.staging_for(target)
     sw.start_staging(plan, reference.sweep, staging)
     (staging / "chunks").mkdir()
-    payload = plan.to_json()
     for fid, start, stop in plan.chunks()[::2]:  # every other chunk done before a "crash"
         np.savez(staging / "chunks" / f"{fid}-{start:012d}.npz",
-                 **sw.run_chunk(payload, fid, start, stop))
+                 **sw.run_chunk(sw.chunk_task(plan, fid, start, stop)))
     real, calls = sw.run_chunk, []
 
-    def counting(plan_json, fid, start, stop):
+    def counting(task):
+        fid, start = task.fmt.id, task.start
         calls.append((fid, start))
-        return real(plan_json, fid, start, stop)
+        return real(task)
 
     monkeypatch.setattr(sw, "run_chunk", counting)
     archive, failures = sw.run_sweep(plan, target, sw.InProcessExecutor(), "inprocess",
@@ -377,11 +376,12 @@ def test_a_chunk_that_always_fails_is_reported_and_kept_for_resume(retries, refe
     plan = sw.load_plan(reference.sweep)
     real, calls = sw.run_chunk, []
 
-    def broken(plan_json, fid, start, stop):
+    def broken(task):
+        fid, start = task.fmt.id, task.start
         calls.append((fid, start))
         if (fid, start) == ("coalition", 5):
             raise RuntimeError("simulated worker failure")
-        return real(plan_json, fid, start, stop)
+        return real(task)
 
     monkeypatch.setattr(sw, "run_chunk", broken)
     target = tmp_path / "archive"
@@ -409,11 +409,12 @@ def test_a_chunk_that_fails_once_is_retried(reference, tmp_path, monkeypatch):
     plan = sw.load_plan(reference.sweep)
     real, calls = sw.run_chunk, []
 
-    def flaky(plan_json, fid, start, stop):
+    def flaky(task):
+        fid, start = task.fmt.id, task.start
         calls.append((fid, start))
         if (fid, start) == ("nato_lite", 10) and calls.count((fid, start)) == 1:
             raise OSError("lost connection")
-        return real(plan_json, fid, start, stop)
+        return real(task)
 
     monkeypatch.setattr(sw, "run_chunk", flaky)
     archive, failures = sw.run_sweep(plan, tmp_path / "archive", sw.InProcessExecutor(),
@@ -685,11 +686,10 @@ def test_a_sampled_archive_has_a_sample_dimension(method, tmp_path):
             assert ds[axis["path"]].dims == ("sample",)
             np.testing.assert_array_equal(ds[axis["path"]].values, plan.points[:, j])
 
-    payload = plan.to_json()
     for f, fid in enumerate(plan.formats):
         for cell in (0, 5):
             run = cell * 2 + 1
-            alone = sw.run_chunk(payload, fid, run, run + 1)
+            alone = sw.run_chunk(sw.chunk_task(plan, fid, run, run + 1))
             for name in sw.OUTPUTS:
                 np.testing.assert_array_equal(sim[name].values[f, cell, 1], alone[name][0])
             point = {a.path: plan.points[cell:cell + 1, j] for j, a in enumerate(plan.spec.axes)}
