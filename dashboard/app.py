@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +35,7 @@ INTERACTIVE_LIMIT = 3_000_000
 REGIME_COLOURS = ["#009E73", "#0072B2", "#D55E00", "#CC79A7"]
 STABILITY_COLOURS = ["#009E73", "#56B4E9", "#E69F00", "#D55E00", "#999999"]
 MAPS_PER_ROW = 3
+SIMULATIONS_KEPT = 16
 
 st.set_page_config(page_title="deterrence", layout="wide")
 
@@ -75,9 +77,27 @@ def exact_maps(scenario_name: str, spec_json: str):
     return sw.exact_dataset(make_plan(scenario_name, spec_json))
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def simulated_maps(scenario_name: str, spec_json: str, _progress=None):
-    return sw.simulate_plan(make_plan(scenario_name, spec_json), progress=_progress)
+@st.cache_resource
+def _simulations() -> OrderedDict:
+    """Simulated sweeps kept across reruns and sessions, newest last."""
+    return OrderedDict()
+
+
+def simulated_maps(scenario_name: str, spec_json: str, place) -> object:
+    """The sweep's simulations, from the store or computed with a progress bar in ``place``
+    (not st.cache_data: a cached function may not draw into the page)."""
+    store, key = _simulations(), (scenario_name, spec_json)
+    if key not in store:
+        bar = place.progress(0.0, text="Simulating…")
+        store[key] = sw.simulate_plan(
+            make_plan(scenario_name, spec_json),
+            progress=lambda done, total: bar.progress(
+                done / total, text=f"Simulating: chunk {done} of {total}"))
+        bar.empty()
+        while len(store) > SIMULATIONS_KEPT:
+            store.popitem(last=False)
+    store.move_to_end(key)
+    return store[key]
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -189,8 +209,8 @@ def heatmap(frame: pd.DataFrame, value: str, title: str, axes: list[str], colour
         color=colour,
         tooltip=[alt.Tooltip("x:Q", title=axes[0], format=".3g"),
                  alt.Tooltip("y:Q", title=axes[1], format=".3g"),
-                 alt.Tooltip(f"{value}:N" if frame[value].dtype == object else f"{value}:Q",
-                             title=value)],
+                 alt.Tooltip(f"{value}:Q" if pd.api.types.is_numeric_dtype(frame[value])
+                             else f"{value}:N", title=value)],
     ).properties(width=260, height=230)
 
 
@@ -269,9 +289,10 @@ def compare_view(sim, axes: list[str]) -> None:
     first = cols[0].selectbox("Format", formats, key="compare_a",
                               index=formats.index("nato_lite") if "nato_lite" in formats
                               else 0)
-    second = cols[1].selectbox("against", formats, key="compare_b",
-                               index=formats.index("bilateral") if "bilateral" in formats
-                               else 1)
+    others = [f for f in formats if f != first]
+    second = cols[1].selectbox("against", others, key="compare_b",
+                               index=others.index("bilateral") if "bilateral" in others
+                               else 0)
     rows = []
     for variable, label in (("escalation_frequency", "escalation frequency"),
                             ("abandoned_given_escalation", "P(abandoned | escalation)"),
@@ -418,11 +439,7 @@ def main() -> None:
                 st.warning(message)
                 st.code(cli_hint(spec), language="toml")
     else:
-        bar = tabs[2].progress(0.0, text="Simulating…")
-        sim = simulated_maps(scenario_name, spec_json,
-                             _progress=lambda done, total: bar.progress(
-                                 done / total, text=f"Simulating: chunk {done} of {total}"))
-        bar.empty()
+        sim = simulated_maps(scenario_name, spec_json, tabs[2])
         with tabs[2]:
             simulated_view(sim, axes)
         with tabs[3]:

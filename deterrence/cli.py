@@ -290,7 +290,7 @@ def dashboard(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.", min=1, max=65535)] = 8501,
 ) -> None:
     """Launch the Streamlit dashboard on 127.0.0.1 (usage statistics off)."""
-    import subprocess
+    import os
 
     app_file = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     if not app_file.is_file():
@@ -300,7 +300,8 @@ def dashboard(
                "--server.address", "127.0.0.1", "--server.port", str(port),
                "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     out.print(f"dashboard: http://127.0.0.1:{port}", highlight=False)
-    raise typer.Exit(code=subprocess.call(command))
+    sys.stdout.flush()
+    os.execv(sys.executable, command)  # become Streamlit: signals reach the server itself
 
 
 def _mean_ci(values: np.ndarray) -> dict:

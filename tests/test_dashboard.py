@@ -1,0 +1,468 @@
+"""The Streamlit dashboard, headless (``streamlit.testing.v1.AppTest``): the default page
+loads, every tab shows its content, the numbers on the page are the package's numbers for
+the same inputs, changing an input re-runs with new maps, invalid inputs give an error and
+no exception, large sweeps are sent to the CLI, and saving writes an archive that verifies.
+
+AppTest runs the script in this process, so the tests can check the page against an
+independent computation with ``deterrence.sweep`` and can monkeypatch the package (e.g. where
+archives go). Streamlit's caches are process-wide: every test starts from empty caches.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from deterrence import sweep as sw
+from deterrence.binary_games import STABILITY_NAMES
+from deterrence.config import SCENARIOS_DIR, load_catalogue, load_scenario
+from deterrence.equilibrium import REGIME_NAMES
+from deterrence.stats import paired_difference
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "dashboard" / "app.py"
+QUICKSTART = ROOT / "configs" / "sweeps" / "quickstart.toml"
+TIMEOUT = 180  # AppTest's default is 3 s; a cold run simulates a whole sweep
+TABS = ["Regime maps", "Stability", "Simulated outcomes", "Compare formats", "One run", "Save"]
+# st.altair_chart's element: "arrow_vega_lite_chart" in older Streamlit, "vega_lite_chart"
+# in 1.67; AppTest shows either as an UnknownElement carrying the chart's proto.
+CHART_TYPES = frozenset({"arrow_vega_lite_chart", "vega_lite_chart"})
+SELECTBOXES = frozenset({"scenario", "axis0_path", "axis1_path", "compare_a", "compare_b",
+                         "run_format", "run_x", "run_y"})
+# A small sweep (3 formats x 4 x 4 points x 2 replicates x 20 rounds): runs in well under 1 s.
+SMALL_FORMATS = ["bilateral", "coalition", "nato_lite"]
+SMALL = {"formats": SMALL_FORMATS, "axis0_count": 4, "axis1_count": 4, "replicates": 2,
+         "steps": 20}
+COMPARE = re.compile(r"^\*\*(\w+) vs (\w+): ([+-]\d+\.\d) ± (\d+\.\d) points escalation\*\*$")
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+
+
+@pytest.fixture(autouse=True)
+def empty_caches():
+    """Each test sees cold caches (Streamlit's caches are shared by every AppTest in a
+    process)."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def assert_clean(at: AppTest) -> None:
+    """No exception and no error on the page."""
+    assert not at.exception, "the page shows an exception:\n" + "\n\n".join(
+        e.value for e in at.exception)
+    assert not at.error, f"the page shows errors: {[e.value for e in at.error]}"
+
+
+def widget(at: AppTest, key: str):
+    if key == "formats":
+        return at.multiselect(key=key)
+    return at.selectbox(key=key) if key in SELECTBOXES else at.number_input(key=key)
+
+
+def apply(at: AppTest, **inputs) -> AppTest:
+    """Set sidebar or tab widgets by key, then re-run the script."""
+    for key, value in inputs.items():
+        widget(at, key).set_value(value)
+    return at.run()
+
+
+def started(**inputs) -> AppTest:
+    """The app run once with its defaults, then (if given) with ``inputs``."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert_clean(at)
+    return apply(at, **inputs) if inputs else at
+
+
+def charts(node) -> list:
+    """The Vega-Lite (Altair) charts in ``node`` (the app, a tab, the sidebar), in order."""
+    return [n for n in node if getattr(n, "type", None) in CHART_TYPES]
+
+
+def chart_spec(chart) -> dict:
+    return json.loads(chart.proto.spec)
+
+
+def chart_frame(chart) -> pd.DataFrame:
+    """The data of a single-layer chart (Streamlit sends it beside the spec, in Arrow)."""
+    spec = chart_spec(chart)
+    datasets = {d.name: d.data.data for d in chart.proto.datasets}
+    if "name" in spec.get("data", {}) and spec["data"]["name"] in datasets:
+        raw = datasets[spec["data"]["name"]]
+    else:
+        assert len(datasets) == 1, f"expected one dataset, got {list(datasets)}"
+        raw = next(iter(datasets.values()))
+    return pa.ipc.open_stream(raw).read_all().to_pandas()
+
+
+def default_spec() -> dict:
+    """The dashboard's defaults: quickstart.toml's sweep with the scenario's rationality."""
+    spec = tomllib.loads(QUICKSTART.read_text())
+    scenario = load_scenario(QUICKSTART.parent / spec["scenario"])
+    formats = list(load_catalogue()) if spec["formats"] == "all" else spec["formats"]
+    return {"name": "dashboard", "scenario": Path(spec["scenario"]).name, "formats": formats,
+            "method": "grid", "axes": [dict(a) for a in spec["axes"]],
+            "replicates": spec["replicates"], "steps": spec["steps"],
+            "rationality": scenario.analysis.rationality}
+
+
+def expected_plan(formats=None, axes=(None, None), replicates=None, steps=None) -> sw.Plan:
+    """The plan of the defaults with some inputs changed, resolved by the package alone."""
+    spec = default_spec()
+    if formats is not None:
+        spec["formats"] = list(formats)
+    for axis, change in zip(spec["axes"], axes, strict=True):
+        axis.update(change or {})
+    spec["replicates"] = replicates or spec["replicates"]
+    spec["steps"] = steps or spec["steps"]
+    return sw.resolve(sw.SweepSpec.model_validate(spec),
+                      load_scenario(SCENARIOS_DIR / spec["scenario"]), "test")
+
+
+def small_plan() -> sw.Plan:
+    axes = ({"count": SMALL["axis0_count"]}, {"count": SMALL["axis1_count"]})
+    return expected_plan(SMALL_FORMATS, axes, SMALL["replicates"], SMALL["steps"])
+
+
+def exact_map(plan: sw.Plan, variable: str, fmt: str) -> pd.DataFrame:
+    """One format's exact map as (x, y, value) rows sorted by x then y."""
+    ds = sw.exact_dataset(plan)
+    x, y = (a.path for a in plan.spec.axes)
+    frame = ds[variable].sel(format=fmt).to_dataframe().reset_index()
+    return frame.rename(columns={x: "x", y: "y"})[["x", "y", variable]].sort_values(
+        ["x", "y"], ignore_index=True)
+
+
+def shown_map(chart, column: str) -> pd.DataFrame:
+    return chart_frame(chart)[["x", "y", column]].sort_values(["x", "y"], ignore_index=True)
+
+
+def assert_regime_maps(at: AppTest, plan: sw.Plan) -> None:
+    """The 'Regime maps' tab shows, per format, exactly the package's exact regimes."""
+    maps = charts(at.tabs[0])
+    assert [chart_spec(c)["title"] for c in maps] == list(plan.formats)
+    x, y = (a.path for a in plan.spec.axes)
+    for fmt, chart in zip(plan.formats, maps, strict=True):
+        spec = chart_spec(chart)
+        assert (spec["encoding"]["x"]["title"], spec["encoding"]["y"]["title"]) == (x, y)
+        expected = exact_map(plan, "regime", fmt)
+        expected["regime"] = [REGIME_NAMES[int(v)] for v in expected["regime"]]
+        shown = shown_map(chart, "regime")
+        assert len(shown) == plan.cells
+        np.testing.assert_allclose(shown[["x", "y"]].to_numpy(), expected[["x", "y"]].to_numpy())
+        assert list(shown["regime"]) == list(expected["regime"]), fmt
+
+
+# ---------------------------------------------------------------------------------------
+# The default page
+
+
+@pytest.fixture(scope="module")
+def default_app() -> AppTest:
+    """The page as a visitor first sees it (read-only: tests must not re-run it)."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return at
+
+
+def test_default_page_loads_with_quickstart_defaults(default_app):
+    at = default_app
+    assert_clean(at)
+    assert not at.warning
+    assert at.title[0].value.startswith("Security guarantees for Ukraine")
+    assert [t.label for t in at.tabs] == TABS
+    defaults = default_spec()
+    assert at.selectbox(key="scenario").value == defaults["scenario"]
+    assert at.multiselect(key="formats").value == defaults["formats"]
+    for number, axis in enumerate(defaults["axes"]):
+        assert at.selectbox(key=f"axis{number}_path").value == axis["path"]
+        assert at.number_input(key=f"axis{number}_low").value == axis["low"]
+        assert at.number_input(key=f"axis{number}_high").value == axis["high"]
+        assert at.number_input(key=f"axis{number}_count").value == axis["count"]
+    assert at.number_input(key="replicates").value == defaults["replicates"]
+    assert at.number_input(key="steps").value == defaults["steps"]
+    assert at.number_input(key="rationality").value == defaults["rationality"]
+
+
+def test_every_tab_renders_its_content(default_app):
+    at = default_app
+    n = len(load_catalogue())
+    regime, stability, simulated, compare, one_run, save = at.tabs
+    # one map per format; two kinds of map per format for stability and simulations
+    assert len(charts(regime)) == n and len(regime.caption) == 1
+    assert len(charts(stability)) == 2 * n and len(stability.caption) == 1
+    assert len(charts(simulated)) == 2 * n and len(simulated.caption) == 1
+    assert [m.value for m in simulated.markdown] == [
+        "**escalation frequency (share of rounds)**, mean over replicates",
+        "**P(abandoned | escalation)**, mean over replicates"]
+    # the comparison: two pickers, a headline, a table and a difference map
+    assert [s.key for s in compare.selectbox] == ["compare_a", "compare_b"]
+    assert (compare.selectbox[0].value, compare.selectbox[1].value) == ("nato_lite", "bilateral")
+    assert COMPARE.match(compare.markdown[0].value), compare.markdown[0].value
+    table = compare.dataframe[0].value
+    assert list(table["outcome"]) == ["escalation frequency", "P(abandoned | escalation)",
+                                      "share of rounds deterred"]
+    assert len(charts(compare)) == 1
+    # one run: pickers, outcome, beliefs (the default format has guarantors), capabilities
+    assert [s.key for s in one_run.selectbox] == ["run_format", "run_x", "run_y"]
+    assert [n.key for n in one_run.number_input] == ["run_replicate"]
+    titles = [chart_spec(c).get("title") for c in charts(one_run)]
+    assert titles == ["Outcome per round", "Russia's belief that each guarantor honours",
+                      "Capabilities (USD bn)"]
+    assert "replicate 0" in one_run.caption[0].value
+    # save: a button, no archive yet
+    assert [b.key for b in save.button] == ["save"]
+    assert not at.download_button and not at.success
+
+
+def test_maps_show_the_exact_solvers_regimes_and_stability(default_app):
+    at = default_app
+    plan = expected_plan()
+    assert_regime_maps(at, plan)
+    stability = charts(at.tabs[1])
+    n = len(plan.formats)
+    for fmt, chart in zip(plan.formats, stability[:n], strict=True):
+        expected = exact_map(plan, "worst_stability", fmt)
+        assert list(shown_map(chart, "stability")["stability"]) == [
+            STABILITY_NAMES[int(v)] for v in expected["worst_stability"]], fmt
+    for fmt, chart in zip(plan.formats, stability[n:], strict=True):
+        expected = exact_map(plan, "worst_max_real_eigenvalue", fmt)
+        np.testing.assert_array_equal(
+            shown_map(chart, "worst_max_real_eigenvalue")["worst_max_real_eigenvalue"],
+            expected["worst_max_real_eigenvalue"])
+
+
+def test_map_tooltips_treat_category_names_as_nominal(default_app):
+    """A regime or stability name is a category: a quantitative tooltip shows it as NaN."""
+    at = default_app
+    n = len(load_catalogue())
+    for field, maps in (("regime", charts(at.tabs[0])), ("stability", charts(at.tabs[1])[:n])):
+        for chart in maps:
+            tips = {t["field"]: t["type"] for t in chart_spec(chart)["encoding"]["tooltip"]}
+            assert tips[field] == "nominal", (
+                f"{chart_spec(chart)['title']}: tooltip {field!r} is {tips[field]!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# Numbers against the package
+
+
+def test_simulations_and_comparison_match_an_independent_computation():
+    at = started(**SMALL)
+    assert_clean(at)
+    plan = small_plan()
+    sim = sw.simulate_plan(plan)
+    # simulated maps: the mean over replicates, per format
+    maps = charts(at.tabs[2])
+    assert len(maps) == 2 * len(SMALL_FORMATS)
+    for variable, shown in (("escalation_frequency", maps[:3]),
+                            ("abandoned_given_escalation", maps[3:])):
+        mean = sim[variable].mean("replicate", skipna=True)
+        for fmt, chart in zip(SMALL_FORMATS, shown, strict=True):
+            np.testing.assert_allclose(shown_map(chart, variable)[variable],
+                                       mean.sel(format=fmt).values.ravel(), equal_nan=True)
+    # the comparison headline and table: paired differences under common random numbers
+    compare = at.tabs[3]
+    first, second = "nato_lite", "bilateral"
+    match = COMPARE.match(compare.markdown[0].value)
+    assert match, compare.markdown[0].value
+    assert match.group(1, 2) == (first, second)
+    table = compare.dataframe[0].value.set_index("outcome")
+    for variable, label in (("escalation_frequency", "escalation frequency"),
+                            ("abandoned_given_escalation", "P(abandoned | escalation)"),
+                            ("deterred_share", "share of rounds deterred")):
+        diff = paired_difference(sim[variable].sel(format=first).values,
+                                 sim[variable].sel(format=second).values)
+        row = table.loc[label]
+        assert row["difference (points)"] == pytest.approx(100 * diff.mean, abs=1e-9)
+        assert row["± 95% (points)"] == pytest.approx(100 * diff.half_width, abs=1e-9)
+        assert row["pairs"] == diff.n <= plan.cells * plan.spec.replicates  # NaN pairs left out
+        assert bool(row["significant"]) == diff.excludes_zero
+        if variable == "escalation_frequency":
+            assert diff.n == plan.cells * plan.spec.replicates
+            assert float(match.group(3)) == pytest.approx(100 * diff.mean, abs=0.05 + 1e-9)
+            assert float(match.group(4)) == pytest.approx(100 * diff.half_width,
+                                                          abs=0.05 + 1e-9)
+    delta = (sim.escalation_frequency.sel(format=first)
+             - sim.escalation_frequency.sel(format=second)).mean("replicate")
+    np.testing.assert_allclose(shown_map(charts(compare)[0], "difference")["difference"],
+                               delta.values.ravel())
+    # one run: the Mesa model's run is the sweep's run at that point and replicate
+    run_tab = at.tabs[4]
+    assert run_tab.selectbox(key="run_format").value == SMALL_FORMATS[0]
+    outcome = chart_frame(charts(run_tab)[0])
+    assert list(outcome["round"]) == list(range(SMALL["steps"]))
+    caption = run_tab.caption[0].value
+    frequency = float(re.search(r"Escalation frequency (\d\.\d\d)", caption).group(1))
+    expected = sim.escalation_frequency.sel(format=SMALL_FORMATS[0]).values[0, 0, 0]
+    assert frequency == pytest.approx(expected, abs=0.005 + 1e-9)
+
+
+def test_changing_an_axis_reruns_with_new_maps():
+    at = started(**SMALL)
+    assert_clean(at)
+    before = shown_map(charts(at.tabs[0])[0], "regime")
+    assert_regime_maps(at, small_plan())
+    # more points on the x axis
+    apply(at, axis0_count=5)
+    assert_clean(at)
+    plan = expected_plan(SMALL_FORMATS, ({"count": 5}, {"count": 4}), 2, 20)
+    assert_regime_maps(at, plan)
+    after = shown_map(charts(at.tabs[0])[0], "regime")
+    assert len(before) == 16 and len(after) == 20
+    np.testing.assert_allclose(sorted(set(after["x"])), np.linspace(0, 1, 5))
+    assert len(charts(at.tabs[2])) == 2 * len(SMALL_FORMATS)
+    assert len(chart_frame(charts(at.tabs[2])[0])) == 20
+    # another parameter on the x axis
+    war_cost = {"path": "russia.war_cost", "low": 0.05, "high": 0.5, "count": 5}
+    apply(at, axis0_path=war_cost["path"], axis0_low=war_cost["low"],
+          axis0_high=war_cost["high"])
+    assert_clean(at)
+    plan = expected_plan(SMALL_FORMATS, (war_cost, {"count": 4}), 2, 20)
+    assert_regime_maps(at, plan)
+    moved = shown_map(charts(at.tabs[0])[0], "regime")
+    np.testing.assert_allclose(sorted(set(moved["x"])), np.linspace(0.05, 0.5, 5))
+    assert chart_spec(charts(at.tabs[2])[0])["encoding"]["x"]["title"] == "russia.war_cost"
+    assert at.tabs[4].selectbox(key="run_x").label == "russia.war_cost"
+
+
+# ---------------------------------------------------------------------------------------
+# Invalid inputs and large sweeps
+
+
+def _refuse(*_args, **_kwargs):
+    raise AssertionError("the dashboard simulated a sweep it should not run")
+
+
+@pytest.mark.parametrize(("inputs", "needle"), [
+    ({"formats": []}, "Choose at least one format."),
+    ({"axis0_low": 0.8, "axis0_high": 0.2}, "Axis x: 'from' (0.8) must be below 'to' (0.2)."),
+    ({"axis1_low": 0.7}, "Axis y: 'from' (0.7) must be below 'to' (0.7)."),
+    ({"replicates": 0}, "Replicates must be at least 1."),
+    ({"axis1_path": "format.commitment_bindingness"},
+     "The two axes must be different parameters."),
+    ({"axis0_high": 2.0}, "'format.commitment_bindingness' = 2.0: must be <= 1"),
+], ids=["no-formats", "inverted-range", "empty-range", "no-replicates", "same-parameter",
+        "out-of-bounds"])
+def test_invalid_inputs_show_an_error_and_no_exception(monkeypatch, inputs, needle):
+    at = started(**SMALL)
+    monkeypatch.setattr(sw, "simulate_plan", _refuse)
+    monkeypatch.setattr(sw, "exact_dataset", _refuse)
+    apply(at, **inputs)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(needle in e.value for e in at.error), [e.value for e in at.error]
+    assert not charts(at)
+
+
+def test_a_sweep_over_the_interactive_limit_is_sent_to_the_cli(monkeypatch):
+    at = started()
+    monkeypatch.setattr(sw, "simulate_plan", _refuse)
+    apply(at, formats=SMALL_FORMATS, axis0_count=4, axis1_count=4, replicates=1000, steps=200)
+    assert_clean(at)
+    size = 3 * 4 * 4 * 1000 * 200
+    for tab in at.tabs[2:4]:
+        assert len(tab.warning) == 1 and not charts(tab)
+        message = tab.warning[0].value
+        assert f"simulates {size:,} run-rounds" in message
+        assert "`deterrence sweep configs/sweeps/my_sweep.toml" in message
+        # the hint is a sweep file for exactly this sweep
+        hint = tomllib.loads(tab.code[0].value)
+        spec = sw.SweepSpec.model_validate(hint)
+        assert (spec.scenario, spec.formats, spec.replicates, spec.steps) == (
+            "../scenarios/baseline.toml", SMALL_FORMATS, 1000, 200)
+        assert [(a.path, a.low, a.high, a.count) for a in spec.axes] == [
+            ("format.commitment_bindingness", 0.0, 1.0, 4), ("russia.status_quo_value", 0.1,
+                                                             0.7, 4)]
+    # the exact maps and one run are still shown
+    assert len(charts(at.tabs[0])) == len(SMALL_FORMATS)
+    assert len(charts(at.tabs[4])) == 3
+
+
+# ---------------------------------------------------------------------------------------
+# Re-runs with the same sweep: pickers in the tabs, the save button, a reload
+
+
+def test_rerunning_with_the_same_inputs_shows_the_same_page():
+    """A re-run with an unchanged sweep (any click in a tab, a reload, a second visitor)
+    takes the simulations from the cache and must show the same page."""
+    at = started(**SMALL)
+    assert_clean(at)
+    first = [chart_frame(c) for c in charts(at)]
+    at.run()
+    assert_clean(at)
+    again = [chart_frame(c) for c in charts(at)]
+    assert len(again) == len(first)
+    for a, b in zip(first, again, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_choosing_formats_to_compare_updates_the_comparison():
+    at = started(**SMALL)
+    apply(at, compare_a="coalition")
+    assert_clean(at)
+    sim = sw.simulate_plan(small_plan())
+    diff = paired_difference(sim.escalation_frequency.sel(format="coalition").values,
+                             sim.escalation_frequency.sel(format="bilateral").values)
+    assert at.tabs[3].markdown[0].value == (
+        f"**coalition vs bilateral: {100 * diff.mean:+.1f} ± {100 * diff.half_width:.1f} "
+        f"points escalation**")
+
+
+def test_default_comparison_is_between_two_different_formats():
+    at = started(**{**SMALL, "formats": ["bilateral", "coalition"]})
+    assert_clean(at)
+    first = at.selectbox(key="compare_a").value
+    second = at.selectbox(key="compare_b").value
+    assert first != second, f"the Compare tab compares {first} with itself"
+
+
+def test_one_run_follows_the_chosen_format_and_point():
+    at = started(**SMALL)
+    xs = at.selectbox(key="run_x").options
+    apply(at, run_format="nato_lite", run_x=float(xs[2]), run_replicate=1)
+    assert_clean(at)
+    sim = sw.simulate_plan(small_plan())
+    caption = at.tabs[4].caption[0].value
+    assert "replicate 1 of this point" in caption
+    frequency = float(re.search(r"Escalation frequency (\d\.\d\d)", caption).group(1))
+    expected = sim.escalation_frequency.sel(format="nato_lite").values[2, 0, 1]
+    assert frequency == pytest.approx(expected, abs=0.005 + 1e-9)
+
+
+def test_save_writes_an_archive_that_verifies(monkeypatch, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.setattr(sw, "RESULTS_DIR", results)
+    real = sorted(p.name for p in (ROOT / "results").iterdir())
+    at = started(**SMALL)
+    at.button(key="save").click().run()
+    assert_clean(at)
+    archives = [p for p in results.iterdir() if (p / "manifest.json").is_file()]
+    assert len(archives) == 1, sorted(p.name for p in results.iterdir())
+    archive = archives[0]
+    assert archive.name.startswith("dashboard-")
+    message = at.success[0].value
+    assert f"Archive: {archive} — report: " in message
+    assert Path(message.split(" — report: ")[1]).is_file()
+    assert [b.key for b in at.download_button] == ["download"]
+    assert sw.verify(archive) == []
+    stored = sw.Plan.from_json(json.loads(sw.plan_file(archive).read_text()), str(archive))
+    assert stored.to_json() == small_plan().to_json()
+    # nothing was written to the repository's results/
+    assert sorted(p.name for p in (ROOT / "results").iterdir()) == real

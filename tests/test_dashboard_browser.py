@@ -1,0 +1,196 @@
+"""The dashboard in a real browser: ``deterrence dashboard`` serves it on 127.0.0.1 and
+Playwright drives Debian's Chromium (headless) through a visitor's session: the maps are
+drawn, a changed input re-runs the page with new maps, a reload shows the page again, and no
+Streamlit exception appears. Screenshots go to the test's tmp_path.
+
+Skipped (with the reason) without playwright or /usr/bin/chromium; under ``CI=true`` the
+skip is a failure (tests/conftest.py): .ci/run installs Chromium, the test extra installs
+playwright. ``playwright install`` is not needed: the system Chromium is used.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from deterrence.config import load_catalogue
+
+try:
+    from playwright import sync_api
+except ModuleNotFoundError as exc:  # not installed (ImportError of a broken one is raised)
+    sync_api, NO_PLAYWRIGHT = None, str(exc)
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_MS = 60_000  # generous: a shared 2-core machine, a cold sweep on the first load
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking"]
+MAPS = ".vega-embed svg, .vega-embed canvas"  # a drawn Vega-Lite chart
+# Settled: the page shows a Streamlit exception, or the script is not running and the first
+# tab ("Regime maps", one map per format) has drawn `expected` maps.
+SETTLED = """expected => {
+    if (document.querySelector('[data-testid="stException"]')) return true;
+    const app = document.querySelector('[data-testid="stApp"]');
+    const panel = document.querySelector('[data-testid="stTabPanel"]');
+    return Boolean(app && app.getAttribute('data-test-script-state') === 'notRunning'
+        && app.getAttribute('data-test-connection-state') === 'CONNECTED'
+        && panel && panel.querySelectorAll('.vega-embed svg, .vega-embed canvas').length
+            === expected);
+}"""
+# Records whether Streamlit started a script run after this point (a re-run may be too
+# short to catch by polling).
+WATCH_RERUN = """() => {
+    window.__reran = false;
+    const app = document.querySelector('[data-testid="stApp"]');
+    new MutationObserver(() => {
+        if (app.getAttribute('data-test-script-state') === 'running') window.__reran = true;
+    }).observe(app, {attributes: true});
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy
+    try:
+        with opener.open(f"{url}/_stcore/health", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """End the server's process group (the CLI and the Streamlit process it started)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def tools() -> None:
+    """Skip (a failure under CI=true) without playwright or Chromium."""
+    if sync_api is None:
+        pytest.skip(f"playwright is not installed ({NO_PLAYWRIGHT}; pip install -e "
+                    "'.[test]' installs it)")
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is missing (Debian: apt-get install chromium; .ci/run "
+                    "installs it)")
+
+
+@pytest.fixture(scope="module")
+def server(tools, tmp_path_factory):
+    """``deterrence dashboard --port P`` in its own process group; its URL once healthy."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("dashboard") / "server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "deterrence", "dashboard", "--port",
+                                 str(port)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while not healthy(url):
+            if proc.poll() is not None:
+                pytest.fail(f"the dashboard exited ({proc.returncode}):\n{log.read_text()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{url}/_stcore/health not OK after {TIMEOUT_MS / 1000:g} s:\n"
+                            f"{log.read_text()}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def browser(tools):
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                              args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1600, "height": 1200})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    yield page
+    page.screenshot(path=str(tmp_path / "last.png"), full_page=True)
+    context.close()
+
+
+def settle(page, maps: int, when: str) -> None:
+    """Wait until the page has re-run and drawn `maps` regime maps; fail on an exception."""
+    page.wait_for_function(SETTLED, arg=maps, timeout=TIMEOUT_MS)
+    shown = page.locator('[data-testid="stException"]')
+    if shown.count():
+        pytest.fail(f"{when}: the page shows an exception:\n{shown.first.inner_text()}")
+
+
+def test_maps_render_and_rerun_after_a_change(server, page, tmp_path):
+    formats = len(load_catalogue())
+    page.goto(server, timeout=TIMEOUT_MS)
+    settle(page, formats, "first load")
+    page.screenshot(path=str(tmp_path / "first.png"), full_page=True)
+
+    # type a new number of rounds and press Enter: the page re-runs the simulations
+    page.evaluate(WATCH_RERUN)
+    rounds = page.get_by_label("Rounds per run")
+    rounds.fill("30")
+    rounds.press("Enter")
+    page.wait_for_function("() => window.__reran === true", timeout=TIMEOUT_MS)
+    settle(page, formats, "after changing 'Rounds per run'")
+    assert rounds.input_value() == "30"
+
+    # drop a format: one map fewer
+    page.evaluate(WATCH_RERUN)
+    page.get_by_role("button", name="Remove three_tier").click()
+    page.wait_for_function("() => window.__reran === true", timeout=TIMEOUT_MS)
+    settle(page, formats - 1, "after removing a format")
+
+    # the simulated maps are drawn when their tab is opened (two per format)
+    page.get_by_role("tab", name="Simulated outcomes").click()
+    panel = page.locator('[data-testid="stTabPanel"]').nth(2)
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=\"stTabPanel\"]')[2]"
+        ".querySelectorAll('.vega-embed svg, .vega-embed canvas').length === n",
+        arg=2 * (formats - 1), timeout=TIMEOUT_MS)
+    assert panel.locator(MAPS).count() == 2 * (formats - 1)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(tmp_path / "after-change.png"), full_page=True)
+    assert (tmp_path / "after-change.png").stat().st_size > 0
+
+
+def test_a_second_visit_and_a_reload_show_the_page(server, page, tmp_path):
+    """A second visitor or a reload re-runs the page with its sweep already in the cache."""
+    formats = len(load_catalogue())
+    page.goto(server, timeout=TIMEOUT_MS)
+    settle(page, formats, "opening the page (a second visit if another test ran first)")
+    page.reload(timeout=TIMEOUT_MS)
+    try:
+        settle(page, formats, "after a reload")
+    finally:
+        page.screenshot(path=str(tmp_path / "reloaded.png"), full_page=True)
