@@ -80,8 +80,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--dask-chunk-runs", type=int, default=5000,
                         help="runs per chunk of the Dask sweep (default 5000: 40 chunks, an "
                              "even split over 2 workers)")
-    parser.add_argument("--dask-steps", type=int, default=5,
-                        help="steps of the Dask sweep (default 5)")
+    parser.add_argument("--dask-steps", type=int, default=20,
+                        help="steps of the Dask sweep (default 20: enough that fixed "
+                             "per-chunk costs do not dominate)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="Dask timings per worker count, alternating; the fastest counts "
                              "(default 1)")
@@ -202,9 +203,9 @@ def in_fresh_process(fn, *args):
 
 def warm_up(plan_json: dict, format_id: str, delay: float) -> int:
     """A tiny chunk (imports, first calls), then a wait so that every worker gets one."""
-    from deterrence.sweep import run_chunk
+    from deterrence.sweep import Plan, chunk_task, run_chunk
 
-    run_chunk(plan_json, format_id, 0, 64)
+    run_chunk(chunk_task(Plan.from_json(plan_json, "warm-up"), format_id, 0, 64))
     time.sleep(delay)
     return os.getpid()
 
@@ -212,11 +213,12 @@ def warm_up(plan_json: dict, format_id: str, delay: float) -> int:
 def chunk_probe(plan_json: dict, format_id: str, stop: int) -> dict:
     """Time ``run_chunk`` of runs 0 .. stop - 1 here; with the minor page faults it caused
     and this process's glibc trim threshold (Dask's nanny sets one for its workers)."""
-    from deterrence.sweep import run_chunk
+    from deterrence.sweep import Plan, chunk_task, run_chunk
 
+    task = chunk_task(Plan.from_json(plan_json, "probe"), format_id, 0, stop)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start = time.perf_counter()
-    run_chunk(plan_json, format_id, 0, stop)
+    run_chunk(task)
     return {"seconds": time.perf_counter() - start,
             "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults,
             "trim": os.environ.get("MALLOC_TRIM_THRESHOLD_")}
