@@ -51,6 +51,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
+from machine import busy_cpu_seconds
 from streamlit import config as st_config
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.logger import set_log_level
@@ -78,18 +79,6 @@ def parse_args() -> argparse.Namespace:
     if not args.app.is_file():
         parser.error(f"--app: {args.app} is not a file")
     return args
-
-
-def busy_cpu_seconds() -> tuple[float, float] | None:
-    """(CPU seconds used by the whole machine, by this process) so far; None off Linux."""
-    try:
-        with open("/proc/stat") as fh:
-            ticks = [int(v) for v in fh.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    own = os.times()
-    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
-    return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
 
 
 def cpu_model() -> str:

@@ -49,6 +49,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from machine import machine_busy_seconds
 
 from deterrence import dynamics as dyn
 from deterrence import engine
@@ -155,16 +156,6 @@ def sweep_part(setup: dyn.Setup, first: int, stop: int, steps: int, trace: bool 
 
 # ---------------------------------------------------------------------------------------
 # Measurement helpers
-
-
-def machine_busy_seconds() -> float | None:
-    """CPU seconds the whole machine has been busy (all but idle and iowait); None off Linux."""
-    try:
-        with open("/proc/stat") as fh:
-            ticks = [int(v) for v in fh.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def own_cpu_seconds() -> float:

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import pygambit as gbt
+from machine import busy_cpu_seconds
 
 from deterrence.config import SCENARIOS_DIR, ConfigError, load_catalogue, load_scenario
 from deterrence.equilibrium import (
@@ -98,18 +99,6 @@ def timed(fn, repeats: int) -> list[float]:
         fn()
         times.append(time.perf_counter() - start)
     return times
-
-
-def busy_cpu_seconds() -> tuple[float, float] | None:
-    """(CPU seconds used by the whole machine, by this process) so far; None off Linux."""
-    try:
-        with open("/proc/stat") as fh:
-            ticks = [int(v) for v in fh.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    own = os.times()
-    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
-    return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
 
 
 def to_pygambit(table: np.ndarray) -> gbt.StrategicGame:

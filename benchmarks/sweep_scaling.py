@@ -50,6 +50,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from machine import machine_busy_seconds
 
 from deterrence import sweep as sw
 from deterrence.config import SCENARIOS_DIR, ConfigError
@@ -222,16 +223,6 @@ def chunk_probe(plan_json: dict, format_id: str, stop: int) -> dict:
     return {"seconds": time.perf_counter() - start,
             "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults,
             "trim": os.environ.get("MALLOC_TRIM_THRESHOLD_")}
-
-
-def machine_busy_seconds() -> float | None:
-    """CPU seconds the whole machine has been busy (all but idle and iowait); None off Linux."""
-    try:
-        with open("/proc/stat") as fh:
-            ticks = [int(v) for v in fh.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def tree_cpu_seconds() -> float | None:
