@@ -194,3 +194,5 @@ def test_a_second_visit_and_a_reload_show_the_page(server, page, tmp_path):
         settle(page, formats, "after a reload")
     finally:
         page.screenshot(path=str(tmp_path / "reloaded.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert (tmp_path / "reloaded.png").stat().st_size > 0
