@@ -51,7 +51,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
-from machine import busy_cpu_seconds
+from machine import busy_cpu_seconds, cpu_model, timed
 from streamlit import config as st_config
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.logger import set_log_level
@@ -79,15 +79,6 @@ def parse_args() -> argparse.Namespace:
     if not args.app.is_file():
         parser.error(f"--app: {args.app} is not a file")
     return args
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            return next(line.split(":", 1)[1].strip() for line in fh
-                        if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown CPU"
 
 
 class ChartClock:
@@ -122,17 +113,6 @@ def timed_run(at: AppTest, clock: ChartClock) -> dict:
             "total": total,
             "charts": sum(getattr(n, "type", None) in CHART_TYPES for n in at),
             "exception": exceptions[0] if exceptions else None}
-
-
-def timed(fn, repeats: int) -> list[float]:
-    """Wall times of ``repeats`` calls of ``fn`` after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def main() -> None:

@@ -49,7 +49,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from machine import machine_busy_seconds
+from machine import cpu_model, machine_busy_seconds
 
 from deterrence import dynamics as dyn
 from deterrence import engine
@@ -324,13 +324,7 @@ def main() -> None:
     def verdict(ok: bool) -> str:
         return "met" if ok else "NOT met"
 
-    cpu_model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu_model = next(line.split(":", 1)[1].strip() for line in fh
-                             if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     label_sweep = f"{sweep_runs:,} runs x {steps} steps"
     extrapolated = sweep_runs != SWEEP_RUNS
     per_full = f"for {SWEEP_RUNS:,} runs, extrapolated x{scale:.3g}" if extrapolated else ""
@@ -340,7 +334,7 @@ def main() -> None:
 
     print(f"engine vs Mesa: {scenario.name} / {args.format} ({n} guarantors), {steps} steps, "
           f"seed {scenario.seed if args.seed is None else args.seed}")
-    print(f"  machine: {platform.platform()}, {cpu_model}, os.cpu_count() = {cpus} "
+    print(f"  machine: {platform.platform()}, {cpu}, os.cpu_count() = {cpus} "
           f"({usable} usable)")
     print(f"  Python {platform.python_version()}, numpy {np.__version__}, mesa "
           f"{mesa.__version__}; workers: {START_METHOD}, engine.CHUNK_RUNS = "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 
 def machine_busy_seconds() -> float | None:
@@ -22,3 +23,23 @@ def busy_cpu_seconds() -> tuple[float, float] | None:
         return None
     own = os.times()
     return busy, own.user + own.system
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next(line.split(":", 1)[1].strip() for line in fh
+                        if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown CPU"
+
+
+def timed(fn, repeats: int) -> list[float]:
+    """Wall times of ``repeats`` calls of ``fn`` after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import pygambit as gbt
-from machine import busy_cpu_seconds
+from machine import busy_cpu_seconds, timed
 
 from deterrence.config import SCENARIOS_DIR, ConfigError, load_catalogue, load_scenario
 from deterrence.equilibrium import (
@@ -88,17 +88,6 @@ def parse_args() -> argparse.Namespace:
         parser.error("--size, --repeats and --sample must be positive")
     args.parser = parser
     return args
-
-
-def timed(fn, repeats: int) -> list[float]:
-    """Wall times of ``repeats`` calls of ``fn`` after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def to_pygambit(table: np.ndarray) -> gbt.StrategicGame:

@@ -35,7 +35,6 @@ Options: ``--scenario``, ``--format``, ``--sizes``, ``--steps``, ``--grid``,
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import multiprocessing
 import os
@@ -50,7 +49,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from machine import machine_busy_seconds
+from machine import cpu_model, machine_busy_seconds
 
 from deterrence import sweep as sw
 from deterrence.config import SCENARIOS_DIR, ConfigError
@@ -270,14 +269,6 @@ class CpuWatch:
                 "others": min(max(busy - ours, 0.0) / (wall * cpus), 1.0)}
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def dask_sweep(plan: sw.Plan, sweep_file: Path, workers: int, no_trim: bool) -> dict:
     """Start a local Dask cluster, warm every worker, then time ``run_sweep``."""
     import dask
@@ -310,7 +301,7 @@ def dask_sweep(plan: sw.Plan, sweep_file: Path, workers: int, no_trim: bool) -> 
             load = watch.read()
             if failures:
                 raise RuntimeError(f"sweep failed: {failures}")
-            digests = {name: sha256(archive / name) for name in sw.DATA_FILES}
+            digests = {name: sw.sha256(archive / name) for name in sw.DATA_FILES}
     finally:
         executor.shutdown()
     return {"wall": end - start, "execute": marks["executed"] - start,
@@ -325,13 +316,7 @@ def main() -> None:
     args = parse_args()
     cpus = os.cpu_count() or 1
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
-    cpu_model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu_model = next(line.split(":", 1)[1].strip() for line in fh
-                             if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     try:
         import dask
         dask_version = dask.__version__
@@ -352,7 +337,7 @@ def main() -> None:
 
     print(f"sweep scaling: {args.scenario.stem} / {args.format}, "
           f"{args.grid} x {args.grid} grid, chunk_runs = {args.chunk_runs:,}")
-    print(f"  machine: {platform.platform()}, {cpu_model}, os.cpu_count() = {cpus} "
+    print(f"  machine: {platform.platform()}, {cpu}, os.cpu_count() = {cpus} "
           f"({usable} usable)")
     print(f"  Python {platform.python_version()}, numpy {np.__version__}, dask {dask_version}")
     verdicts = []

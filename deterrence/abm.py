@@ -17,7 +17,7 @@ import numpy as np
 
 from . import dynamics as dyn
 from .equilibrium import CrisisTables, crisis_tables
-from .payoffs import Game, outcome, russia_success_probability
+from .payoffs import Game, all_profiles, outcome, russia_success_probability
 
 
 class RussiaAgent(mesa.Agent):
@@ -140,7 +140,7 @@ class CrisisModel(mesa.Model):
         for guarantor in self.guarantors:
             guarantor.decide(draws[:, dyn.SLOT_FIRST_GUARANTOR + guarantor.index])
         honours = self._column("honours_column")
-        actions = np.where(team[:, None], dyn.profile_bits(tables.team, n), honours)
+        actions = np.where(team[:, None], all_profiles(n)[tables.team], honours)
         actions = actions * escalated[:, None]
         success = russia_success_probability(game, actions[:, None, :])[:, 0]
         result = outcome(escalated, success, self.setup.defended_below)

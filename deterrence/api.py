@@ -146,14 +146,7 @@ def simulate_scenario(scenario: Scenario | str | Path, format_id: str | None = N
         raise ConfigError(f"rationality = {rationality!r}: must be between 0 and 10000")
     setup = Setup.from_config(scenario, catalogue[format_id], seed, rationality)
     if engine == "vector":
-        chunk = vector.CHUNK_RUNS
-        parts = []
-        for start in range(0, runs, chunk):
-            parts.append(vector.simulate(setup, np.arange(start, min(runs, start + chunk)),
-                                         steps, keep_series))
-            if progress:
-                progress(min(runs, start + chunk))
-        return vector.combine(parts)
+        return vector.simulate(setup, runs, steps, keep_series, progress=progress)
     results = []
     for r in range(runs):
         results.append(abm.run(setup, r, steps, keep_series))

@@ -123,11 +123,6 @@ def stage_game(base: Game, stocks: Stocks, cost_factor: np.ndarray) -> Game:
                    honouring_cost=base.honouring_cost * cost_factor)
 
 
-def profile_bits(index: np.ndarray, n: int) -> np.ndarray:
-    """Actions (R, n) of profile indices (R,)."""
-    return ((index[:, None] >> np.arange(n)[None, :]) & 1).astype(np.float64)
-
-
 # ---------------------------------------------------------------------------------------
 # Russia
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import dynamics as dyn
 from .equilibrium import crisis_tables
-from .payoffs import outcome, russia_success_probability
+from .payoffs import all_profiles, outcome, russia_success_probability
 
 #: Runs advanced together; bounds memory (the 2^n profile tables are (chunk, 2^n)).
 CHUNK_RUNS = 512
@@ -32,11 +32,13 @@ class Simulation:
 
 
 def simulate(setup: dyn.Setup, runs: int | np.ndarray, steps: int, keep_series: bool = False,
-             chunk_runs: int = CHUNK_RUNS, cells: np.ndarray | None = None) -> Simulation:
+             chunk_runs: int = CHUNK_RUNS, cells: np.ndarray | None = None,
+             progress=None) -> Simulation:
     """Advance ``runs`` (a count, or explicit run indices) for ``steps`` rounds.
 
     ``cells`` gives, for each run, the cell of ``setup.base`` (a parameter point) it plays;
-    by default every run plays cell 0.
+    by default every run plays cell 0. ``progress``, if given, is called with the number of
+    runs finished after each chunk.
     """
     run_ids = np.arange(runs) if np.isscalar(runs) else np.asarray(runs, dtype=np.int64)
     if run_ids.size == 0 or steps < 1:
@@ -48,9 +50,12 @@ def simulate(setup: dyn.Setup, runs: int | np.ndarray, steps: int, keep_series: 
     if run_ids.min() < 0 or run_ids.max() >= dyn.MAX_RUNS or steps > dyn.MAX_STEPS:
         raise ValueError(f"run indices must be in [0, {dyn.MAX_RUNS}) and steps <= "
                          f"{dyn.MAX_STEPS}")
-    parts = [_simulate_chunk(setup, run_ids[s:s + chunk_runs], cells[s:s + chunk_runs], steps,
-                             keep_series)
-             for s in range(0, run_ids.size, chunk_runs)]
+    parts = []
+    for s in range(0, run_ids.size, chunk_runs):
+        parts.append(_simulate_chunk(setup, run_ids[s:s + chunk_runs], cells[s:s + chunk_runs],
+                                     steps, keep_series))
+        if progress:
+            progress(min(run_ids.size, s + chunk_runs))
     return combine([Simulation(setup.base.guarantor_ids, run_ids[s:s + chunk_runs], steps,
                                summary, series)
                     for s, (summary, series) in zip(range(0, run_ids.size, chunk_runs), parts,
@@ -104,7 +109,7 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, st
         team = escalated & (draws[:, dyn.SLOT_TEAM] < coordination)
         honours = draws[:, dyn.SLOT_FIRST_GUARANTOR:] < dyn.honour_probability(
             rationality, attraction, withdrawn)
-        actions = np.where(team[:, None], dyn.profile_bits(tables.team, n), honours)
+        actions = np.where(team[:, None], all_profiles(n)[tables.team], honours)
         actions = actions * escalated[:, None]
         success = russia_success_probability(game, actions[:, None, :])[:, 0]
         result = outcome(escalated, success, setup.defended_below)

@@ -505,7 +505,8 @@ def datasets(plan: Plan, staging: Path):
     return simulated_dataset(plan, staging), exact_dataset(plan)
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
+    """SHA-256 of a file, read in blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -579,7 +580,7 @@ def finish_archive(plan: Plan, staging: Path, target: Path, started: str,
         "packages": _packages(),
         "platform": {"python": sys.version.split()[0], "system": platform.platform(),
                      "machine": platform.machine(), "numpy_simd": _simd_features()},
-        "files": {f: _sha256(staging / f) for f in files},
+        "files": {f: sha256(staging / f) for f in files},
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
     os.rename(staging, target)
@@ -651,7 +652,7 @@ def check_files(archive: Path, manifest: dict[str, Any]) -> list[str]:
         path = archive / name
         if not path.is_file():
             problems.append(f"{name}: missing")
-        elif _sha256(path) != digest:
+        elif sha256(path) != digest:
             problems.append(f"{name}: changed (checksum differs)")
     listed = set(manifest["files"]) | {"manifest.json"}
     extra = sorted(p.relative_to(archive).as_posix() for p in archive.rglob("*")
