@@ -12,6 +12,8 @@ from deterrence import ConfigError, solve_formats
 from deterrence.config import (
     FORMATS_DIR,
     SCENARIOS_DIR,
+    AnalysisParameters,
+    DynamicsParameters,
     FormatSpec,
     GuarantorParameters,
     ResponseSpec,
@@ -38,7 +40,8 @@ def test_catalogue_holds_the_seven_formats_and_baseline_loads():
 
 
 @pytest.mark.parametrize("model", [RussiaParameters, UkraineParameters, GuarantorParameters,
-                                   ResponseSpec, FormatSpec])
+                                   ResponseSpec, FormatSpec, DynamicsParameters,
+                                   AnalysisParameters])
 def test_every_model_parameter_has_a_unit_and_a_source(model):
     for name, field in model.model_fields.items():
         if field.annotation not in (float, bool) or name in ("id", "name"):
