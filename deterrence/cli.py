@@ -174,23 +174,77 @@ def run(
         out.print(f"per-round data: {report['out']}/simulation.nc", highlight=False)
 
 
+ExecutorOption = Annotated[str, typer.Option(help="inprocess, processes or dask.")]
+SchedulerOption = Annotated[str | None, typer.Option(
+    help="Dask scheduler address, e.g. tcp://host:8786 (with --executor dask).")]
+WorkersOption = Annotated[int | None, typer.Option(help="Local workers (default: cores).")]
+ArchiveOption = Annotated[Path | None, typer.Option(
+    "--out", help="Archive folder (default: results/<name>-<UTC time>).")]
+ResumeOption = Annotated[str | None, typer.Option(
+    help="Resume the interrupted sweep with this archive id (a folder under results/).")]
+ReportOption = Annotated[bool, typer.Option(
+    "--report/--no-report", help="Also write the HTML report beside the archive.")]
+
+
 @app.command()
 def sweep(
     sweep_file: Annotated[Path, typer.Argument(metavar="SWEEP", help="Sweep file (TOML).")],
-    executor: Annotated[str, typer.Option(help="inprocess, processes or dask.")] = "inprocess",
-    scheduler: Annotated[str | None, typer.Option(
-        help="Dask scheduler address, e.g. tcp://host:8786 (with --executor dask).")] = None,
-    workers: Annotated[int | None, typer.Option(help="Local workers (default: cores).")] = None,
-    out_dir: Annotated[Path | None, typer.Option(
-        "--out", help="Archive folder (default: results/<name>-<UTC time>).")] = None,
-    resume: Annotated[str | None, typer.Option(
-        help="Resume the interrupted sweep with this archive id (a folder under results/).")]
-    = None,
-    with_report: Annotated[bool, typer.Option(
-        "--report/--no-report", help="Also write the HTML report beside the archive.")] = True,
+    executor: ExecutorOption = "inprocess",
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
+    out_dir: ArchiveOption = None,
+    resume: ResumeOption = None,
+    with_report: ReportOption = True,
 ) -> None:
     """Run a sweep; write an archive (and its report) and print the paths (exit 1 if chunks
     failed)."""
+    _sweep(sweep_file, None, executor, scheduler, workers, out_dir, resume, with_report)
+
+
+@app.command()
+def sensitivity(
+    sweep_file: Annotated[Path, typer.Argument(metavar="SWEEP", help="Sweep file (TOML).")],
+    method: Annotated[str | None, typer.Option(
+        help="sobol (first-order and total indices) or morris (screening); default: the "
+             "file's [sensitivity] table, else sobol.")] = None,
+    samples: Annotated[int | None, typer.Option(
+        help="Sobol base sample (a power of 2) or Morris trajectories; default: the file's, "
+             "else 128 (sobol) or 20 (morris).")] = None,
+    levels: Annotated[int | None, typer.Option(help="Morris grid levels (even).")] = None,
+    output: Annotated[list[str] | None, typer.Option(
+        help="Outcome to analyse (repeat): escalation_frequency, abandoned_frequency, "
+             "regime_deterred; default: all.")] = None,
+    executor: ExecutorOption = "inprocess",
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
+    out_dir: ArchiveOption = None,
+    resume: ResumeOption = None,
+    with_report: ReportOption = True,
+) -> None:
+    """Run a sweep with a global sensitivity design over its axes' ranges (Sobol or Morris,
+    SALib); the archive holds the indices with confidence intervals and a tornado chart."""
+    from .config import read_toml
+    from .sensitivity import DEFAULT_SAMPLES
+
+    try:
+        table = read_toml(sweep_file).get("sensitivity", {})
+    except ConfigError as exc:
+        _fail(str(exc))
+    overrides: dict = {k: v for k, v in (("method", method), ("samples", samples),
+                                         ("levels", levels)) if v is not None}
+    if output:
+        overrides["outputs"] = output
+    table = table if isinstance(table, dict) else {}  # load_plan names a malformed table
+    chosen = method or table.get("method", "sobol")
+    # a Sobol base sample and a number of Morris trajectories are not interchangeable
+    if samples is None and ("samples" not in table or chosen != table.get("method", "sobol")):
+        overrides["samples"] = DEFAULT_SAMPLES.get(chosen, DEFAULT_SAMPLES["sobol"])
+    _sweep(sweep_file, overrides, executor, scheduler, workers, out_dir, resume, with_report)
+
+
+def _sweep(sweep_file: Path, sensitivity_overrides: dict | None, executor: str,
+           scheduler: str | None, workers: int | None, out_dir: Path | None,
+           resume: str | None, with_report: bool) -> None:
     from datetime import UTC, datetime
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -198,7 +252,7 @@ def sweep(
     from . import sweep as sw
 
     try:
-        plan = sw.load_plan(sweep_file)
+        plan = sw.load_plan(sweep_file, sensitivity_overrides)
         if resume is not None:
             target = sw.RESULTS_DIR / resume if out_dir is None else out_dir
         else:
@@ -227,6 +281,8 @@ def sweep(
         err.print(f"completed chunks are kept; run again with {again}", soft_wrap=True)
         raise typer.Exit(code=1)
     _print_sweep_summary(archive)
+    if plan.sensitivity_points is not None:
+        _print_sensitivity_summary(archive)
     out.print(f"archive: {archive}", highlight=False)
     if with_report:
         from .report import write_report
@@ -247,6 +303,32 @@ def _print_sweep_summary(archive: Path) -> None:
                           f"{float(one.abandoned_given_escalation.mean(skipna=True)):.3f}",
                           f"{float(one.deterred_share.mean()):.3f}",
                           f"{float((exact.regime.sel(format=fmt) == 0).mean()):.0%}")
+        out.print(table)
+
+
+def _print_sensitivity_summary(archive: Path) -> None:
+    import xarray as xr
+
+    from . import sweep as sw
+    from .sensitivity import INDICES
+
+    with xr.open_dataset(archive / sw.SENSITIVITY_FILES[1], engine="scipy") as ind:
+        method = str(ind.attrs["method"])
+        key = "ST" if method == "sobol" else INDICES[method][0]
+        table = Table("format", "outcome", "most influential parameter", key, box=None,
+                      header_style="bold", title_justify="left",
+                      title=f"{method} sensitivity, {int(ind.attrs['design_points'])} design "
+                            f"points, ± {ind.attrs['confidence']:.0%} interval")
+        for fmt in ind["format"].values:
+            for o in ind["output"].values:
+                v = ind[key].sel(format=fmt, output=o).values
+                c = ind[f"{key}_conf"].sel(format=fmt, output=o).values
+                if not np.isfinite(v).any():
+                    table.add_row(str(fmt), str(o), "(outcome constant)", "")
+                    continue
+                i = int(np.nanargmax(v))
+                table.add_row(str(fmt), str(o), str(ind["parameter"].values[i]),
+                              f"{v[i]:.2f} ± {c[i]:.2f}")
         out.print(table)
 
 

@@ -43,6 +43,7 @@ from .config import (
     validate,
 )
 from .payoffs import build_game, parameter_paths
+from .sensitivity import SensitivitySpec
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 OUTPUTS = ("escalation_frequency", "abandoned_given_escalation", "deterred_share",
@@ -89,12 +90,20 @@ class SweepSpec(Strict):
     seed: int | None = Field(None, ge=0, description="Root seed (default: the scenario's).")
     rationality: float | None = Field(None, ge=0, le=1e4)
     chunk_runs: int = Field(4096, ge=1, le=1_000_000, description="Runs per work unit.")
+    sensitivity: SensitivitySpec | None = Field(
+        None, description="A Sobol or Morris design over the axes' ranges, run with the "
+                          "sweep, and its sensitivity indices.")
 
     @model_validator(mode="after")
     def _consistent(self) -> SweepSpec:
         paths = [a.path for a in self.axes]
         if len(set(paths)) != len(paths):
             raise ValueError(f"axes repeat a parameter: {paths}")
+        if self.sensitivity is not None:
+            for a in self.axes:
+                if a.values is not None:
+                    raise ValueError(f"axis {a.path!r}: the sensitivity design samples a "
+                                     "range (low, high), not values")
         if self.method == "grid":
             for a in self.axes:
                 if a.values is None and a.count is None:
@@ -122,14 +131,24 @@ class Plan:
     points: np.ndarray               # (cells, axes)
     grid_shape: tuple[int, ...] | None  # per-axis lengths for a grid
     seed: int
+    # the sensitivity design's points (spec.sensitivity), run after the sweep's own cells
+    sensitivity_points: np.ndarray | None = None
 
     @property
     def cells(self) -> int:
+        """Cells of the sweep's own design (grid or sample)."""
         return self.points.shape[0]
 
     @property
+    def all_points(self) -> np.ndarray:
+        """Every simulated point: the sweep's cells, then the sensitivity design."""
+        if self.sensitivity_points is None:
+            return self.points
+        return np.concatenate([self.points, self.sensitivity_points])
+
+    @property
     def runs_per_format(self) -> int:
-        return self.cells * self.spec.replicates
+        return self.all_points.shape[0] * self.spec.replicates
 
     def chunks(self) -> list[tuple[str, int, int]]:
         """Work units: (format id, first run, end run), in a fixed order."""
@@ -138,11 +157,17 @@ class Plan:
                 for fid in self.formats for start in range(0, self.runs_per_format, size)]
 
     def to_json(self) -> dict[str, Any]:
-        return {"spec": self.spec.model_dump(mode="json"),
-                "scenario": self.scenario.model_dump(mode="json"),
-                "formats": {k: v.model_dump(mode="json") for k, v in self.formats.items()},
-                "points": self.points.tolist(), "grid_shape": self.grid_shape,
-                "seed": self.seed}
+        spec = self.spec.model_dump(mode="json")
+        if spec["sensitivity"] is None:  # the form of archives without one
+            del spec["sensitivity"]
+        out = {"spec": spec,
+               "scenario": self.scenario.model_dump(mode="json"),
+               "formats": {k: v.model_dump(mode="json") for k, v in self.formats.items()},
+               "points": self.points.tolist(), "grid_shape": self.grid_shape,
+               "seed": self.seed}
+        if self.sensitivity_points is not None:
+            out["sensitivity_points"] = self.sensitivity_points.tolist()
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any], origin: str) -> Plan:
@@ -153,17 +178,29 @@ class Plan:
                                 for k, v in data["formats"].items()},
                        points=np.asarray(data["points"], dtype=np.float64),
                        grid_shape=tuple(data["grid_shape"]) if data["grid_shape"] else None,
-                       seed=int(data["seed"]))
+                       seed=int(data["seed"]),
+                       sensitivity_points=np.asarray(data["sensitivity_points"],
+                                                     dtype=np.float64).reshape(
+                           -1, len(data["spec"]["axes"]))
+                       if "sensitivity_points" in data else None)
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, ConfigError):
                 raise
             raise ConfigError(f"{origin}: not a valid sweep plan ({exc!r})") from None
 
 
-def load_plan(path: str | Path) -> Plan:
-    """Read a sweep file and resolve it: scenario, formats, points, seed."""
+def load_plan(path: str | Path, sensitivity: dict[str, Any] | None = None) -> Plan:
+    """Read a sweep file and resolve it: scenario, formats, points, seed.
+
+    ``sensitivity`` sets or overrides keys of the file's ``[sensitivity]`` table."""
     path = Path(path)
-    spec = validate(SweepSpec, read_toml(path), str(path))
+    data = read_toml(path)
+    if sensitivity is not None:
+        table = data.get("sensitivity", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: key 'sensitivity' must be a table")
+        data["sensitivity"] = {**table, **sensitivity}
+    spec = validate(SweepSpec, data, str(path))
     return resolve(spec, load_scenario(path.parent / spec.scenario), str(path))
 
 
@@ -178,6 +215,17 @@ def resolve(spec: SweepSpec, scenario: Scenario, origin: str = "sweep") -> Plan:
                           f"{sorted(catalogue)}")
     formats = {f: catalogue[f] for f in dict.fromkeys(ids)}
     points, shape = _points(spec)
+    seed = scenario.seed if spec.seed is None else spec.seed
+    design = None
+    if spec.sensitivity is not None:
+        from .sensitivity import design as sensitivity_design
+
+        design = sensitivity_design(spec.sensitivity, [a.path for a in spec.axes],
+                                    [a.low for a in spec.axes], [a.high for a in spec.axes],
+                                    seed)
+        points_checked = np.concatenate([points, design])
+    else:
+        points_checked = points
     for fid, fmt in formats.items():
         allowed = parameter_paths(scenario, fmt)
         for axis in spec.axes:
@@ -185,11 +233,11 @@ def resolve(spec: SweepSpec, scenario: Scenario, origin: str = "sweep") -> Plan:
                 raise ConfigError(f"{origin}: axis {axis.path!r} is not a parameter of format "
                                   f"{fid!r}; allowed: {', '.join(allowed)}")
         try:
-            build_game(scenario, fmt, {a.path: points[:, j] for j, a in enumerate(spec.axes)})
+            build_game(scenario, fmt, {a.path: points_checked[:, j]
+                                       for j, a in enumerate(spec.axes)})
         except ConfigError as exc:
             raise ConfigError(f"{origin}: {exc}") from None
-    seed = scenario.seed if spec.seed is None else spec.seed
-    return Plan(spec, scenario, formats, points, shape, seed)
+    return Plan(spec, scenario, formats, points, shape, seed, design)
 
 
 def simulate_plan(plan: Plan, executor: Executor | None = None, progress=None):
@@ -203,7 +251,7 @@ def simulate_plan(plan: Plan, executor: Executor | None = None, progress=None):
                            progress=progress)
         if failures:
             raise RuntimeError("; ".join(failures))
-        return simulated_dataset(plan, Path(folder)).load()
+        return simulated_dataset(plan, Path(folder))
 
 
 def _points(spec: SweepSpec) -> tuple[np.ndarray, tuple[int, ...] | None]:
@@ -250,7 +298,7 @@ class ChunkTask:
 def chunk_task(plan: Plan, format_id: str, start: int, stop: int) -> ChunkTask:
     first, last = start // plan.spec.replicates, (stop - 1) // plan.spec.replicates
     return ChunkTask(plan.scenario, plan.formats[format_id],
-                     tuple(a.path for a in plan.spec.axes), plan.points[first:last + 1],
+                     tuple(a.path for a in plan.spec.axes), plan.all_points[first:last + 1],
                      first, plan.spec.replicates, plan.spec.steps, plan.seed,
                      plan.spec.rationality, start, stop)
 
@@ -449,22 +497,28 @@ def _layout(plan: Plan):
     return ("sample",), (plan.cells,), coords
 
 
+def _solve(plan: Plan, points: np.ndarray) -> list:
+    from .equilibrium import solve_grid
+
+    solutions = []
+    for fid in plan.formats:
+        game = build_game(plan.scenario, plan.formats[fid],
+                          {a.path: points[:, j] for j, a in enumerate(plan.spec.axes)})
+        solutions.append(solve_grid(
+            game, defended_below=plan.scenario.analysis.defended_below_russia_success,
+            threads=1))
+    return solutions
+
+
 def exact_dataset(plan: Plan):
     """The exact solver's regime and stability at every point, per format."""
     import xarray as xr
 
     from .api import MAP_VARIABLES
-    from .equilibrium import solve_grid
 
     dims, shape, coords = _layout(plan)
     formats = list(plan.formats)
-    solutions = []
-    for fid in formats:
-        game = build_game(plan.scenario, plan.formats[fid],
-                          {a.path: plan.points[:, j] for j, a in enumerate(plan.spec.axes)})
-        solutions.append(solve_grid(
-            game, defended_below=plan.scenario.analysis.defended_below_russia_success,
-            threads=1))
+    solutions = _solve(plan, plan.points)
     exact: dict[str, Any] = {}
     for name in EXACT_OUTPUTS:
         desc, unit = MAP_VARIABLES[name]
@@ -476,33 +530,90 @@ def exact_dataset(plan: Plan):
                       attrs={"sweep": plan.spec.name})
 
 
-def simulated_dataset(plan: Plan, staging: Path):
-    """The simulated summaries, assembled from the chunk files in ``staging``."""
+def _summaries(plan: Plan, staging: Path) -> dict[str, np.ndarray]:
+    """Every run's summaries from the chunk files: {output: (format, runs)}."""
+    out = {}
+    for name in OUTPUTS:
+        out[name] = np.stack([
+            np.concatenate([np.load(_chunk_file(staging, fid, start))[name]
+                            for f, start, _ in plan.chunks() if f == fid])
+            for fid in plan.formats])
+    return out
+
+
+def simulated_dataset(plan: Plan, staging: Path, summaries=None):
+    """The simulated summaries of the sweep's own cells, from the chunk files in
+    ``staging``."""
     import xarray as xr
 
     from .api import SUMMARY_DESCRIPTIONS
 
     spec = plan.spec
     dims, shape, coords = _layout(plan)
-    formats = list(plan.formats)
+    summaries = _summaries(plan, staging) if summaries is None else summaries
+    runs = plan.cells * spec.replicates
     sim: dict[str, Any] = {}
     for name in OUTPUTS:
-        per_format = []
-        for fid in formats:
-            parts = [np.load(_chunk_file(staging, fid, start))[name]
-                     for f, start, _ in plan.chunks() if f == fid]
-            per_format.append(np.concatenate(parts).reshape(*shape, spec.replicates))
         desc, unit = SUMMARY_DESCRIPTIONS[name]
-        sim[name] = (("format", *dims, "replicate"), np.stack(per_format),
+        values = summaries[name][:, :runs].reshape(len(plan.formats), *shape,
+                                                   spec.replicates)
+        sim[name] = (("format", *dims, "replicate"), values,
                      {"description": desc, "units": unit})
-    return xr.Dataset(sim, coords={"format": formats, **coords,
+    return xr.Dataset(sim, coords={"format": list(plan.formats), **coords,
                                    "replicate": np.arange(spec.replicates)},
                       attrs={"sweep": spec.name, "steps": spec.steps, "seed": plan.seed})
 
 
-def datasets(plan: Plan, staging: Path):
-    """The simulated summaries and the exact solutions as labelled arrays."""
-    return simulated_dataset(plan, staging), exact_dataset(plan)
+def sensitivity_dataset(plan: Plan, summaries: dict[str, np.ndarray]):
+    """The sensitivity design's simulated summaries (format, sample, replicate) and exact
+    regime (format, sample)."""
+    import xarray as xr
+
+    from .api import MAP_VARIABLES, SUMMARY_DESCRIPTIONS
+
+    spec = plan.spec
+    points = plan.sensitivity_points
+    first = plan.cells * spec.replicates
+    data: dict[str, Any] = {}
+    for name in OUTPUTS:
+        desc, unit = SUMMARY_DESCRIPTIONS[name]
+        data[name] = (("format", "sample", "replicate"),
+                      summaries[name][:, first:].reshape(len(plan.formats), points.shape[0],
+                                                         spec.replicates),
+                      {"description": desc, "units": unit})
+    desc, unit = MAP_VARIABLES["regime"]
+    data["regime"] = (("format", "sample"),
+                      np.stack([s.regime for s in _solve(plan, points)]),
+                      {"description": desc, "units": unit})
+    coords: dict[str, Any] = {"format": list(plan.formats), "sample": np.arange(len(points)),
+                              "replicate": np.arange(spec.replicates)}
+    coords.update({a.path: ("sample", points[:, j]) for j, a in enumerate(spec.axes)})
+    return xr.Dataset(data, coords=coords, attrs={"sweep": spec.name, "steps": spec.steps,
+                                                  "seed": plan.seed,
+                                                  "method": spec.sensitivity.method})
+
+
+def sensitivity_indices(plan: Plan, design):
+    """The indices of every requested outcome, per format, from the design's data."""
+    from .sensitivity import indices_dataset
+
+    spec = plan.spec
+    return indices_dataset(spec.sensitivity, [a.path for a in spec.axes],
+                           [a.low for a in spec.axes], [a.high for a in spec.axes],
+                           plan.sensitivity_points, design, design, plan.seed, spec.name)
+
+
+def datasets(plan: Plan, staging: Path) -> dict[str, Any]:
+    """Every data file of the archive as a labelled array: the simulated summaries and the
+    exact solutions, and with a sensitivity design its data and indices."""
+    summaries = _summaries(plan, staging)
+    out = {"data/simulation.nc": simulated_dataset(plan, staging, summaries),
+           "data/exact.nc": exact_dataset(plan)}
+    if plan.sensitivity_points is not None:
+        design = sensitivity_dataset(plan, summaries)
+        out[SENSITIVITY_FILES[0]] = design
+        out[SENSITIVITY_FILES[1]] = sensitivity_indices(plan, design)
+    return out
 
 
 def sha256(path: Path) -> str:
@@ -550,6 +661,8 @@ def _simd_features() -> list[str]:
 
 
 DATA_FILES = ("data/simulation.nc", "data/exact.nc")
+SENSITIVITY_FILES = ("data/sensitivity.nc", "analysis/sensitivity.nc")
+SENSITIVITY_FIGURE = "figures/sensitivity.png"
 
 
 def finish_archive(plan: Plan, staging: Path, target: Path, started: str,
@@ -558,10 +671,15 @@ def finish_archive(plan: Plan, staging: Path, target: Path, started: str,
     ``target``."""
     from . import dynamics as dyn
 
-    simulated, solved = datasets(plan, staging)
-    (staging / "data").mkdir(exist_ok=True)
-    simulated.to_netcdf(staging / DATA_FILES[0], engine="scipy")
-    solved.to_netcdf(staging / DATA_FILES[1], engine="scipy")
+    for name, data in datasets(plan, staging).items():
+        (staging / name).parent.mkdir(exist_ok=True)
+        data.to_netcdf(staging / name, engine="scipy")
+        if name == SENSITIVITY_FILES[1]:
+            from .sensitivity import figure
+
+            (staging / SENSITIVITY_FIGURE).parent.mkdir(exist_ok=True)
+            (staging / SENSITIVITY_FIGURE).write_bytes(
+                figure(data, f"{plan.spec.name}: {plan.spec.sensitivity.method} indices"))
     shutil.rmtree(staging / "chunks")
     files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*")
                    if p.is_file())
@@ -691,7 +809,7 @@ def verify(archive: str | Path, executor: Executor | None = None) -> list[str]:
         shutil.rmtree(scratch, ignore_errors=True)
     if manifest.get("seed") != plan.seed or manifest.get("random_key") != _random_key(plan):
         problems.append("manifest.json: seed or random key does not match the plan")
-    for name, new in zip(DATA_FILES, fresh, strict=True):
+    for name, new in fresh.items():
         try:
             with xr.open_dataset(archive / name, engine="scipy") as stored:
                 stored.load()
