@@ -1,13 +1,13 @@
 """deterrence: security-guarantee formats for Ukraine as games, solved exactly."""
 
-from .api import FormatResult, solve_formats, solve_map
+from .api import FormatResult, compare_formats, solve_formats, solve_map
 from .config import ConfigError, load_catalogue, load_format, load_scenario
 from .equilibrium import REGIME_NAMES, solve_cell, solve_grid
 from .payoffs import build_game, parameter_paths
 
 __all__ = [
-    "ConfigError", "FormatResult", "REGIME_NAMES", "build_game", "load_catalogue",
-    "load_format", "load_scenario", "parameter_paths", "solve_cell", "solve_formats",
-    "solve_grid", "solve_map",
+    "ConfigError", "FormatResult", "REGIME_NAMES", "build_game", "compare_formats",
+    "load_catalogue", "load_format", "load_scenario", "parameter_paths", "solve_cell",
+    "solve_formats", "solve_grid", "solve_map",
 ]
 __version__ = "0.1.0"

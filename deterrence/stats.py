@@ -47,3 +47,68 @@ def paired_difference(values, reference) -> Estimate:
     if a.shape != b.shape:
         raise ValueError(f"paired arrays differ in shape: {a.shape} vs {b.shape}")
     return mean_ci(a - b)
+
+
+@dataclass(frozen=True)
+class CellDifferences:
+    """Paired differences per cell over the last axis (replicates): arrays of the cells'
+    shape."""
+
+    mean: np.ndarray
+    half_width: np.ndarray   # of the Student-t interval at ``confidence``
+    pairs: np.ndarray        # pairs counted (NaN on either side left out)
+    p_value: np.ndarray      # two-sided paired t-test; NaN with fewer than 2 pairs
+    significant: np.ndarray  # the interval excludes 0
+    significant_fdr: np.ndarray  # Benjamini-Hochberg at 1 - confidence over the cells
+    confidence: float
+
+
+def paired_cells(values, reference, confidence: float = 0.95) -> CellDifferences:
+    """Per-cell paired differences ``values - reference`` over the last axis, which holds
+    replicates that share their random numbers (common random numbers).
+
+    The interval is mean ± t(n-1)·sd/√n (Student, as replicates per cell are few). With
+    zero spread the difference is exact: significant when it is not 0. Many cells are
+    tested at once, so ``significant_fdr`` also controls the false discovery rate
+    (Benjamini & Hochberg 1995)."""
+    from scipy import stats
+
+    if not 0.5 < confidence < 1:
+        raise ValueError(f"confidence = {confidence}: must lie in (0.5, 1)")
+    a = np.asarray(values, dtype=np.float64)
+    b = np.asarray(reference, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired arrays differ in shape: {a.shape} vs {b.shape}")
+    d = a - b
+    ok = np.isfinite(d)
+    n = ok.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.where(ok, d, 0.0).sum(axis=-1) / n, np.nan)
+        dev = np.where(ok, d - mean[..., None], 0.0)
+        sd = np.sqrt((dev ** 2).sum(axis=-1) / (n - 1))
+        se = sd / np.sqrt(n)
+        half = np.where(n > 1, stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * se,
+                        np.nan)
+        t = np.abs(mean) / se
+        p = np.where(n > 1, 2 * stats.t.sf(t, np.maximum(n - 1, 1)), np.nan)
+    exact = (n > 1) & (se == 0)
+    p = np.where(exact, np.where(mean != 0, 0.0, 1.0), p)
+    significant = (n > 1) & (np.abs(mean) > half)
+    significant = np.where(exact, mean != 0, significant)
+    return CellDifferences(mean, half, n, p, significant,
+                           benjamini_hochberg(p, 1 - confidence), confidence)
+
+
+def benjamini_hochberg(p_values, rate: float) -> np.ndarray:
+    """Which tests are discoveries at false discovery rate ``rate`` (NaN: never)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    flat = p.ravel()
+    tested = np.flatnonzero(np.isfinite(flat))
+    out = np.zeros(flat.shape, dtype=bool)
+    if tested.size:
+        order = tested[np.argsort(flat[tested], kind="stable")]
+        ranks = np.arange(1, order.size + 1)
+        passed = flat[order] <= rate * ranks / order.size
+        if passed.any():
+            out[order[:np.flatnonzero(passed).max() + 1]] = True
+    return out.reshape(p.shape)
