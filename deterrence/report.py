@@ -30,7 +30,15 @@ from matplotlib.patches import Patch  # noqa: E402
 from .config import ConfigError  # noqa: E402
 from .equilibrium import REGIME_NAMES  # noqa: E402
 from .stats import mean_ci, paired_difference  # noqa: E402
-from .sweep import ArchiveError, Plan, check_files, plan_file, read_manifest  # noqa: E402
+from .sweep import (  # noqa: E402
+    SENSITIVITY_FIGURE,
+    SENSITIVITY_FILES,
+    ArchiveError,
+    Plan,
+    check_files,
+    plan_file,
+    read_manifest,
+)
 
 # Okabe & Ito (2008), distinguishable with the common colour-vision deficiencies.
 REGIME_COLOURS = {"deterred": "#009E73", "defended": "#0072B2", "abandoned": "#D55E00",
@@ -77,6 +85,8 @@ class Archive:
     config_text: str
     config_source: str
     problems: list[str]  # files missing, changed or not in the manifest
+    sensitivity: Any = None         # xarray.Dataset: analysis/sensitivity.nc, if designed
+    sensitivity_figure: bytes | None = None
 
 
 def load_archive(archive: str | Path) -> Archive:
@@ -131,8 +141,17 @@ def load_archive(archive: str | Path) -> Archive:
     else:
         config_text = json.dumps(plan.spec.model_dump(mode="json"), indent=2)
         config_source = "the sweep specification in config/plan.json"
+    indices, figure = None, None
+    if plan.sensitivity_points is not None:
+        path = archive / SENSITIVITY_FILES[1]
+        try:
+            with xr.open_dataset(path, engine="scipy") as ds:
+                indices = ds.load()
+            figure = (archive / SENSITIVITY_FIGURE).read_bytes()
+        except Exception as exc:  # missing, truncated or not NetCDF
+            raise ArchiveError(f"{path}: unreadable ({exc})") from None
     return Archive(archive, manifest, plan, sim, exact, config_text, config_source,
-                   check_files(archive, manifest))
+                   check_files(archive, manifest), indices, figure)
 
 
 def reference_format(formats: list[str]) -> str:
@@ -310,7 +329,16 @@ def _reproduce(a: Archive, out_hint: Path) -> str:
     toml = a.path / "config" / "sweep.toml"
     runnable = toml.is_file() and (toml.parent / a.plan.spec.scenario).is_file()
     sweep_file = shlex.quote(str(toml.resolve())) if runnable else "SWEEP_FILE.toml"
-    lines.append(f"deterrence sweep {sweep_file} --out {shlex.quote(str(out_hint))}")
+    sens = a.plan.spec.sensitivity
+    if sens is None:
+        lines.append(f"deterrence sweep {sweep_file} --out {shlex.quote(str(out_hint))}")
+    else:  # the design may have been set on the command line, not in the file
+        options = f"--method {sens.method} --samples {sens.samples}"
+        if sens.method == "morris":
+            options += f" --levels {sens.levels}"
+        options += "".join(f" --output {o}" for o in sens.outputs)
+        lines.append(f"deterrence sensitivity {sweep_file} {options} "
+                     f"--out {shlex.quote(str(out_hint))}")
     note = ("<code>verify</code> re-runs the sweep from the archive's stored plan "
             "(<code>config/plan.json</code>: the resolved scenario, formats, points and "
             "seed) and checks every array bit for bit; it exits 0 if everything reproduces. "
@@ -392,6 +420,172 @@ def _maps_html(a: Archive) -> str:
     return "".join(parts)
 
 
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _difference_figure(a: Archive, diffs: dict[str, Any], reference: str) -> str:
+    """Per-point paired difference in escalation frequency of each format against the
+    reference (diverging colours, 0 white); points significant after Benjamini-Hochberg
+    are marked with a dot."""
+    kind = layout(a.plan)
+    n = len(diffs)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.5 * rows), squeeze=False,
+                             constrained_layout=True)
+    top = max(max(float(np.nanmax(np.abs(d.escalation_frequency.values)))
+                  for d in diffs.values()), 1e-9)
+    style = {"cmap": "RdBu_r", "vmin": -top, "vmax": top}
+    paths = [x.path for x in a.plan.spec.axes]
+    image = None
+    for ax, (fid, d) in zip(axes.ravel(), diffs.items(), strict=False):
+        mean = d.escalation_frequency.values.reshape(-1)
+        marked = d.escalation_frequency_significant_fdr.values.reshape(-1).astype(bool)
+        ax.set_title(f"{fid} − {reference}", fontsize=10)
+        if kind == "heatmap":
+            shape = a.plan.grid_shape
+            image = ax.imshow(mean.reshape(shape).T, origin="lower", aspect="auto",
+                              interpolation="nearest", **style)
+            i, j = np.unravel_index(np.flatnonzero(marked), shape)
+            ax.scatter(i, j, s=8, color="black")
+            coords = [np.asarray(a.sim[p].values) for p in paths]
+            _ticks(ax, coords[0], "x")
+            _ticks(ax, coords[1], "y")
+        elif kind == "line":
+            x = a.plan.points[:, 0]
+            half = d.escalation_frequency_half_width.values.reshape(-1)
+            ax.errorbar(x, mean, yerr=np.nan_to_num(half), fmt="o", color="0.3", ms=3)
+            ax.axhline(0, color="0.6", linewidth=0.8)
+            ax.scatter(x[marked], mean[marked], color="black", s=14, zorder=3)
+        else:
+            x, y = a.plan.points[:, 0], a.plan.points[:, 1]
+            size = float(np.clip(3000 / len(x), 6, 50))
+            image = ax.scatter(x, y, c=mean, s=size, **style)
+            ax.scatter(x[marked], y[marked], s=3, color="black")
+        ax.set_xlabel(paths[0], fontsize=8)
+        if kind != "line":
+            ax.set_ylabel(paths[1], fontsize=8)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.8,
+                     label=f"difference in escalation frequency (format − {reference})")
+    return _png(fig)
+
+
+def _paired_html(a: Archive, reference: str) -> str:
+    from .api import compare_formats
+
+    others = [f for f in a.plan.formats if f != reference]
+    if not others:
+        return "<p>Only one format: nothing to compare.</p>"
+    diffs = {fid: compare_formats(a.sim, fid, reference) for fid in others}
+    head = ("<tr><th>format</th><th>Δ escalation frequency, all points</th>"
+            "<th>points lower</th><th>no significant difference</th><th>points higher</th>"
+            "<th>lower / higher after FDR control</th><th>largest difference at a point</th>"
+            "</tr>")
+    body = []
+    points = a.plan.cells
+    for fid, d in diffs.items():
+        mean = d.escalation_frequency.values.reshape(-1)
+        sig = d.escalation_frequency_significant.values.reshape(-1).astype(bool)
+        fdr = d.escalation_frequency_significant_fdr.values.reshape(-1).astype(bool)
+        half = d.escalation_frequency_half_width.values.reshape(-1)
+        lower, higher = int((sig & (mean < 0)).sum()), int((sig & (mean > 0)).sum())
+        i = int(np.nanargmax(np.abs(mean))) if np.isfinite(mean).any() else 0
+        where = ", ".join(f"{p} = {a.plan.points[i, j]:.3g}"
+                          for j, p in enumerate(x.path for x in a.plan.spec.axes))
+        overall = d.attrs["escalation_frequency_overall"]
+        overall_half = d.attrs["escalation_frequency_overall_half_width"]
+        body.append(
+            f"<tr><td><code>{_e(fid)}</code></td>"
+            f"<td>{100 * overall:+.1f} ± {100 * overall_half:.1f} points</td>"
+            f"<td>{lower}</td><td>{points - lower - higher}</td><td>{higher}</td>"
+            f"<td>{int((fdr & (mean < 0)).sum())} / {int((fdr & (mean > 0)).sum())}</td>"
+            f"<td>{100 * mean[i]:+.1f} ± {100 * half[i]:.1f} points at {_e(where)}</td></tr>")
+    reps = a.plan.spec.replicates
+    how = (f"How to read this: at every point, run r draws the same random numbers under "
+           f"every format (common random numbers), so the {reps} replicates give {reps} "
+           f"paired differences per point. A point counts as lower or higher when the 95% "
+           f"Student-t interval of its mean difference excludes 0; with many points some "
+           f"pass by chance, so the next column counts only those that survive "
+           f"Benjamini–Hochberg control of the false discovery rate at 5% (marked with a "
+           f"black dot in the maps). Negative: the format is escalated against less often "
+           f"than {_e(reference)}. The first column averages over every point and replicate "
+           f"(normal approximation), as in the table above."
+           + (" With one replicate per point there is no per-point interval."
+              if reps < 2 else ""))
+    png = _difference_figure(a, diffs, reference)
+    return (f"<table class='num'>{head}{''.join(body)}</table>"
+            f"<figure id='differences'><img alt='paired differences in escalation frequency "
+            f"against {_e(reference)}' src='data:image/png;base64,{png}'></figure>"
+            f"<p class='how'>{how}</p>"
+            "<p class='how'>From Python: <code>deterrence.compare_formats(archive, first, "
+            "second)</code> returns these per-point differences, intervals and flags for "
+            "any two formats and outcomes.</p>")
+
+
+def _sensitivity_html(a: Archive) -> str:
+    ind = a.sensitivity
+    if ind is None:
+        return ("<p>This sweep has no sensitivity design. Add a <code>[sensitivity]</code> "
+                "table to the sweep file, or run <code>deterrence sensitivity "
+                "SWEEP.toml</code> (docs/analysis.md).</p>")
+    method = str(ind.attrs["method"])
+    wide, narrow = ("ST", "S1") if method == "sobol" else ("mu_star", "sigma")
+    names = [str(p) for p in ind["parameter"].values]
+    head = ("<tr><th>format</th><th>outcome</th>"
+            + "".join(f"<th>{_e(n)}</th>" for n in names) + "</tr>")
+    body = []
+    for fid in map(str, ind["format"].values):
+        for output in map(str, ind["output"].values):
+            one = ind.sel(format=fid, output=output)
+            if not np.isfinite(one[wide].values).any():
+                cells = "".join("<td>constant</td>" for _ in names)
+            else:
+                best = int(np.nanargmax(one[wide].values))
+                cells = "".join(
+                    f"<td>{'<strong>' if k == best else ''}{wide} "
+                    f"{one[wide].values[k]:.2f} ± {one[f'{wide}_conf'].values[k]:.2f}"
+                    f"{'</strong>' if k == best else ''}<br><small>{narrow} "
+                    f"{one[narrow].values[k]:.2f}</small></td>" for k in range(len(names)))
+            body.append(f"<tr><td><code>{_e(fid)}</code></td><td>{_e(output)}</td>{cells}"
+                        "</tr>")
+    points = int(ind.attrs["design_points"])
+    conf = float(ind.attrs["confidence"])
+    ranges = ", ".join(f"{n} in [{lo:.3g}, {hi:.3g}]" for n, lo, hi in
+                       zip(names, ind["low"].values, ind["high"].values, strict=True))
+    if method == "sobol":
+        how = ("How to read this: the total index ST is the share of the outcome's variance "
+               "over the ranges that disappears if the parameter is fixed (its effect "
+               "alone and in interactions); the first-order index S1 is the share due to it "
+               "alone. ST − S1 measures interactions. A parameter with ST near 0 can be "
+               "fixed anywhere in its range without changing the outcome. ")
+    else:
+        how = ("How to read this: mu* is the mean absolute change of the outcome when the "
+               "parameter moves by one grid step of its range (in outcome units per unit "
+               "of the scaled range): its importance. sigma is the spread of those changes: "
+               "large sigma means a non-linear effect or interactions. Morris ranks "
+               "parameters; it does not split the variance. ")
+    how += (f"Estimated with SALib over a {method} design of {points} points ({ranges}), "
+            f"each point simulated {a.plan.spec.replicates} times and averaged; ± is the "
+            f"half-width of the {conf:.0%} bootstrap interval "
+            f"({int(ind.attrs['resamples'])} resamples). Run-to-run noise adds variance no "
+            "parameter explains, so indices of simulated outcomes are lower bounds of "
+            "what more replicates would show. abandoned_frequency is the share of rounds "
+            "ending abandoned (escalation met by an insufficient response); "
+            "regime_deterred is 1 where the exact game deters Russia. Bold: the most "
+            "influential parameter.")
+    png = base64.b64encode(a.sensitivity_figure).decode("ascii")
+    return (f"<figure id='tornado'><img alt='{method} sensitivity indices per format and "
+            f"outcome' src='data:image/png;base64,{png}'></figure>"
+            f"<table class='num'>{head}{''.join(body)}</table><p class='how'>{how}</p>")
+
+
 def render(a: Archive, out_hint: Path) -> str:
     """The report page of a loaded archive."""
     formats = list(a.plan.formats)
@@ -407,11 +601,15 @@ def render(a: Archive, out_hint: Path) -> str:
 <h1>{_e(title)}</h1>
 <p>{_e(spec.description)}</p>
 <p>Contents: <a href="#provenance">provenance</a> · <a href="#reproduce">reproduce</a> ·
-<a href="#comparison">format comparison</a> · <a href="#maps">maps by format</a> ·
+<a href="#comparison">format comparison</a> · <a href="#paired">paired differences by
+point</a> · <a href="#sensitivity">sensitivity</a> · <a href="#maps">maps by format</a> ·
 <a href="#config">configuration</a></p>
 <h2 id="provenance">Provenance</h2>{_provenance(a)}
 <h2 id="reproduce">How to reproduce</h2>{_reproduce(a, out_hint)}
 <h2 id="comparison">Format comparison</h2>{_comparison_html(a, rows, reference)}
+<h2 id="paired">Paired differences by point, against {_e(reference)}</h2>
+{_paired_html(a, reference)}
+<h2 id="sensitivity">Global sensitivity</h2>{_sensitivity_html(a)}
 <h2 id="maps">Maps by format</h2>{_maps_html(a)}
 <h2 id="config">Sweep configuration</h2>
 <p>From {_e(a.config_source)}.</p><pre>{_e(a.config_text)}</pre>
