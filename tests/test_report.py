@@ -23,6 +23,8 @@ BASELINE = ROOT / "configs" / "scenarios" / "baseline.toml"
 FORMATS = ["bilateral", "nato_lite", "neutrality"]  # reference: nato_lite, not the first
 DESCRIPTION = 'Report test <grid> & "quotes"'
 PNG = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
+MAP_PNG = re.compile(r"<figure id='map-[^']+'><img[^>]*src='data:image/png;base64,"
+                     r"([A-Za-z0-9+/=]+)'")
 
 
 def make_archive(folder: Path, axes: str, formats=FORMATS, method: str = "grid",
@@ -78,9 +80,11 @@ def test_report_is_written_beside_the_archive_and_self_contained(built):
 
 def test_one_embedded_png_per_format(built):
     _, _, page = built
-    images = PNG.findall(page)
+    images = MAP_PNG.findall(page)
     assert len(images) == len(FORMATS)
-    for data in images:
+    # and one of the paired differences against the reference format
+    assert len(PNG.findall(page)) == len(FORMATS) + 1
+    for data in PNG.findall(page):
         assert base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n")
     for fid in FORMATS:
         assert f"id='map-{fid}'" in page
@@ -186,7 +190,8 @@ def test_paired_difference_helper():
 def test_other_layouts(tmp_path, axes, method, samples, note):
     archive = make_archive(tmp_path, axes, ["bilateral", "neutrality"], method, samples)
     page = write_report(archive).read_text(encoding="utf-8")
-    assert len(PNG.findall(page)) == 2
+    assert len(MAP_PNG.findall(page)) == 2
+    assert "<figure id='differences'><img" in page
     assert note in page
 
 
@@ -225,3 +230,35 @@ def test_cli_malformed_archive_exits_2(built, tmp_path, damage, message):
     assert "Traceback" not in done.stderr
     assert "error" in done.stderr and message in " ".join(done.stderr.split())
     assert not (tmp_path / "broken.report").exists()
+
+
+def test_paired_section_counts_match_scipy(built):
+    """Points lower / higher than the reference: recounted with scipy's paired t-test."""
+    from scipy import stats
+
+    from deterrence.report import reference_format
+
+    archive, _, page = built
+    sim = xr.open_dataset(archive / "data" / "simulation.nc", engine="scipy").load()
+    reference = reference_format(FORMATS)
+    ref = sim.escalation_frequency.sel(format=reference).values.reshape(-1, 2)
+    for fid in FORMATS:
+        if fid == reference:
+            continue
+        one = sim.escalation_frequency.sel(format=fid).values.reshape(-1, 2)
+        lower = higher = 0
+        for a, b in zip(one, ref, strict=True):
+            d = a - b
+            if np.all(d == d[0]):  # no spread: the difference is exact
+                lower += d[0] < 0
+                higher += d[0] > 0
+                continue
+            low, high = stats.ttest_rel(a, b).confidence_interval(0.95)
+            lower += high < 0
+            higher += low > 0
+        row = re.search(rf"<tr><td><code>{fid}</code></td><td>[^<]*points</td>"
+                        r"<td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>", page)
+        assert row, fid
+        assert (int(row.group(1)), int(row.group(3))) == (lower, higher)
+        assert int(row.group(1)) + int(row.group(2)) + int(row.group(3)) == one.shape[0]
+    assert "This sweep has no sensitivity design" in page

@@ -319,3 +319,27 @@ count = 2
     bad = CliRunner().invoke(app, ["sensitivity", str(sweep_file), "--samples", "100",
                                    "--out", str(tmp_path / "b")])
     assert bad.exit_code == 2 and "power of 2" in bad.output
+
+
+def test_report_shows_the_design_its_indices_and_how_to_rerun_it(archive):
+    import base64
+    import re
+
+    from deterrence.report import write_report
+
+    sweep_file, target = archive
+    page = write_report(target).read_text(encoding="utf-8")
+    png = (target / sw.SENSITIVITY_FIGURE).read_bytes()
+    assert base64.b64encode(png).decode("ascii") in page  # the archive's tornado chart
+    stored = _load(target / sw.SENSITIVITY_FILES[1])
+    for fid in ("budapest", "nato_lite"):
+        st = stored.ST.sel(format=fid, output="escalation_frequency").values
+        conf = stored.ST_conf.sel(format=fid, output="escalation_frequency").values
+        best = int(np.nanargmax(st))
+        row = re.search(rf"<tr><td><code>{fid}</code></td><td>escalation_frequency</td>"
+                        r"(.*?)</tr>", page).group(1)
+        assert f"<strong>ST {st[best]:.2f} ± {conf[best]:.2f}</strong>" in row
+    assert "sobol design of 64 points" in page
+    assert (f"deterrence sensitivity {(target / 'config' / 'sweep.toml').resolve()} "
+            "--method sobol --samples 16 --output escalation_frequency "
+            "--output abandoned_frequency --output regime_deterred") in page
