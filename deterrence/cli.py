@@ -368,6 +368,98 @@ def report(
 
 
 @app.command()
+def compare(
+    archive: Annotated[Path, typer.Argument(help="Archive folder.")],
+    first: Annotated[str, typer.Argument(help="Format id.")],
+    second: Annotated[str, typer.Argument(help="Format id it is compared with.")],
+    confidence: Annotated[float, typer.Option(help="Confidence level of the intervals.",
+                                              min=0.5, max=0.999)] = 0.95,
+    as_json: JsonFlag = False,
+) -> None:
+    """Paired differences FIRST - SECOND under common random numbers: over all points, and
+    how many points differ significantly (Student-t per point; Benjamini-Hochberg)."""
+    from .api import COMPARED_OUTCOMES, compare_formats
+
+    try:
+        diff = compare_formats(archive, first, second, confidence=confidence)
+    except ConfigError as exc:
+        _fail(str(exc))
+    rows = []
+    for outcome in COMPARED_OUTCOMES:
+        mean = diff[outcome].values
+        sig = diff[f"{outcome}_significant"].values.astype(bool)
+        fdr = diff[f"{outcome}_significant_fdr"].values.astype(bool)
+        rows.append({"outcome": outcome,
+                     "difference": diff.attrs[f"{outcome}_overall"],
+                     "half_width": float(diff.attrs[f"{outcome}_overall_half_width"]),
+                     "points": int(mean.size),
+                     "points_lower": int((sig & (mean < 0)).sum()),
+                     "points_higher": int((sig & (mean > 0)).sum()),
+                     "points_lower_fdr": int((fdr & (mean < 0)).sum()),
+                     "points_higher_fdr": int((fdr & (mean > 0)).sum())})
+    if as_json:
+        print(json.dumps({"first": first, "second": second, "confidence": confidence,
+                          "outcomes": rows}, indent=2))
+        return
+    table = Table("outcome", f"{first} - {second}", "points lower", "higher",
+                  "lower / higher (FDR)", box=None, header_style="bold")
+    for r in rows:
+        table.add_row(r["outcome"], f"{100 * r['difference']:+.1f} ± "
+                      f"{100 * r['half_width']:.1f} points",
+                      f"{r['points_lower']} of {r['points']}", str(r["points_higher"]),
+                      f"{r['points_lower_fdr']} / {r['points_higher_fdr']}")
+    out.print(table)
+
+
+@app.command()
+def discover(
+    archive: Annotated[Path, typer.Argument(help="Archive folder.")],
+    format_ids: Annotated[list[str] | None, typer.Option(
+        "--format", "-f", help="Format id (repeat); default: every format.")] = None,
+    outcome: Annotated[str, typer.Option(
+        help="escalation_frequency, abandoned_given_escalation, deterred_share, "
+             "first_escalation or regime_not_deterred.")] = "escalation_frequency",
+    threshold: Annotated[float, typer.Option(
+        help="A point fails where the outcome's mean over replicates exceeds this.")] = 0.5,
+    min_density: Annotated[float, typer.Option(
+        help="Density wanted; the box with the most coverage at that density is shown.",
+        min=0.01, max=1.0)] = 0.8,
+    as_json: JsonFlag = False,
+) -> None:
+    """Scenario discovery (PRIM): the box of swept parameters where a format fails."""
+    from . import sweep as sw
+    from .discovery import find_failure_box
+    from .report import discovery_data, load_archive
+
+    try:
+        loaded = load_archive(archive)
+    except (sw.ArchiveError, ConfigError) as exc:
+        _fail(str(exc))
+    sim, exact, source = discovery_data(loaded)
+    results = []
+    for fid in format_ids or list(loaded.plan.formats):
+        try:
+            box = find_failure_box(sim, exact, fid, outcome, threshold,
+                                   min_density=min_density)
+        except ValueError as exc:
+            _fail(str(exc))
+        results.append((fid, box))
+    if as_json:
+        print(json.dumps({"points": source, "outcome": outcome, "threshold": threshold,
+                          "boxes": [{"format": fid, "found": box is not None,
+                                     **({"limits": box.limits, "coverage": box.coverage,
+                                         "density": box.density, "mass": box.mass,
+                                         "points": box.cases, "text": box.describe()}
+                                        if box is not None else {})}
+                                    for fid, box in results]}, indent=2))
+        return
+    out.print(f"PRIM over {source}", highlight=False)
+    for fid, box in results:
+        text = box.describe() if box is not None else "no point fails"
+        out.print(f"[bold]{fid}[/]: {text}", highlight=False, soft_wrap=True)
+
+
+@app.command()
 def dashboard(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.", min=1, max=65535)] = 8501,
 ) -> None:

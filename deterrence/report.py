@@ -87,6 +87,7 @@ class Archive:
     problems: list[str]  # files missing, changed or not in the manifest
     sensitivity: Any = None         # xarray.Dataset: analysis/sensitivity.nc, if designed
     sensitivity_figure: bytes | None = None
+    design: Any = None              # xarray.Dataset: data/sensitivity.nc, if designed
 
 
 def load_archive(archive: str | Path) -> Archive:
@@ -141,17 +142,21 @@ def load_archive(archive: str | Path) -> Archive:
     else:
         config_text = json.dumps(plan.spec.model_dump(mode="json"), indent=2)
         config_source = "the sweep specification in config/plan.json"
-    indices, figure = None, None
+    design, indices, figure = None, None, None
     if plan.sensitivity_points is not None:
-        path = archive / SENSITIVITY_FILES[1]
         try:
+            path = archive / SENSITIVITY_FILES[0]
+            with xr.open_dataset(path, engine="scipy") as ds:
+                design = ds.load()
+            path = archive / SENSITIVITY_FILES[1]
             with xr.open_dataset(path, engine="scipy") as ds:
                 indices = ds.load()
-            figure = (archive / SENSITIVITY_FIGURE).read_bytes()
+            path = archive / SENSITIVITY_FIGURE
+            figure = path.read_bytes()
         except Exception as exc:  # missing, truncated or not NetCDF
             raise ArchiveError(f"{path}: unreadable ({exc})") from None
     return Archive(archive, manifest, plan, sim, exact, config_text, config_source,
-                   check_files(archive, manifest), indices, figure)
+                   check_files(archive, manifest), indices, figure, design)
 
 
 def reference_format(formats: list[str]) -> str:
@@ -586,6 +591,52 @@ def _sensitivity_html(a: Archive) -> str:
             f"<table class='num'>{head}{''.join(body)}</table><p class='how'>{how}</p>")
 
 
+#: Failure in the scenario-discovery section: escalation in more than half the rounds.
+DISCOVERY_THRESHOLD = 0.5
+
+
+def discovery_data(a: Archive) -> tuple[Any, Any, str]:
+    """The points PRIM looks at: the sensitivity design when there is one with more points
+    than the sweep's own cells (a space-filling sample), else the sweep's cells."""
+    if a.design is not None and a.design.sizes["sample"] > a.plan.cells:
+        return a.design, a.design, (f"the {a.design.sizes['sample']} points of the "
+                                    f"sensitivity design")
+    return a.sim, a.exact, f"the sweep's {a.plan.cells} cells"
+
+
+def _discovery_html(a: Archive) -> str:
+    from .discovery import REGIME_OUTCOME, find_failure_box
+
+    sim, exact, source = discovery_data(a)
+    head = (f"<tr><th>format</th><th>where escalation frequency > {DISCOVERY_THRESHOLD:g}"
+            "</th><th>where the exact regime is not deterred</th></tr>")
+    body = []
+    for fid in a.plan.formats:
+        cells = []
+        for outcome in ("escalation_frequency", REGIME_OUTCOME):
+            try:
+                box = find_failure_box(sim, exact, fid, outcome, DISCOVERY_THRESHOLD)
+            except ValueError as exc:  # e.g. too few points
+                cells.append(f"<td>not analysed: {_e(exc)}</td>")
+                continue
+            if box is None:
+                cells.append("<td>no point fails</td>")
+            else:
+                cells.append(f"<td>{_e(box.describe())}</td>")
+        body.append(f"<tr><td><code>{_e(fid)}</code></td>{''.join(cells)}</tr>")
+    how = ("How to read this: PRIM (Friedman &amp; Fisher 1999) looks for a box in the "
+           f"swept parameters that holds the points where the format fails, here over "
+           f"{_e(source)}. Coverage is the share of all failing points inside the box; "
+           "density the share of the box's points that fail. Of the boxes on PRIM's "
+           "peeling trajectory the one shown has the highest coverage among those with "
+           "density at least 0.8 (Bryant &amp; Lempert 2010). A failure region that is not "
+           "box-shaped shows as low density or low coverage. “Over the whole sampled "
+           "range”: the format fails everywhere. From Python: "
+           "<code>deterrence.discovery.find_failure_box</code>; from the shell: "
+           "<code>deterrence discover ARCHIVE</code>.")
+    return f"<table>{head}{''.join(body)}</table><p class='how'>{how}</p>"
+
+
 def render(a: Archive, out_hint: Path) -> str:
     """The report page of a loaded archive."""
     formats = list(a.plan.formats)
@@ -602,7 +653,8 @@ def render(a: Archive, out_hint: Path) -> str:
 <p>{_e(spec.description)}</p>
 <p>Contents: <a href="#provenance">provenance</a> · <a href="#reproduce">reproduce</a> ·
 <a href="#comparison">format comparison</a> · <a href="#paired">paired differences by
-point</a> · <a href="#sensitivity">sensitivity</a> · <a href="#maps">maps by format</a> ·
+point</a> · <a href="#sensitivity">sensitivity</a> ·
+<a href="#discovery">scenario discovery</a> · <a href="#maps">maps by format</a> ·
 <a href="#config">configuration</a></p>
 <h2 id="provenance">Provenance</h2>{_provenance(a)}
 <h2 id="reproduce">How to reproduce</h2>{_reproduce(a, out_hint)}
@@ -610,6 +662,7 @@ point</a> · <a href="#sensitivity">sensitivity</a> · <a href="#maps">maps by f
 <h2 id="paired">Paired differences by point, against {_e(reference)}</h2>
 {_paired_html(a, reference)}
 <h2 id="sensitivity">Global sensitivity</h2>{_sensitivity_html(a)}
+<h2 id="discovery">Scenario discovery: where deterrence fails</h2>{_discovery_html(a)}
 <h2 id="maps">Maps by format</h2>{_maps_html(a)}
 <h2 id="config">Sweep configuration</h2>
 <p>From {_e(a.config_source)}.</p><pre>{_e(a.config_text)}</pre>

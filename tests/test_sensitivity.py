@@ -343,3 +343,55 @@ def test_report_shows_the_design_its_indices_and_how_to_rerun_it(archive):
     assert (f"deterrence sensitivity {(target / 'config' / 'sweep.toml').resolve()} "
             "--method sobol --samples 16 --output escalation_frequency "
             "--output abandoned_frequency --output regime_deterred") in page
+
+
+def test_discover_uses_the_design_and_its_box_statistics_hold(archive):
+    """`deterrence discover` on the design's 64 points: coverage and density recomputed
+    from the stored data and the box limits."""
+    from typer.testing import CliRunner
+
+    from deterrence.cli import app
+
+    _, target = archive
+    result = CliRunner().invoke(app, ["discover", str(target), "--outcome",
+                                      "escalation_frequency", "--threshold", "0.3",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["points"] == "the 64 points of the sensitivity design"
+    data = _load(target / sw.SENSITIVITY_FILES[0])
+    found = 0
+    for box in report["boxes"]:
+        fails = data.escalation_frequency.sel(format=box["format"]).values.mean(axis=1) > 0.3
+        if not box["found"]:
+            assert not fails.any()
+            continue
+        found += 1
+        inside = np.ones(fails.size, dtype=bool)
+        for name, (low, high) in box["limits"].items():
+            inside &= (data[name].values >= low) & (data[name].values <= high)
+        assert box["points"] == inside.sum()
+        assert box["coverage"] == pytest.approx(fails[inside].sum() / fails.sum())
+        assert box["density"] == pytest.approx(fails[inside].mean())
+    assert found >= 1
+
+
+def test_cli_compare_and_discover_name_bad_input(archive):
+    from typer.testing import CliRunner
+
+    from deterrence.cli import app
+
+    _, target = archive
+    runner = CliRunner()
+    same = runner.invoke(app, ["compare", str(target), "nato_lite", "nato_lite", "--json"])
+    assert same.exit_code == 0
+    for row in json.loads(same.output)["outcomes"]:
+        assert row["difference"] == 0 and row["points_lower"] == row["points_higher"] == 0
+    bad = runner.invoke(app, ["compare", str(target), "nato_lite", "natoo"])
+    assert bad.exit_code == 2 and "second = 'natoo'" in bad.output
+    bad = runner.invoke(app, ["discover", str(target), "-f", "natoo"])
+    assert bad.exit_code == 2 and "natoo" in bad.output and "allowed" in bad.output
+    bad = runner.invoke(app, ["discover", str(target), "--outcome", "war"])
+    assert bad.exit_code == 2 and "outcome = 'war'" in bad.output
+    small = runner.invoke(app, ["discover", str(ROOT / "results" / "reference")])
+    assert small.exit_code == 2 and "at least 10" in small.output  # 9 cells
