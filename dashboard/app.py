@@ -21,6 +21,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from deterrence import sweep as sw
+from deterrence.api import compare_formats
 from deterrence.binary_games import STABILITY_NAMES
 from deterrence.config import SCENARIOS_DIR, ConfigError, load_scenario
 from deterrence.equilibrium import REGIME_NAMES
@@ -293,31 +294,55 @@ def compare_view(sim, axes: list[str]) -> None:
     second = cols[1].selectbox("against", others, key="compare_b",
                                index=others.index("bilateral") if "bilateral" in others
                                else 0)
+    cells = compare_formats(sim, first, second)
     rows = []
     for variable, label in (("escalation_frequency", "escalation frequency"),
                             ("abandoned_given_escalation", "P(abandoned | escalation)"),
                             ("deterred_share", "share of rounds deterred")):
         diff = paired_difference(sim[variable].sel(format=first).values,
                                  sim[variable].sel(format=second).values)
+        mean = cells[variable].values
+        sig = cells[f"{variable}_significant"].values.astype(bool)
+        fdr = cells[f"{variable}_significant_fdr"].values.astype(bool)
         rows.append({"outcome": label, "difference (points)": 100 * diff.mean,
                      "± 95% (points)": 100 * diff.half_width, "pairs": diff.n,
-                     "significant": diff.excludes_zero})
+                     "significant": diff.excludes_zero,
+                     "points lower": int((sig & (mean < 0)).sum()),
+                     "points higher": int((sig & (mean > 0)).sum()),
+                     "lower / higher after FDR": f"{int((fdr & (mean < 0)).sum())} / "
+                                                 f"{int((fdr & (mean > 0)).sum())}",
+                     "points": int(mean.size)})
         if variable == "escalation_frequency":
             st.markdown(f"**{first} vs {second}: {100 * diff.mean:+.1f} ± "
                         f"{100 * diff.half_width:.1f} points escalation**")
     st.dataframe(pd.DataFrame(rows), hide_index=True)
-    delta = (sim.escalation_frequency.sel(format=first)
-             - sim.escalation_frequency.sel(format=second)).mean("replicate")
-    frame = delta.to_dataframe(name="difference").reset_index().rename(
-        columns={axes[0]: "x", axes[1]: "y"})
-    st.altair_chart(heatmap(frame, "difference", f"escalation: {first} − {second}", axes,
-                            alt.Color("difference:Q", title="difference in escalation "
-                                      "frequency", scale=alt.Scale(scheme="blueorange",
-                                                                   domainMid=0))))
+    frame = cells[["escalation_frequency", "escalation_frequency_half_width",
+                   "escalation_frequency_significant_fdr"]].to_dataframe().reset_index()
+    frame = frame.rename(columns={axes[0]: "x", axes[1]: "y",
+                                  "escalation_frequency": "difference",
+                                  "escalation_frequency_half_width": "half_width",
+                                  "escalation_frequency_significant_fdr": "significant"})
+    frame["significant"] = frame["significant"].astype(bool)
+    chart = heatmap(frame, "difference", f"escalation: {first} − {second}", axes,
+                    alt.Color("difference:Q", title="difference in escalation frequency",
+                              scale=alt.Scale(scheme="blueorange", domainMid=0)))
+    chart = chart.encode(
+        stroke=alt.condition("datum.significant", alt.value("black"), alt.value(None)),
+        strokeWidth=alt.condition("datum.significant", alt.value(2), alt.value(0)),
+        tooltip=[alt.Tooltip("x:Q", title=axes[0], format=".3g"),
+                 alt.Tooltip("y:Q", title=axes[1], format=".3g"),
+                 alt.Tooltip("difference:Q", format="+.3f"),
+                 alt.Tooltip("half_width:Q", title="± 95% (Student t)", format=".3f"),
+                 alt.Tooltip("significant:N", title="significant (FDR 5%)")])
+    st.altair_chart(chart)
     st.caption("How to read this: run r at each point uses the same random numbers under "
                "every format (common random numbers), so differences are paired per point "
-               "and replicate. The interval is mean ± 1.96 sd/√n over those pairs; it "
-               "averages over the swept range as well as over chance.")
+               "and replicate. The headline and the first columns average over every pair "
+               "(mean ± 1.96 sd/√n): over the swept range as well as over chance. “Points "
+               "lower / higher” count the points whose own 95% Student-t interval over the "
+               "replicates excludes 0; with many points some pass by chance, so the next "
+               "column keeps those that survive Benjamini–Hochberg control of the false "
+               "discovery rate at 5%, outlined in black on the map.")
 
 
 def run_view(scenario_name: str, spec_json: str, axes: list[str]) -> None:

@@ -303,6 +303,22 @@ def test_simulations_and_comparison_match_an_independent_computation():
              - sim.escalation_frequency.sel(format=second)).mean("replicate")
     np.testing.assert_allclose(shown_map(charts(compare)[0], "difference")["difference"],
                                delta.values.ravel())
+    # points whose own interval excludes 0, recounted with scipy's paired t-test
+    from scipy import stats
+
+    a = sim.escalation_frequency.sel(format=first).values.reshape(-1, plan.spec.replicates)
+    b = sim.escalation_frequency.sel(format=second).values.reshape(-1, plan.spec.replicates)
+    lower = higher = 0
+    for x, y in zip(a, b, strict=True):
+        d = x - y
+        if np.all(d == d[0]):
+            lower, higher = lower + (d[0] < 0), higher + (d[0] > 0)
+            continue
+        low, high = stats.ttest_rel(x, y).confidence_interval(0.95)
+        lower, higher = lower + (high < 0), higher + (low > 0)
+    row = table.loc["escalation frequency"]
+    assert (row["points lower"], row["points higher"]) == (lower, higher)
+    assert row["points"] == plan.cells
     # one run: the Mesa model's run is the sweep's run at that point and replicate
     run_tab = at.tabs[4]
     assert run_tab.selectbox(key="run_format").value == SMALL_FORMATS[0]
