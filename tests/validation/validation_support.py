@@ -1,0 +1,323 @@
+"""Measurements behind the validation cases (docs/validation.md).
+
+The functions here measure what each stylised fact is about, under the calibration the page
+documents; the tests in this folder assert the fact's direction on these numbers, and
+
+    python tests/validation/validation_support.py
+
+prints them for the page's table. Every simulation uses an explicit seed, the same seed for
+the formats it compares (common random numbers: run ``r`` of two formats draws the same
+uniforms), and the vectorised engine.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from deterrence import binary_games as bg
+from deterrence import dynamics as dyn
+from deterrence import engine
+from deterrence.config import SCENARIOS_DIR, FormatSpec, Scenario, load_catalogue, load_scenario
+from deterrence.equilibrium import (
+    REGIME_NAMES,
+    crisis_tables,
+    escalation_value,
+    solve_cell,
+    solve_grid,
+)
+from deterrence.payoffs import build_game
+from deterrence.stats import Estimate, mean_ci, paired_difference
+
+SCENARIO_FILES = {"baseline": SCENARIOS_DIR / "baseline.toml",
+                  "baltic_efp": SCENARIOS_DIR / "validation" / "baltic_efp.toml"}
+RUNS = 1000
+#: Rounds per run. Rounds are months (assumption, as in configs/scenarios/us_withdrawal.toml):
+#: 100 rounds are about the eight years of NATO's enhanced Forward Presence, 2017-2025.
+ROUNDS = 100
+#: Window of the first-escalation hazard: the first year of monthly rounds.
+HAZARD_ROUNDS = 12
+#: Defence pledges to the protected state (Leeds 2003): every format that commits its
+#: members to act for it. `budapest` (assurances, no obligation) and `neutrality` are not.
+DEFENCE_PLEDGES = ("nato", "nato_lite", "bilateral", "coalition", "three_tier")
+#: Formats with troops on the ground (all members, or the UK and France in `three_tier`).
+TRIPWIRE_FORMATS = ("nato", "coalition", "three_tier")
+GUARANTOR_COUNTS = (2, 3, 5, 8)
+#: Russia's status quo from the model's lower bound to the baseline value, step 0.001.
+STATUS_QUO = np.linspace(0.0, 0.4, 401)
+
+# One explicit seed per case.
+SEED_BUDAPEST, SEED_BALTIC, SEED_LEEDS, SEED_TRIPWIRE, SEED_VOLUNTEER = (
+    1994, 2017, 2003, 1966, 1985)
+
+
+@functools.cache
+def scenario(name: str) -> Scenario:
+    return load_scenario(SCENARIO_FILES[name])
+
+
+@functools.cache
+def catalogue() -> dict[str, FormatSpec]:
+    return load_catalogue()
+
+
+def without_troops(spec: FormatSpec) -> FormatSpec:
+    """The format with every member's troops withdrawn and nothing else changed."""
+    def strip(response):
+        return response.model_copy(update={"troops_on_ground": False})
+    return spec.model_copy(update={
+        "response": strip(spec.response),
+        "response_overrides": {g: strip(r) for g, r in spec.response_overrides.items()}})
+
+
+def format_spec(format_id: str, troops: bool = True) -> FormatSpec:
+    spec = catalogue()[format_id]
+    return spec if troops else without_troops(spec)
+
+
+def simulate(sc: Scenario, spec: FormatSpec, seed: int, keep_series: bool = False):
+    setup = dyn.Setup.from_config(sc, spec, seed=seed)
+    return engine.simulate(setup, RUNS, ROUNDS, keep_series=keep_series)
+
+
+@functools.cache
+def summary(scenario_name: str, format_id: str, seed: int, troops: bool = True):
+    """Per-run summaries of RUNS runs of ROUNDS rounds (cached: cases share them)."""
+    return simulate(scenario(scenario_name), format_spec(format_id, troops), seed).summary
+
+
+def regime(scenario_name: str, format_id: str, troops: bool = True) -> str:
+    """The exact regime over the pure subgame-perfect equilibria (as on the maps)."""
+    game = build_game(scenario(scenario_name), format_spec(format_id, troops))
+    sc = scenario(scenario_name)
+    grid = solve_grid(game, defended_below=sc.analysis.defended_below_russia_success,
+                      threads=1)
+    return REGIME_NAMES[int(grid.regime[0])]
+
+
+def escalation(scenario_name: str, format_id: str, seed: int, troops: bool = True) -> Estimate:
+    return mean_ci(summary(scenario_name, format_id, seed, troops)["escalation_frequency"])
+
+
+def never_attacked(scenario_name: str, format_id: str, seed: int) -> Estimate:
+    """Share of runs without any escalation in ROUNDS rounds."""
+    first = summary(scenario_name, format_id, seed)["first_escalation"]
+    return mean_ci((first < 0).astype(np.float64))
+
+
+# ---------------------------------------------------------------------------------------
+# Case 4: the first-escalation hazard
+
+
+def _hazard_parts(first_escalation: np.ndarray, rounds: int):
+    """Per run: 1 if the first escalation falls in rounds 0..rounds-1, and the rounds at
+    risk (rounds up to and including the first escalation, at most ``rounds``)."""
+    event = (first_escalation >= 0) & (first_escalation < rounds)
+    exposure = np.where(event, first_escalation + 1, rounds)
+    return event.astype(np.float64), exposure.astype(np.float64)
+
+
+def pooled_hazard(first_escalation: np.ndarray, rounds: int = HAZARD_ROUNDS) -> float:
+    """First escalations per round at risk over the first ``rounds`` rounds (the
+    maximum-likelihood constant hazard)."""
+    event, exposure = _hazard_parts(first_escalation, rounds)
+    return float(event.sum() / exposure.sum())
+
+
+def paired_hazard_difference(first: np.ndarray, reference: np.ndarray,
+                             rounds: int = HAZARD_ROUNDS) -> Estimate:
+    """``pooled_hazard(first) - pooled_hazard(reference)`` over paired runs, with a 95%
+    interval from the linearisation of the two ratio estimators (delta method)."""
+    parts = []
+    for values in (first, reference):
+        event, exposure = _hazard_parts(values, rounds)
+        rate = event.sum() / exposure.sum()
+        parts.append((rate, (event - rate * exposure) / exposure.mean()))
+    (rate_a, infl_a), (rate_b, infl_b) = parts
+    influence = infl_a - infl_b
+    half = 1.96 * float(influence.std(ddof=1)) / np.sqrt(influence.size)
+    return Estimate(float(rate_a - rate_b), half, int(influence.size))
+
+
+@dataclass(frozen=True)
+class TripwireResult:
+    regime_with: str
+    regime_without: str
+    escalation_with: Estimate
+    escalation_without: Estimate
+    escalation_change: Estimate       # without - with, paired
+    hazard_with: float
+    hazard_without: float
+    hazard_change: Estimate           # without - with, paired
+
+
+@functools.cache
+def case_tripwire(format_id: str) -> TripwireResult:
+    with_troops = summary("baseline", format_id, SEED_TRIPWIRE)
+    without = summary("baseline", format_id, SEED_TRIPWIRE, troops=False)
+    return TripwireResult(
+        regime("baseline", format_id), regime("baseline", format_id, troops=False),
+        mean_ci(with_troops["escalation_frequency"]), mean_ci(without["escalation_frequency"]),
+        paired_difference(without["escalation_frequency"],
+                          with_troops["escalation_frequency"]),
+        pooled_hazard(with_troops["first_escalation"]),
+        pooled_hazard(without["first_escalation"]),
+        paired_hazard_difference(without["first_escalation"],
+                                 with_troops["first_escalation"]))
+
+
+# ---------------------------------------------------------------------------------------
+# Case 5: volunteer's dilemma among symmetric bilateral guarantors
+
+
+def symmetric_scenario(n: int) -> Scenario:
+    """The baseline with ``n`` copies of its United Kingdom as the only guarantors."""
+    base = scenario("baseline")
+    uk = base.guarantor("UK")
+    copies = [uk.model_copy(update={"id": f"G{i + 1}", "name": f"UK-like guarantor {i + 1}"})
+              for i in range(n)]
+    return Scenario.model_validate({**base.model_dump(), "guarantors":
+                                    [g.model_dump() for g in copies]})
+
+
+@functools.cache
+def volunteer_exact(n: int) -> tuple[str, float]:
+    """(equilibrium used, P(no member responds | escalation)) in the guarantors' subgame
+    under `bilateral`: the symmetric totally mixed equilibrium (Diekmann's), or, if there is
+    none, the unique pure one."""
+    sc = symmetric_scenario(n)
+    found = solve_cell(build_game(sc, catalogue()["bilateral"]), sc.analysis.rationality)
+    mixed = [e for e in found if e.kind == "mixed SPE"]
+    pure = [e for e in found if e.kind == "pure SPE"]
+    chosen = mixed[0] if mixed else (pure[0] if len(pure) == 1 else None)
+    if chosen is None:
+        raise AssertionError(f"n = {n}: no mixed and {len(pure)} pure equilibria")
+    x = np.array(list(chosen.deter_probability.values()))
+    return chosen.kind, float(np.prod(1.0 - x))
+
+
+@functools.cache
+def volunteer_simulated(n: int) -> np.ndarray:
+    """Per run: share of escalations met by no member at all (NaN: no escalation)."""
+    sim = simulate(symmetric_scenario(n), catalogue()["bilateral"], SEED_VOLUNTEER,
+                   keep_series=True)
+    escalated = sim.series["escalated"]
+    nobody = escalated & (sim.series["actions"].sum(axis=2) == 0)
+    count = escalated.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, nobody.sum(axis=1) / count, np.nan)
+
+
+# ---------------------------------------------------------------------------------------
+# Case 6: perfect deterrence (Zagare & Kilgour)
+
+
+@dataclass(frozen=True)
+class StatusQuoResult:
+    baseline_regime: str
+    baseline_deter_share: float       # members deciding alone: mean P(honour) in the SPE
+    team_profile: int                 # the team's response (bits = members), 0 = nobody
+    escalates: np.ndarray             # per STATUS_QUO value: Russia escalates in every SPE
+    deter_share: np.ndarray           # per STATUS_QUO value
+    highest_escalating: float         # largest status quo at which Russia escalates (NaN)
+    margin_at_zero: float             # at status quo 0: Russia's gain from escalating
+                                      # in its favourite pure SPE
+
+
+@functools.cache
+def case_status_quo(format_id: str) -> StatusQuoResult:
+    sc, spec = scenario("baseline"), catalogue()[format_id]
+    threshold = sc.analysis.defended_below_russia_success
+    at_baseline = solve_grid(build_game(sc, spec), defended_below=threshold, threads=1)
+    game = build_game(sc, spec, {"russia.status_quo_value": STATUS_QUO})
+    grid = solve_grid(game, defended_below=threshold, threads=1)
+    escalates = grid.escalation_share == 1.0
+    teams = crisis_tables(game).team
+    assert np.all(teams == teams[0])  # the status quo does not enter the guarantors' payoffs
+    at_zero = build_game(sc, spec, {"russia.status_quo_value": [0.0]})
+    t0 = crisis_tables(at_zero)
+    gains = [float(escalation_value(t0, bg.profile_probabilities(
+                 np.array([list(e.deter_probability.values())])))[0] - t0.russia_refrain[0])
+             for e in solve_cell(at_zero, sc.analysis.rationality) if e.kind == "pure SPE"]
+    return StatusQuoResult(
+        REGIME_NAMES[int(at_baseline.regime[0])], float(at_baseline.worst_deter_share[0]),
+        int(teams[0]), escalates, grid.worst_deter_share,
+        float(STATUS_QUO[escalates].max()) if escalates.any() else float("nan"),
+        max(gains))
+
+
+# ---------------------------------------------------------------------------------------
+# A finding reported with case 3: `nato` against `nato_lite` over a longer run
+
+
+def escalation_by_period(format_id: str, runs: int = 300, rounds: int = 200,
+                         period: int = 40) -> tuple[np.ndarray, dict[str, float]]:
+    """Escalation frequency per period of ``period`` rounds, and the share of the team's
+    responses that include each member (baseline, seed of case 3)."""
+    setup = dyn.Setup.from_config(scenario("baseline"), catalogue()[format_id], seed=SEED_LEEDS)
+    series = engine.simulate(setup, runs, rounds, keep_series=True).series
+    escalated = series["escalated"]
+    by_period = escalated.reshape(runs, rounds // period, period).mean(axis=(0, 2))
+    team = escalated & series["team"]
+    members = series["actions"][team].mean(axis=0) if team.any() else np.zeros(setup.base.n)
+    return by_period, dict(zip(setup.base.guarantor_ids, map(float, members), strict=True))
+
+
+# ---------------------------------------------------------------------------------------
+# The table of docs/validation.md
+
+
+def report() -> None:
+    print("case 1: Budapest-style assurances (baseline)")
+    for fid in ("budapest", "neutrality", "nato"):
+        print(f"  {fid:11s} regime {regime('baseline', fid):9s} escalation "
+              f"{escalation('baseline', fid, SEED_BUDAPEST).text()}  attacked within "
+              f"{ROUNDS} rounds {1 - never_attacked('baseline', fid, SEED_BUDAPEST).mean:.3f}")
+    print("case 2: Baltic states, Article 5 with forward presence (baltic_efp)")
+    for fid in ("nato", "nato_lite", "neutrality"):
+        print(f"  {fid:11s} regime {regime('baltic_efp', fid):9s} escalation "
+              f"{escalation('baltic_efp', fid, SEED_BALTIC).text()}  no escalation in "
+              f"{ROUNDS} rounds {never_attacked('baltic_efp', fid, SEED_BALTIC).text()}")
+    print("case 3: defence pledges vs neutrality (baseline)")
+    neutral = summary("baseline", "neutrality", SEED_LEEDS)["escalation_frequency"]
+    print(f"  neutrality  regime {regime('baseline', 'neutrality'):9s} escalation "
+          f"{mean_ci(neutral).text()}")
+    for fid in DEFENCE_PLEDGES:
+        freq = summary("baseline", fid, SEED_LEEDS)["escalation_frequency"]
+        print(f"  {fid:11s} regime {regime('baseline', fid):9s} escalation "
+              f"{mean_ci(freq).text()}  minus neutrality "
+              f"{paired_difference(freq, neutral).text(signed=True)}")
+    for fid in ("nato", "nato_lite"):
+        by_period, team = escalation_by_period(fid)
+        print(f"  {fid:11s} escalation per 40 rounds over 200: {np.round(by_period, 3)}; "
+              f"share of team responses including each member: "
+              + ", ".join(f"{g} {v:.2f}" for g, v in team.items()))
+    print(f"case 4: tripwire removed (baseline; hazard over the first {HAZARD_ROUNDS} rounds)")
+    for fid in TRIPWIRE_FORMATS:
+        r = case_tripwire(fid)
+        print(f"  {fid:11s} regime {r.regime_with} -> {r.regime_without}; escalation "
+              f"{r.escalation_with.text()} -> {r.escalation_without.text()} (paired "
+              f"{r.escalation_change.text(signed=True)}); hazard {r.hazard_with:.4f} -> "
+              f"{r.hazard_without:.4f} (paired {r.hazard_change.text(signed=True)})")
+    print("case 5: n symmetric UK-like guarantors under `bilateral`: P(no response | esc.)")
+    for n in GUARANTOR_COUNTS:
+        kind, nobody = volunteer_exact(n)
+        print(f"  n = {n}: exact {nobody:.4f} ({kind}); simulated "
+              f"{mean_ci(volunteer_simulated(n)).text()}")
+    for a, b in zip(GUARANTOR_COUNTS, GUARANTOR_COUNTS[1:], strict=False):
+        print(f"  n = {b} minus n = {a}: "
+              f"{paired_difference(volunteer_simulated(b), volunteer_simulated(a)).text(True)}")
+    print("case 6: status quo lowered from 0.4 to 0 (baseline)")
+    for fid in DEFENCE_PLEDGES:
+        r = case_status_quo(fid)
+        team = r.team_profile if catalogue()[fid].coordination_probability > 0 else "-"
+        print(f"  {fid:11s} at 0.4 {r.baseline_regime}, honouring share "
+              f"{r.baseline_deter_share:.3f}, team {team}; Russia escalates for "
+              f"status quo <= {r.highest_escalating:.3f}; gain from escalating at 0: "
+              f"{r.margin_at_zero:+.4f}")
+
+
+if __name__ == "__main__":
+    report()
