@@ -232,7 +232,7 @@ def figure(indices, title: str = "") -> bytes:
         row = indices.sel(output=output)
         value, conf = row[wide].values, np.nan_to_num(row[f"{wide}_conf"].values)
         order = np.argsort(np.nan_to_num(np.nanmax(value, axis=0, initial=-1.0), nan=-1.0))
-        reach = value + conf
+        reach = np.concatenate([value + conf, row[narrow].values])
         top = float(np.nanmax(reach)) if np.isfinite(reach).any() else 1.0
         right = max(1.0, top) if method == "sobol" else max(top, 1e-9) * 1.05
         for c, fid in enumerate(formats):
@@ -241,11 +241,15 @@ def figure(indices, title: str = "") -> bytes:
             if np.isfinite(value[c]).any():
                 ax.barh(y, value[c][order], xerr=conf[c][order], color="#56B4E9", height=0.7,
                         label=wide, capsize=2, error_kw={"elinewidth": 0.8})
-                ax.barh(y, row[narrow].values[c][order], color="#0072B2", height=0.3,
-                        label=narrow)
+                if method == "sobol":  # S1 is part of ST: a bar inside the bar
+                    ax.barh(y, row[narrow].values[c][order], color="#0072B2", height=0.3,
+                            label=narrow)
+                else:  # sigma is another measure, not a part of mu*
+                    ax.scatter(row[narrow].values[c][order], y, marker="D", s=14,
+                               color="#D55E00", zorder=3, label=narrow)
             else:
-                ax.text(0.5, 0.5, "outcome constant", ha="center", va="center",
-                        transform=ax.transAxes, color="0.4", fontsize=7)
+                ax.text(0.5, 0.5, "outcome\nconstant", ha="center", va="center",
+                        transform=ax.transAxes, color="0.25", fontsize=8)
             ax.set_yticks(y, [names[i] for i in order] if c == 0 else [""] * k, fontsize=7)
             ax.set_xlim(min(0.0, float(np.nanmin(row[narrow].values, initial=0.0))), right)
             ax.axvline(0, color="0.6", linewidth=0.5)
