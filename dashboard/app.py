@@ -21,7 +21,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from deterrence import sweep as sw
-from deterrence.api import compare_formats
+from deterrence.api import compare_formats, significance_counts
 from deterrence.binary_games import STABILITY_NAMES
 from deterrence.config import SCENARIOS_DIR, ConfigError, load_scenario
 from deterrence.equilibrium import REGIME_NAMES
@@ -301,17 +301,15 @@ def compare_view(sim, axes: list[str]) -> None:
                             ("deterred_share", "share of rounds deterred")):
         diff = paired_difference(sim[variable].sel(format=first).values,
                                  sim[variable].sel(format=second).values)
-        mean = cells[variable].values
-        sig = cells[f"{variable}_significant"].values.astype(bool)
-        fdr = cells[f"{variable}_significant_fdr"].values.astype(bool)
+        counts = significance_counts(cells, variable)
         rows.append({"outcome": label, "difference (points)": 100 * diff.mean,
                      "± 95% (points)": 100 * diff.half_width, "pairs": diff.n,
                      "significant": diff.excludes_zero,
-                     "points lower": int((sig & (mean < 0)).sum()),
-                     "points higher": int((sig & (mean > 0)).sum()),
-                     "lower / higher after FDR": f"{int((fdr & (mean < 0)).sum())} / "
-                                                 f"{int((fdr & (mean > 0)).sum())}",
-                     "points": int(mean.size)})
+                     "points lower": counts["points_lower"],
+                     "points higher": counts["points_higher"],
+                     "lower / higher after FDR": f"{counts['points_lower_fdr']} / "
+                                                 f"{counts['points_higher_fdr']}",
+                     "points": counts["points"]})
         if variable == "escalation_frequency":
             st.markdown(f"**{first} vs {second}: {100 * diff.mean:+.1f} ± "
                         f"{100 * diff.half_width:.1f} points escalation**")

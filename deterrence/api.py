@@ -256,3 +256,15 @@ def compare_formats(simulated, first: str, second: str,
               if name not in ("format", "replicate")
               and set(coord.dims) <= set(dims)}
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def significance_counts(differences, outcome: str) -> dict[str, int]:
+    """How many points of a :func:`compare_formats` result differ significantly: ``points``,
+    ``points_lower``, ``points_higher`` and the same after FDR control (``*_fdr``)."""
+    mean = differences[outcome].values
+    counts = {"points": int(mean.size)}
+    for suffix, flag in (("", "significant"), ("_fdr", "significant_fdr")):
+        marked = differences[f"{outcome}_{flag}"].values.astype(bool)
+        counts[f"points_lower{suffix}"] = int((marked & (mean < 0)).sum())
+        counts[f"points_higher{suffix}"] = int((marked & (mean > 0)).sum())
+    return counts

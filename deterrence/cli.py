@@ -378,25 +378,15 @@ def compare(
 ) -> None:
     """Paired differences FIRST - SECOND under common random numbers: over all points, and
     how many points differ significantly (Student-t per point; Benjamini-Hochberg)."""
-    from .api import COMPARED_OUTCOMES, compare_formats
+    from .api import COMPARED_OUTCOMES, compare_formats, significance_counts
 
     try:
         diff = compare_formats(archive, first, second, confidence=confidence)
     except ConfigError as exc:
         _fail(str(exc))
-    rows = []
-    for outcome in COMPARED_OUTCOMES:
-        mean = diff[outcome].values
-        sig = diff[f"{outcome}_significant"].values.astype(bool)
-        fdr = diff[f"{outcome}_significant_fdr"].values.astype(bool)
-        rows.append({"outcome": outcome,
-                     "difference": diff.attrs[f"{outcome}_overall"],
-                     "half_width": float(diff.attrs[f"{outcome}_overall_half_width"]),
-                     "points": int(mean.size),
-                     "points_lower": int((sig & (mean < 0)).sum()),
-                     "points_higher": int((sig & (mean > 0)).sum()),
-                     "points_lower_fdr": int((fdr & (mean < 0)).sum()),
-                     "points_higher_fdr": int((fdr & (mean > 0)).sum())})
+    rows = [{"outcome": outcome, "difference": diff.attrs[f"{outcome}_overall"],
+             "half_width": float(diff.attrs[f"{outcome}_overall_half_width"]),
+             **significance_counts(diff, outcome)} for outcome in COMPARED_OUTCOMES]
     if as_json:
         print(json.dumps({"first": first, "second": second, "confidence": confidence,
                           "outcomes": rows}, indent=2))

@@ -483,7 +483,7 @@ def _difference_figure(a: Archive, diffs: dict[str, Any], reference: str) -> str
 
 
 def _paired_html(a: Archive, reference: str) -> str:
-    from .api import compare_formats
+    from .api import compare_formats, significance_counts
 
     others = [f for f in a.plan.formats if f != reference]
     if not others:
@@ -497,10 +497,9 @@ def _paired_html(a: Archive, reference: str) -> str:
     points = a.plan.cells
     for fid, d in diffs.items():
         mean = d.escalation_frequency.values.reshape(-1)
-        sig = d.escalation_frequency_significant.values.reshape(-1).astype(bool)
-        fdr = d.escalation_frequency_significant_fdr.values.reshape(-1).astype(bool)
         half = d.escalation_frequency_half_width.values.reshape(-1)
-        lower, higher = int((sig & (mean < 0)).sum()), int((sig & (mean > 0)).sum())
+        counts = significance_counts(d, "escalation_frequency")
+        lower, higher = counts["points_lower"], counts["points_higher"]
         i = int(np.nanargmax(np.abs(mean))) if np.isfinite(mean).any() else 0
         where = ", ".join(f"{p} = {a.plan.points[i, j]:.3g}"
                           for j, p in enumerate(x.path for x in a.plan.spec.axes))
@@ -510,7 +509,7 @@ def _paired_html(a: Archive, reference: str) -> str:
             f"<tr><td><code>{_e(fid)}</code></td>"
             f"<td>{100 * overall:+.1f} ± {100 * overall_half:.1f} points</td>"
             f"<td>{lower}</td><td>{points - lower - higher}</td><td>{higher}</td>"
-            f"<td>{int((fdr & (mean < 0)).sum())} / {int((fdr & (mean > 0)).sum())}</td>"
+            f"<td>{counts['points_lower_fdr']} / {counts['points_higher_fdr']}</td>"
             f"<td>{100 * mean[i]:+.1f} ± {100 * half[i]:.1f} points at {_e(where)}</td></tr>")
     reps = a.plan.spec.replicates
     how = (f"How to read this: at every point, run r draws the same random numbers under "
