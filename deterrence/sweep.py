@@ -25,6 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -139,7 +140,7 @@ class Plan:
         """Cells of the sweep's own design (grid or sample)."""
         return self.points.shape[0]
 
-    @property
+    @cached_property
     def all_points(self) -> np.ndarray:
         """Every simulated point: the sweep's cells, then the sensitivity design."""
         if self.sensitivity_points is None:
@@ -223,9 +224,7 @@ def resolve(spec: SweepSpec, scenario: Scenario, origin: str = "sweep") -> Plan:
         design = sensitivity_design(spec.sensitivity, [a.path for a in spec.axes],
                                     [a.low for a in spec.axes], [a.high for a in spec.axes],
                                     seed)
-        points_checked = np.concatenate([points, design])
-    else:
-        points_checked = points
+    plan = Plan(spec, scenario, formats, points, shape, seed, design)
     for fid, fmt in formats.items():
         allowed = parameter_paths(scenario, fmt)
         for axis in spec.axes:
@@ -233,11 +232,11 @@ def resolve(spec: SweepSpec, scenario: Scenario, origin: str = "sweep") -> Plan:
                 raise ConfigError(f"{origin}: axis {axis.path!r} is not a parameter of format "
                                   f"{fid!r}; allowed: {', '.join(allowed)}")
         try:
-            build_game(scenario, fmt, {a.path: points_checked[:, j]
+            build_game(scenario, fmt, {a.path: plan.all_points[:, j]
                                        for j, a in enumerate(spec.axes)})
         except ConfigError as exc:
             raise ConfigError(f"{origin}: {exc}") from None
-    return Plan(spec, scenario, formats, points, shape, seed, design)
+    return plan
 
 
 def simulate_plan(plan: Plan, executor: Executor | None = None, progress=None):
