@@ -25,6 +25,9 @@ err = Console(stderr=True)
 
 FormatsDir = Annotated[Path, typer.Option("--formats-dir", help="Folder of format files.")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
+ArchiveArgument = Annotated[Path, typer.Argument(help="Archive folder.")]
+FormatIdsOption = Annotated[list[str] | None, typer.Option(
+    "--format", "-f", help="Format id; repeat for several (default: all).")]
 
 
 def _fail(message: str) -> None:
@@ -52,8 +55,7 @@ def formats(as_json: JsonFlag = False, formats_dir: FormatsDir = FORMATS_DIR) ->
 @app.command()
 def solve(
     scenario: Annotated[Path, typer.Argument(help="Scenario file (TOML).")],
-    format_ids: Annotated[list[str] | None, typer.Option(
-        "--format", "-f", help="Format id; repeat for several (default: all).")] = None,
+    format_ids: FormatIdsOption = None,
     rationality: Annotated[float | None, typer.Option(
         help="Logit precision for the QRE (default: the scenario's).")] = None,
     brief: Annotated[bool, typer.Option(
@@ -333,7 +335,7 @@ def _print_sensitivity_summary(archive: Path) -> None:
 
 
 @app.command()
-def verify(archive: Annotated[Path, typer.Argument(help="Archive folder.")]) -> None:
+def verify(archive: ArchiveArgument) -> None:
     """Re-run an archive; exit 0 if every array reproduces bit for bit, 1 if not, 2 if the
     archive is malformed."""
     from . import sweep as sw
@@ -351,7 +353,7 @@ def verify(archive: Annotated[Path, typer.Argument(help="Archive folder.")]) -> 
 
 @app.command()
 def report(
-    archive: Annotated[Path, typer.Argument(help="Archive folder.")],
+    archive: ArchiveArgument,
     out_path: Annotated[Path | None, typer.Option(
         "--out", help="Report file (*.html) or folder (default: <archive>.report/ beside "
                       "the archive).")] = None,
@@ -369,7 +371,7 @@ def report(
 
 @app.command()
 def compare(
-    archive: Annotated[Path, typer.Argument(help="Archive folder.")],
+    archive: ArchiveArgument,
     first: Annotated[str, typer.Argument(help="Format id.")],
     second: Annotated[str, typer.Argument(help="Format id it is compared with.")],
     confidence: Annotated[float, typer.Option(help="Confidence level of the intervals.",
@@ -403,9 +405,8 @@ def compare(
 
 @app.command()
 def discover(
-    archive: Annotated[Path, typer.Argument(help="Archive folder.")],
-    format_ids: Annotated[list[str] | None, typer.Option(
-        "--format", "-f", help="Format id (repeat); default: every format.")] = None,
+    archive: ArchiveArgument,
+    format_ids: FormatIdsOption = None,
     outcome: Annotated[str, typer.Option(
         help="escalation_frequency, abandoned_given_escalation, deterred_share, "
              "first_escalation or regime_not_deterred.")] = "escalation_frequency",

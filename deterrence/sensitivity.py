@@ -81,11 +81,6 @@ class SensitivitySpec(Strict):
             raise ValueError(f"outputs repeat a name: {self.outputs}")
         return self
 
-    def points_for(self, parameters: int) -> int:
-        """Design points for this many parameters."""
-        per = parameters + 2 if self.method == "sobol" else parameters + 1
-        return self.samples * per
-
 
 def problem(names: list[str], low, high) -> dict[str, Any]:
     """SALib's description of the parameter space."""
