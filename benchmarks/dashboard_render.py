@@ -57,7 +57,7 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.logger import set_log_level
 from streamlit.testing.v1 import AppTest
 
-from deterrence import sweep as sw
+from deterrence.sweep import plan as sw
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "configs" / "sweeps" / "quickstart.toml"

@@ -2,9 +2,9 @@
 
 What it measures, in one run:
 
-1. *Both engines on the same runs.* ``deterrence.abm.run`` (the Mesa model,
+1. *Both engines on the same runs.* ``deterrence.simulate.mesa_model.run`` (the Mesa model,
    ``keep_series=False``) on run indices ``0 .. --runs-mesa - 1`` and
-   ``deterrence.engine.simulate`` on ``--runs-engine`` runs, each after a short warm-up:
+   ``deterrence.simulate.engine.simulate`` on ``--runs-engine`` runs, each after a short warm-up:
    throughput in run-steps per second and the ratio engine / Mesa. The engine's summaries of
    the Mesa runs (computed alone and as part of the larger simulation) must equal Mesa's
    (``np.array_equal`` with ``equal_nan``).
@@ -15,7 +15,7 @@ What it measures, in one run:
    a run's numbers must not depend on how runs are split. If the estimated one-process time
    of the full sweep exceeds three minutes, fewer runs are simulated by default and the
    times are extrapolated linearly (and labelled so).
-3. *Where the time goes.* ``deterrence.dynamics.uniforms`` is timed for the same draws the
+3. *Where the time goes.* ``deterrence.simulate.rules.uniforms`` is timed for the same draws the
    one-process sweep makes (chunk by chunk, step by step, in the same worker right after
    the sweep) and divided by that sweep's time. A cProfile of ``engine.simulate`` on
    ``--profile-runs x --profile-steps`` lists the top functions by own and cumulative time.
@@ -51,9 +51,9 @@ from pathlib import Path
 import numpy as np
 from machine import cpu_model, machine_busy_seconds
 
-from deterrence import dynamics as dyn
-from deterrence import engine
-from deterrence.config import SCENARIOS_DIR, ConfigError, load_catalogue, load_scenario
+from deterrence.game.config import SCENARIOS_DIR, ConfigError, load_catalogue, load_scenario
+from deterrence.simulate import engine
+from deterrence.simulate import rules as dyn
 
 SWEEP_RUNS = 45_000          # the sweep the targets are set for
 SWEEP_BUDGET_S = 180.0       # longer than this on one process: scale the sweep down ...
@@ -253,7 +253,9 @@ def main() -> None:
         args.parser.error(str(exc))
     import mesa
 
-    from deterrence import abm  # imports mesa: kept out of the workers' imports
+    from deterrence.simulate import (
+        mesa_model as abm,  # imports mesa: kept out of the workers' imports
+    )
 
     steps, n = args.steps, setup.base.n
     cpus = os.cpu_count() or 1

@@ -2,7 +2,7 @@
 
 What it measures, in one run:
 
-1. ``deterrence.payoffs.build_game`` and ``deterrence.equilibrium.solve_grid`` on a
+1. ``deterrence.game.payoffs.build_game`` and ``deterrence.solve.equilibrium.solve_grid`` on a
    ``size x size`` grid over two parameter paths of one scenario and format: min and median
    wall time (``time.perf_counter``) over ``--repeats`` runs after one warm-up, with the
    solver's default thread count and with ``threads=1`` (the two are interleaved so that
@@ -12,7 +12,7 @@ What it measures, in one run:
    guarantors' subgame (``guarantor_table(crisis_tables(game.take([cell])))[0]``) becomes a
    pygambit ``StrategicGame`` (build time reported separately, not in the solve time), is
    solved ``--repeats`` times after one warm-up, and its pure equilibria are checked against
-   ``deterrence.equilibrium.pure_equilibria`` on the same cell.
+   ``deterrence.solve.equilibrium.pure_equilibria`` on the same cell.
 3. A summary: cells, guarantors, time per game for both, the speed ratio
    (pygambit / ours, from the medians; ours solves the whole subgame-perfect equilibrium,
    regime and stability, pygambit only enumerates pure equilibria), and whether the targets
@@ -43,8 +43,9 @@ import numpy as np
 import pygambit as gbt
 from machine import busy_cpu_seconds, timed
 
-from deterrence.config import SCENARIOS_DIR, ConfigError, load_catalogue, load_scenario
-from deterrence.equilibrium import (
+from deterrence.game.config import SCENARIOS_DIR, ConfigError, load_catalogue, load_scenario
+from deterrence.game.payoffs import build_game
+from deterrence.solve.equilibrium import (
     CHUNK_CELLS,
     REGIME_NAMES,
     crisis_tables,
@@ -52,7 +53,6 @@ from deterrence.equilibrium import (
     pure_equilibria,
     solve_grid,
 )
-from deterrence.payoffs import build_game
 
 GRID_TARGET_S = 0.5
 RATIO_TARGET = 1000.0

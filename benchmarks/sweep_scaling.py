@@ -51,8 +51,8 @@ from pathlib import Path
 import numpy as np
 from machine import cpu_model, machine_busy_seconds
 
-from deterrence import sweep as sw
-from deterrence.config import SCENARIOS_DIR, ConfigError
+from deterrence.game.config import SCENARIOS_DIR, ConfigError
+from deterrence.sweep import plan as sw
 
 MEMORY_TARGET_MIB = 500.0
 MEMORY_TARGET_RUNS = 1_000_000
@@ -151,7 +151,7 @@ def memory_sweep(sweep_file: Path, trace: bool) -> dict:
     import xarray  # noqa: F401  imported by the assembly: counted with the imports
     from scipy.io import netcdf_file  # noqa: F401
 
-    from deterrence import api, equilibrium  # noqa: F401
+    from deterrence.solve import equilibrium  # noqa: F401
 
     out: dict = {"imports": vm_hwm(), "phases": {}}
     resettable = reset_hwm()
@@ -203,7 +203,7 @@ def in_fresh_process(fn, *args):
 
 def warm_up(plan_json: dict, format_id: str, delay: float) -> int:
     """A tiny chunk (imports, first calls), then a wait so that every worker gets one."""
-    from deterrence.sweep import Plan, chunk_task, run_chunk
+    from deterrence.sweep.plan import Plan, chunk_task, run_chunk
 
     run_chunk(chunk_task(Plan.from_json(plan_json, "warm-up"), format_id, 0, 64))
     time.sleep(delay)
@@ -213,7 +213,7 @@ def warm_up(plan_json: dict, format_id: str, delay: float) -> int:
 def chunk_probe(plan_json: dict, format_id: str, stop: int) -> dict:
     """Time ``run_chunk`` of runs 0 .. stop - 1 here; with the minor page faults it caused
     and this process's glibc trim threshold (Dask's nanny sets one for its workers)."""
-    from deterrence.sweep import Plan, chunk_task, run_chunk
+    from deterrence.sweep.plan import Plan, chunk_task, run_chunk
 
     task = chunk_task(Plan.from_json(plan_json, "probe"), format_id, 0, stop)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -20,15 +20,15 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
-from deterrence import sweep as sw
+from deterrence.analysis.stats import paired_difference
 from deterrence.api import compare_formats, significance_counts
-from deterrence.binary_games import STABILITY_NAMES
-from deterrence.config import SCENARIOS_DIR, ConfigError, load_scenario
-from deterrence.equilibrium import REGIME_NAMES
-from deterrence.payoffs import parameter_paths
-from deterrence.stats import paired_difference
+from deterrence.game.config import SCENARIOS_DIR, ConfigError, load_scenario
+from deterrence.game.payoffs import parameter_paths
+from deterrence.solve.binary_games import STABILITY_NAMES
+from deterrence.solve.equilibrium import REGIME_NAMES
+from deterrence.sweep import plan as sw
 
-DEFAULT_SWEEP = Path(sw.__file__).resolve().parent.parent / "configs" / "sweeps" / \
+DEFAULT_SWEEP = Path(sw.__file__).resolve().parents[2] / "configs" / "sweeps" / \
     "quickstart.toml"
 #: Largest sweep run interactively, in simulated run-rounds; larger ones go to the CLI.
 INTERACTIVE_LIMIT = 3_000_000
@@ -58,7 +58,7 @@ def scenario_files() -> list[str]:
 @st.cache_data(show_spinner=False)
 def axis_choices(scenario_name: str, formats: tuple[str, ...]) -> list[str]:
     """Parameter paths valid for every chosen format."""
-    from deterrence.config import load_catalogue
+    from deterrence.game.config import load_catalogue
 
     scenario = load_scenario(SCENARIOS_DIR / scenario_name)
     catalogue = load_catalogue()
@@ -106,9 +106,9 @@ def one_run(scenario_name: str, spec_json: str, format_id: str, cell: int, repli
     """The Mesa model's run of the sweep's run ``cell * replicates + replicate``."""
     from dataclasses import replace
 
-    from deterrence import abm
-    from deterrence.dynamics import Setup
-    from deterrence.payoffs import build_game
+    from deterrence.game.payoffs import build_game
+    from deterrence.simulate import mesa_model as abm
+    from deterrence.simulate.rules import Setup
 
     plan = make_plan(scenario_name, spec_json)
     fmt = plan.formats[format_id]
@@ -132,7 +132,7 @@ def sidebar() -> tuple[str, dict]:
     scenario_name = st.sidebar.selectbox(
         "Scenario", files, index=files.index("baseline.toml") if "baseline.toml" in files
         else 0, key="scenario")
-    from deterrence.config import load_catalogue
+    from deterrence.game.config import load_catalogue
 
     catalogue = load_catalogue()
     default_formats = list(catalogue) if defaults["formats"] == "all" else defaults["formats"]
@@ -397,7 +397,7 @@ def save_view(scenario_name: str, spec_json: str) -> None:
     st.write("Write this sweep as an archive (data, configuration, provenance, checksums) "
              "and its HTML report under `results/`.")
     if st.button("Save archive", key="save"):
-        from deterrence.report import write_report
+        from deterrence.analysis.report import write_report
 
         plan = make_plan(scenario_name, spec_json)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -7,10 +7,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .binary_games import STABILITY_NAMES
-from .config import FORMATS_DIR, ConfigError, FormatSpec, Scenario, load_catalogue, load_scenario
-from .equilibrium import REGIME_NAMES, Equilibrium, GridSolution, solve_cell, solve_grid
-from .payoffs import build_game
+from .game.config import (
+    FORMATS_DIR,
+    ConfigError,
+    FormatSpec,
+    Scenario,
+    load_catalogue,
+    load_scenario,
+)
+from .game.payoffs import build_game
+from .solve.binary_games import STABILITY_NAMES
+from .solve.equilibrium import REGIME_NAMES, Equilibrium, GridSolution, solve_cell, solve_grid
 
 ENGINES = ("vector", "mesa")
 
@@ -124,9 +131,9 @@ def simulate_scenario(scenario: Scenario | str | Path, format_id: str | None = N
     Both engines give the same numbers for the same seed. ``progress``, if given, is
     called with the number of runs finished after each run (Mesa) or chunk (vector).
     """
-    from . import abm
-    from . import engine as vector
-    from .dynamics import MAX_RUNS, MAX_STEPS, Setup
+    from .simulate import engine as vector
+    from .simulate import mesa_model as abm
+    from .simulate.rules import MAX_RUNS, MAX_STEPS, Setup
 
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -214,7 +221,7 @@ def compare_formats(simulated, first: str, second: str,
     """
     import xarray as xr
 
-    from .stats import paired_cells, paired_difference
+    from .analysis.stats import paired_cells, paired_difference
 
     if isinstance(simulated, str | Path):
         path = Path(simulated) / "data" / "simulation.nc"

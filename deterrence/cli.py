@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .api import solve_formats
-from .config import FORMATS_DIR, ConfigError, load_catalogue
+from .game.config import FORMATS_DIR, ConfigError, load_catalogue
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Compare security-guarantee formats for Ukraine.")
@@ -116,9 +116,9 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from .api import simulate_scenario, simulation_dataset
-    from .config import load_scenario
-    from .dynamics import hazard_of_first_escalation
-    from .storage import write_directory
+    from .archive.storage import write_directory
+    from .game.config import load_scenario
+    from .simulate.rules import hazard_of_first_escalation
 
     try:
         loaded = load_scenario(scenario)
@@ -225,8 +225,8 @@ def sensitivity(
 ) -> None:
     """Run a sweep with a global sensitivity design over its axes' ranges (Sobol or Morris,
     SALib); the archive holds the indices with confidence intervals and a tornado chart."""
-    from .config import read_toml
-    from .sensitivity import DEFAULT_SAMPLES
+    from .analysis.sensitivity import DEFAULT_SAMPLES
+    from .game.config import read_toml
 
     try:
         table = read_toml(sweep_file).get("sensitivity", {})
@@ -251,7 +251,7 @@ def _sweep(sweep_file: Path, sensitivity_overrides: dict | None, executor: str,
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from . import sweep as sw
+    from .sweep import plan as sw
 
     try:
         plan = sw.load_plan(sweep_file, sensitivity_overrides)
@@ -287,7 +287,7 @@ def _sweep(sweep_file: Path, sensitivity_overrides: dict | None, executor: str,
         _print_sensitivity_summary(archive)
     out.print(f"archive: {archive}", highlight=False)
     if with_report:
-        from .report import write_report
+        from .analysis.report import write_report
 
         out.print(f"report:  {write_report(archive)}", highlight=False)
 
@@ -311,8 +311,8 @@ def _print_sweep_summary(archive: Path) -> None:
 def _print_sensitivity_summary(archive: Path) -> None:
     import xarray as xr
 
-    from . import sweep as sw
-    from .sensitivity import INDICES
+    from .analysis.sensitivity import INDICES
+    from .sweep import plan as sw
 
     with xr.open_dataset(archive / sw.SENSITIVITY_FILES[1], engine="scipy") as ind:
         method = str(ind.attrs["method"])
@@ -338,7 +338,7 @@ def _print_sensitivity_summary(archive: Path) -> None:
 def verify(archive: ArchiveArgument) -> None:
     """Re-run an archive; exit 0 if every array reproduces bit for bit, 1 if not, 2 if the
     archive is malformed."""
-    from . import sweep as sw
+    from .sweep import plan as sw
 
     try:
         problems = sw.verify(archive)
@@ -359,8 +359,8 @@ def report(
                       "the archive).")] = None,
 ) -> None:
     """Write a self-contained HTML report of an archive (outside it) and print its path."""
-    from . import sweep as sw
-    from .report import write_report
+    from .analysis.report import write_report
+    from .sweep import plan as sw
 
     try:
         path = write_report(archive, out_path)
@@ -418,9 +418,9 @@ def discover(
     as_json: JsonFlag = False,
 ) -> None:
     """Scenario discovery (PRIM): the box of swept parameters where a format fails."""
-    from . import sweep as sw
-    from .discovery import find_failure_box
-    from .report import discovery_data, load_archive
+    from .analysis.discovery import find_failure_box
+    from .analysis.report import discovery_data, load_archive
+    from .sweep import plan as sw
 
     try:
         loaded = load_archive(archive)
@@ -471,7 +471,7 @@ def dashboard(
 
 def _mean_ci(values: np.ndarray) -> dict:
     """Mean over runs with a normal-approximation 95% interval (NaN runs left out)."""
-    from .stats import mean_ci
+    from .analysis.stats import mean_ci
 
     estimate = mean_ci(values)
     half = estimate.half_width if np.isfinite(estimate.half_width) else 0.0

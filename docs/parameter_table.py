@@ -1,4 +1,4 @@
-"""Print the parameter table of docs/model.md §4 from the schema in deterrence/config.py.
+"""Print the parameter table of docs/model.md §4 from the schema in deterrence/game/config.py.
 
     python docs/parameter_table.py
 
@@ -7,7 +7,7 @@ The test suite checks that docs/model.md holds exactly this table.
 
 from pydantic_core import PydanticUndefined
 
-from deterrence.config import (
+from deterrence.game.config import (
     AnalysisParameters,
     DynamicsParameters,
     FormatSpec,

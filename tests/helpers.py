@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deterrence.config import FormatSpec, Scenario
+from deterrence.game.config import FormatSpec, Scenario
 
 
 def guarantor(gid: str, **attrs: Any) -> dict[str, Any]:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from deterrence import ConfigError, load_catalogue, load_scenario, solve_map
-from deterrence.config import SCENARIOS_DIR
-from deterrence.equilibrium import solve_grid
-from deterrence.payoffs import build_game
+from deterrence.game.config import SCENARIOS_DIR
+from deterrence.game.payoffs import build_game
+from deterrence.solve.equilibrium import solve_grid
 
 BASELINE = SCENARIOS_DIR / "baseline.toml"
 

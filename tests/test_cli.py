@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from deterrence import solve_formats
-from deterrence.config import SCENARIOS_DIR
+from deterrence.game.config import SCENARIOS_DIR
 
 BASELINE = str(SCENARIOS_DIR / "baseline.toml")
 

@@ -13,8 +13,8 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from deterrence import compare_formats
-from deterrence.config import ConfigError
-from deterrence.stats import benjamini_hochberg, paired_cells
+from deterrence.analysis.stats import benjamini_hochberg, paired_cells
+from deterrence.game.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "results" / "reference"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from deterrence import ConfigError, solve_formats
-from deterrence.config import (
+from deterrence.game.config import (
     FORMATS_DIR,
     SCENARIOS_DIR,
     AnalysisParameters,
@@ -23,7 +23,7 @@ from deterrence.config import (
     load_format,
     load_scenario,
 )
-from deterrence.payoffs import build_game, parameter_paths
+from deterrence.game.payoffs import build_game, parameter_paths
 
 BASELINE = SCENARIOS_DIR / "baseline.toml"
 FORMAT_IDS = {"neutrality", "budapest", "nato_lite", "bilateral", "coalition", "three_tier",

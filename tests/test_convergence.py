@@ -20,12 +20,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deterrence import binary_games as bg
-from deterrence import dynamics as dyn
-from deterrence import engine
-from deterrence.config import SCENARIOS_DIR, load_catalogue, load_scenario
-from deterrence.equilibrium import crisis_tables, escalation_value, solve_cell, solve_grid
-from deterrence.payoffs import build_game
+from deterrence.game.config import SCENARIOS_DIR, load_catalogue, load_scenario
+from deterrence.game.payoffs import build_game
+from deterrence.simulate import engine
+from deterrence.simulate import rules as dyn
+from deterrence.solve import binary_games as bg
+from deterrence.solve.equilibrium import crisis_tables, escalation_value, solve_cell, solve_grid
 
 from helpers import fmt, guarantor, scenario
 

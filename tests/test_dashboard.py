@@ -22,11 +22,11 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from deterrence import sweep as sw
-from deterrence.binary_games import STABILITY_NAMES
-from deterrence.config import SCENARIOS_DIR, load_catalogue, load_scenario
-from deterrence.equilibrium import REGIME_NAMES
-from deterrence.stats import paired_difference
+from deterrence.analysis.stats import paired_difference
+from deterrence.game.config import SCENARIOS_DIR, load_catalogue, load_scenario
+from deterrence.solve.binary_games import STABILITY_NAMES
+from deterrence.solve.equilibrium import REGIME_NAMES
+from deterrence.sweep import plan as sw
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dashboard" / "app.py"

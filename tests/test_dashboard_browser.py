@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from deterrence.config import load_catalogue
+from deterrence.game.config import load_catalogue
 
 try:
     from playwright import sync_api

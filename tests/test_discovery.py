@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from deterrence import discovery as dc
+from deterrence.analysis import discovery as dc
 
 N = 3000
 
@@ -167,7 +167,7 @@ def test_quiet_and_lazy(planted, caplog):
     assert caught == []
     assert not [r for r in caplog.records if r.name.startswith("EMA")]
     assert logging.getLogger("EMA").level == level  # restored
-    code = ("import sys, deterrence.discovery; "
+    code = ("import sys, deterrence.analysis.discovery; "
             "assert 'ema_workbench' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -248,8 +248,8 @@ def test_failure_box_errors():
 
 def test_failure_box_on_a_real_sweep():
     """The layout the sweep module writes: its grid and its Latin hypercube datasets."""
-    from deterrence import sweep as sw
-    from deterrence.config import SCENARIOS_DIR, load_scenario
+    from deterrence.game.config import SCENARIOS_DIR, load_scenario
+    from deterrence.sweep import plan as sw
 
     scenario = load_scenario(SCENARIOS_DIR / "baseline.toml")
     axes = [{"path": BIND, "low": 0.0, "high": 1.0}, {"path": "russia.status_quo_value",

@@ -2,8 +2,8 @@
 
 * **Equivalence.** Over more than 2,000 runs spread over every format of the catalogue, with
   scheduled shocks (withdrawals, cost changes on '*', elections) and varied rationality and
-  seeds, :func:`deterrence.abm.run` (one Mesa run at a time) and
-  :func:`deterrence.engine.simulate` (runs in chunks) give the same actions, teams, outcomes,
+  seeds, :func:`deterrence.simulate.mesa_model.run` (one Mesa run at a time) and
+  :func:`deterrence.simulate.engine.simulate` (runs in chunks) give the same actions, teams, outcomes,
   stocks, beliefs, attractions and summaries to the last bit. The engine is called with odd
   chunk sizes and scattered, shuffled run indices, so a run's numbers depend neither on the
   chunking nor on which runs are computed with it. The test data are checked to contain many
@@ -11,9 +11,9 @@
   runs, so the equality is not vacuous.
 * **Seeds.** Different seeds give different action sequences; the same seed the same ones.
 * **Memory.** Mesa 3.3.1 keeps every model alive through ``mesa.Agent._ids`` (mesa issue
-  3179); :func:`deterrence.abm.run` releases it, so thousands of runs in one process do not
+  3179); :func:`deterrence.simulate.mesa_model.run` releases it, so thousands of runs in one process do not
   grow memory. The counter-test shows the leak without the release.
-* **Random numbers.** :func:`deterrence.dynamics.uniforms` is SplitMix64 of the documented
+* **Random numbers.** :func:`deterrence.simulate.rules.uniforms` is SplitMix64 of the documented
   counter: a pure function of (key, run, step, slot), in [0, 1), and uniform.
 """
 
@@ -29,10 +29,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from deterrence import abm, engine
-from deterrence import dynamics as dyn
-from deterrence.config import SCENARIOS_DIR, Scenario, Shock, load_catalogue, load_scenario
-from deterrence.payoffs import ABANDONED, DEFENDED, DETERRED
+from deterrence.game.config import SCENARIOS_DIR, Scenario, Shock, load_catalogue, load_scenario
+from deterrence.game.payoffs import ABANDONED, DEFENDED, DETERRED
+from deterrence.simulate import engine
+from deterrence.simulate import mesa_model as abm
+from deterrence.simulate import rules as dyn
 
 from helpers import fmt, guarantor, scenario
 
@@ -515,7 +516,7 @@ def test_the_uniformity_check_can_fail():
 def test_engines_agree_when_each_run_plays_its_own_parameter_cell():
     from dataclasses import replace
 
-    from deterrence.payoffs import build_game
+    from deterrence.game.payoffs import build_game
 
     sc = load_scenario(SCENARIOS_DIR / "us_withdrawal.toml")
     spec = load_catalogue()["three_tier"]

@@ -9,24 +9,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from burden_sharing import cobb_douglas_contributions, samuelson_provision
 from scipy.integrate import solve_ivp
 from scipy.optimize import minimize_scalar
 
-from deterrence import binary_games as bg
-from deterrence.burden_sharing import cobb_douglas_contributions, samuelson_provision
-from deterrence.equilibrium import (
+from deterrence.game.payoffs import (
+    all_profiles,
+    build_game,
+    russia_escalate_payoff,
+    russia_refrain_payoff,
+)
+from deterrence.solve import binary_games as bg
+from deterrence.solve.equilibrium import (
     crisis_tables,
     guarantor_table,
     pure_equilibria,
     solve_cell,
     solve_grid,
     strategic_table,
-)
-from deterrence.payoffs import (
-    all_profiles,
-    build_game,
-    russia_escalate_payoff,
-    russia_refrain_payoff,
 )
 
 from helpers import fmt, guarantor, scenario

@@ -12,8 +12,16 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deterrence import binary_games as bg
-from deterrence.equilibrium import (
+from deterrence.game.payoffs import (
+    all_profiles,
+    build_game,
+    guarantor_payoffs,
+    honouring_gain,
+    joint_guarantor_payoff,
+    russia_escalate_payoff,
+)
+from deterrence.solve import binary_games as bg
+from deterrence.solve.equilibrium import (
     REGIME_NAMES,
     crisis_tables,
     guarantor_table,
@@ -23,14 +31,6 @@ from deterrence.equilibrium import (
     strategic_gains_at,
     strategic_payoffs,
     strategic_table,
-)
-from deterrence.payoffs import (
-    all_profiles,
-    build_game,
-    guarantor_payoffs,
-    honouring_gain,
-    joint_guarantor_payoff,
-    russia_escalate_payoff,
 )
 
 from helpers import fmt, guarantor, scenario

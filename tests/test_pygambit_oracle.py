@@ -3,7 +3,7 @@
 pygambit (the Python interface of Gambit, McKelvey, McLennan & Turocy) is an independent,
 widely used game solver. Every random instance below is a ``Scenario`` and a ``FormatSpec``
 validated by our pydantic models, turned into payoff tables by OUR payoff rules
-(``deterrence.payoffs.build_game``), and then solved twice: by our code and by pygambit.
+(``deterrence.game.payoffs.build_game``), and then solved twice: by our code and by pygambit.
 
 * Pure Nash equilibria of the guarantors' subgame (1-3 guarantors): ``pure_nash_mask`` and
   ``pure_equilibria`` against ``pygambit.nash.enumpure_solve``.
@@ -31,10 +31,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deterrence import binary_games as bg
-from deterrence import equilibrium as eq
-from deterrence.config import FormatSpec, Scenario
-from deterrence.payoffs import build_game
+from deterrence.game.config import FormatSpec, Scenario
+from deterrence.game.payoffs import build_game
+from deterrence.solve import binary_games as bg
+from deterrence.solve import equilibrium as eq
 
 pygambit = pytest.importorskip("pygambit", reason="the oracle tests need pygambit (test extra)")
 

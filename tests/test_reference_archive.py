@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deterrence.sweep import read_manifest, verify
+from deterrence.sweep.plan import read_manifest, verify
 
 REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference"
 

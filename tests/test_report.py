@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from deterrence import sweep as sw
-from deterrence.config import ConfigError
-from deterrence.report import write_report
-from deterrence.stats import mean_ci, paired_difference
+from deterrence.analysis.report import write_report
+from deterrence.analysis.stats import mean_ci, paired_difference
+from deterrence.game.config import ConfigError
+from deterrence.sweep import plan as sw
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "configs" / "scenarios" / "baseline.toml"
@@ -236,7 +236,7 @@ def test_paired_section_counts_match_scipy(built):
     """Points lower / higher than the reference: recounted with scipy's paired t-test."""
     from scipy import stats
 
-    from deterrence.report import reference_format
+    from deterrence.analysis.report import reference_format
 
     archive, _, page = built
     sim = xr.open_dataset(archive / "data" / "simulation.nc", engine="scipy").load()

@@ -12,11 +12,17 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from deterrence import sweep as sw
-from deterrence.config import SCENARIOS_DIR, ConfigError, read_toml
-from deterrence.equilibrium import REGIME_NAMES, solve_grid
-from deterrence.payoffs import build_game
-from deterrence.sensitivity import SensitivitySpec, analyse, design, figure, indices_dataset
+from deterrence.analysis.sensitivity import (
+    SensitivitySpec,
+    analyse,
+    design,
+    figure,
+    indices_dataset,
+)
+from deterrence.game.config import SCENARIOS_DIR, ConfigError, read_toml
+from deterrence.game.payoffs import build_game
+from deterrence.solve.equilibrium import REGIME_NAMES, solve_grid
+from deterrence.sweep import plan as sw
 
 ROOT = Path(__file__).resolve().parent.parent
 PI = np.pi
@@ -325,7 +331,7 @@ def test_report_shows_the_design_its_indices_and_how_to_rerun_it(archive):
     import base64
     import re
 
-    from deterrence.report import write_report
+    from deterrence.analysis.report import write_report
 
     sweep_file, target = archive
     page = write_report(target).read_text(encoding="utf-8")

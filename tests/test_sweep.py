@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from deterrence import sweep as sw
-from deterrence.config import SCENARIOS_DIR, ConfigError
-from deterrence.equilibrium import solve_grid
-from deterrence.payoffs import build_game
+from deterrence.game.config import SCENARIOS_DIR, ConfigError
+from deterrence.game.payoffs import build_game
+from deterrence.solve.equilibrium import solve_grid
+from deterrence.sweep import plan as sw
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = SCENARIOS_DIR / "baseline.toml"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 from validation_support import DEFENCE_PLEDGES, SEED_LEEDS, regime, summary
 
-from deterrence.stats import paired_difference
+from deterrence.analysis.stats import paired_difference
 
 
 @pytest.mark.parametrize("format_id", DEFENCE_PLEDGES)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import pytest
 from validation_support import GUARANTOR_COUNTS, volunteer_exact, volunteer_simulated
 
-from deterrence.stats import paired_difference
+from deterrence.analysis.stats import paired_difference
 
 DOMINATED = ("under `bilateral` honouring is dominated for a UK-like guarantor: it costs "
              "0.09 (cost share 0.3 x 0.3) against a reneging cost of 0.075 (bindingness "

@@ -17,19 +17,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deterrence import binary_games as bg
-from deterrence import dynamics as dyn
-from deterrence import engine
-from deterrence.config import SCENARIOS_DIR, FormatSpec, Scenario, load_catalogue, load_scenario
-from deterrence.equilibrium import (
+from deterrence.analysis.stats import Estimate, mean_ci, paired_difference
+from deterrence.game.config import (
+    SCENARIOS_DIR,
+    FormatSpec,
+    Scenario,
+    load_catalogue,
+    load_scenario,
+)
+from deterrence.game.payoffs import build_game
+from deterrence.simulate import engine
+from deterrence.simulate import rules as dyn
+from deterrence.solve import binary_games as bg
+from deterrence.solve.equilibrium import (
     REGIME_NAMES,
     crisis_tables,
     escalation_value,
     solve_cell,
     solve_grid,
 )
-from deterrence.payoffs import build_game
-from deterrence.stats import Estimate, mean_ci, paired_difference
 
 SCENARIO_FILES = {"baseline": SCENARIOS_DIR / "baseline.toml",
                   "baltic_efp": SCENARIOS_DIR / "validation" / "baltic_efp.toml"}

@@ -1,7 +1,7 @@
 """The vectorised engine: many runs of the repeated crisis advanced together.
 
-Each step applies the rules of :mod:`deterrence.dynamics` to arrays over runs; the Mesa
-model (:mod:`deterrence.abm`) applies the same functions to one run. Runs are processed in
+Each step applies the rules of :mod:`deterrence.simulate.rules` to arrays over runs; the Mesa
+model (:mod:`deterrence.simulate.mesa_model`) applies the same functions to one run. Runs are processed in
 chunks (memory stays bounded by the chunk size); a run's numbers depend only on the root
 key and its run index, not on the chunking.
 """
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import dynamics as dyn
-from .equilibrium import crisis_tables
-from .payoffs import all_profiles, outcome, russia_success_probability
+from ..game.payoffs import all_profiles, outcome, russia_success_probability
+from ..solve.equilibrium import crisis_tables
+from . import rules as dyn
 
 #: Runs advanced together; bounds memory (the 2^n profile tables are (chunk, 2^n)).
 CHUNK_RUNS = 512

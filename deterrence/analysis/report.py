@@ -27,10 +27,9 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from .config import ConfigError  # noqa: E402
-from .equilibrium import REGIME_NAMES  # noqa: E402
-from .stats import mean_ci, paired_difference  # noqa: E402
-from .sweep import (  # noqa: E402
+from ..game.config import ConfigError  # noqa: E402
+from ..solve.equilibrium import REGIME_NAMES  # noqa: E402
+from ..sweep.plan import (  # noqa: E402
     SENSITIVITY_FIGURE,
     SENSITIVITY_FILES,
     ArchiveError,
@@ -39,6 +38,7 @@ from .sweep import (  # noqa: E402
     plan_file,
     read_manifest,
 )
+from .stats import mean_ci, paired_difference  # noqa: E402
 
 # Okabe & Ito (2008), distinguishable with the common colour-vision deficiencies.
 REGIME_COLOURS = {"deterred": "#009E73", "defended": "#0072B2", "abandoned": "#D55E00",
@@ -483,7 +483,7 @@ def _difference_figure(a: Archive, diffs: dict[str, Any], reference: str) -> str
 
 
 def _paired_html(a: Archive, reference: str) -> str:
-    from .api import compare_formats, significance_counts
+    from ..api import compare_formats, significance_counts
 
     others = [f for f in a.plan.formats if f != reference]
     if not others:
@@ -631,7 +631,7 @@ def _discovery_html(a: Archive) -> str:
            "density at least 0.8 (Bryant &amp; Lempert 2010). A failure region that is not "
            "box-shaped shows as low density or low coverage. “Over the whole sampled "
            "range”: the format fails everywhere. From Python: "
-           "<code>deterrence.discovery.find_failure_box</code>; from the shell: "
+           "<code>deterrence.analysis.discovery.find_failure_box</code>; from the shell: "
            "<code>deterrence discover ARCHIVE</code>.")
     return f"<table>{head}{''.join(body)}</table><p class='how'>{how}</p>"
 
@@ -665,7 +665,7 @@ point</a> · <a href="#sensitivity">sensitivity</a> ·
 <h2 id="maps">Maps by format</h2>{_maps_html(a)}
 <h2 id="config">Sweep configuration</h2>
 <p>From {_e(a.config_source)}.</p><pre>{_e(a.config_text)}</pre>
-<p class="how">Written {now} by deterrence.report; the archive itself is unchanged.</p>
+<p class="how">Written {now} by deterrence.analysis.report; the archive itself is unchanged.</p>
 </body></html>
 """
 

@@ -180,8 +180,8 @@ def find_failure_box(sim, exact, format_id: str, outcome: str = "escalation_freq
     the per-sample values of a Latin hypercube or Sobol sweep. Parameters that do not vary
     are left out.
     """
-    from .equilibrium import REGIME_NAMES
-    from .sweep import OUTPUTS
+    from ..solve.equilibrium import REGIME_NAMES
+    from ..sweep.plan import OUTPUTS
 
     allowed = (*OUTPUTS, REGIME_OUTCOME)
     if outcome not in allowed:

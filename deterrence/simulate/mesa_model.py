@@ -1,12 +1,12 @@
 """The agent-based model in Mesa: the readable reference for one run.
 
 ``CrisisModel`` holds the environment (the format, shocks, the random stream); the agents
-hold their own state and decide with the rules of :mod:`deterrence.dynamics`, the same
+hold their own state and decide with the rules of :mod:`deterrence.simulate.rules`, the same
 functions the vectorised engine applies to many runs at once, so both produce the same
 numbers (tested to the last bit).
 
 Mesa 3.3 keeps every model alive in ``mesa.Agent._ids`` (mesa issue 3179); :func:`run`
-releases it after each run. Randomness comes from :func:`deterrence.dynamics.uniforms`,
+releases it after each run. Randomness comes from :func:`deterrence.simulate.rules.uniforms`,
 not from ``model.rng``, so it is a pure function of (root key, run, round, slot).
 """
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from . import dynamics as dyn
-from .equilibrium import CrisisTables, crisis_tables
-from .payoffs import Game, all_profiles, outcome, russia_success_probability
+from ..game.payoffs import Game, all_profiles, outcome, russia_success_probability
+from ..solve.equilibrium import CrisisTables, crisis_tables
+from . import rules as dyn
 
 
 class RussiaAgent(mesa.Agent):

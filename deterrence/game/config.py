@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 #: The repository's configuration folder (formats, scenarios, sweeps).
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 FORMATS_DIR = CONFIG_DIR / "formats"
 SCENARIOS_DIR = CONFIG_DIR / "scenarios"
 

@@ -33,7 +33,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from .config import (
+from ..analysis.sensitivity import SensitivitySpec
+from ..game.config import (
     ConfigError,
     FormatSpec,
     Scenario,
@@ -43,10 +44,9 @@ from .config import (
     read_toml,
     validate,
 )
-from .payoffs import build_game, parameter_paths
-from .sensitivity import SensitivitySpec
+from ..game.payoffs import build_game, parameter_paths
 
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
 OUTPUTS = ("escalation_frequency", "abandoned_given_escalation", "deterred_share",
            "first_escalation")
 EXACT_OUTPUTS = ("regime", "worst_escalates", "worst_stability", "worst_max_real_eigenvalue",
@@ -219,7 +219,7 @@ def resolve(spec: SweepSpec, scenario: Scenario, origin: str = "sweep") -> Plan:
     seed = scenario.seed if spec.seed is None else spec.seed
     design = None
     if spec.sensitivity is not None:
-        from .sensitivity import design as sensitivity_design
+        from ..analysis.sensitivity import design as sensitivity_design
 
         design = sensitivity_design(spec.sensitivity, [a.path for a in spec.axes],
                                     [a.low for a in spec.axes], [a.high for a in spec.axes],
@@ -306,8 +306,8 @@ def run_chunk(task: ChunkTask) -> dict[str, np.ndarray]:
     """Simulate runs [start, stop) of one format: the summaries (importable, for workers)."""
     from dataclasses import replace
 
-    from . import dynamics as dyn
-    from . import engine
+    from ..simulate import engine
+    from ..simulate import rules as dyn
 
     runs = np.arange(task.start, task.stop)
     cells = runs // task.replicates - task.first_cell
@@ -497,7 +497,7 @@ def _layout(plan: Plan):
 
 
 def _solve(plan: Plan, points: np.ndarray) -> list:
-    from .equilibrium import solve_grid
+    from ..solve.equilibrium import solve_grid
 
     solutions = []
     for fid in plan.formats:
@@ -513,7 +513,7 @@ def exact_dataset(plan: Plan):
     """The exact solver's regime and stability at every point, per format."""
     import xarray as xr
 
-    from .api import MAP_VARIABLES
+    from ..api import MAP_VARIABLES
 
     dims, shape, coords = _layout(plan)
     formats = list(plan.formats)
@@ -545,7 +545,7 @@ def simulated_dataset(plan: Plan, staging: Path, summaries=None):
     ``staging``."""
     import xarray as xr
 
-    from .api import SUMMARY_DESCRIPTIONS
+    from ..api import SUMMARY_DESCRIPTIONS
 
     spec = plan.spec
     dims, shape, coords = _layout(plan)
@@ -568,7 +568,7 @@ def sensitivity_dataset(plan: Plan, summaries: dict[str, np.ndarray]):
     regime (format, sample)."""
     import xarray as xr
 
-    from .api import MAP_VARIABLES, SUMMARY_DESCRIPTIONS
+    from ..api import MAP_VARIABLES, SUMMARY_DESCRIPTIONS
 
     spec = plan.spec
     points = plan.sensitivity_points
@@ -594,7 +594,7 @@ def sensitivity_dataset(plan: Plan, summaries: dict[str, np.ndarray]):
 
 def sensitivity_indices(plan: Plan, design):
     """The indices of every requested outcome, per format, from the design's data."""
-    from .sensitivity import indices_dataset
+    from ..analysis.sensitivity import indices_dataset
 
     spec = plan.spec
     return indices_dataset(spec.sensitivity, [a.path for a in spec.axes],
@@ -625,7 +625,7 @@ def sha256(path: Path) -> str:
 
 
 def _code_version() -> dict[str, Any]:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                                 text=True, timeout=10).stdout.strip() or None
@@ -668,13 +668,13 @@ def finish_archive(plan: Plan, staging: Path, target: Path, started: str,
                    executor_name: str, source: Path | None = None) -> Path:
     """Write the data, provenance and checksums into ``staging`` and rename it to
     ``target``."""
-    from . import dynamics as dyn
+    from ..simulate import rules as dyn
 
     for name, data in datasets(plan, staging).items():
         (staging / name).parent.mkdir(exist_ok=True)
         data.to_netcdf(staging / name, engine="scipy")
         if name == SENSITIVITY_FILES[1]:
-            from .sensitivity import figure
+            from ..analysis.sensitivity import figure
 
             (staging / SENSITIVITY_FIGURE).parent.mkdir(exist_ok=True)
             (staging / SENSITIVITY_FIGURE).write_bytes(
@@ -824,6 +824,6 @@ def verify(archive: str | Path, executor: Executor | None = None) -> list[str]:
 
 
 def _random_key(plan: Plan) -> int:
-    from .dynamics import root_key
+    from ..simulate.rules import root_key
 
     return root_key(plan.seed)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from .config import Strict
+from ..game.config import Strict
 
 #: Outcomes the indices can be computed for: description and unit, per design point.
 OUTPUTS: dict[str, tuple[str, str]] = {
@@ -112,7 +112,7 @@ def design(spec: SensitivitySpec, names: list[str], low, high, seed: int) -> np.
 def outcomes(sim, exact, names: list[str]) -> dict[str, np.ndarray]:
     """Each requested outcome per (format, design point) from the design's datasets:
     ``sim`` has dims (format, sample, replicate), ``exact`` (format, sample)."""
-    from .equilibrium import REGIME_NAMES
+    from ..solve.equilibrium import REGIME_NAMES
 
     out = {}
     for name in names:

@@ -5,7 +5,7 @@ The crisis (one round) is solved by backward induction:
 1. *Guarantors' subgame* after an escalation. With probability ``p`` (the format's
    coordination probability) the members act as one team and play the profile that maximises
    the sum of their payoffs; otherwise each decides alone. The independent game is an
-   n-player binary game (payoffs from :mod:`deterrence.payoffs`); its pure equilibria are
+   n-player binary game (payoffs from :mod:`deterrence.game.payoffs`); its pure equilibria are
    enumerated exactly and, where there is none, its totally mixed equilibrium is computed.
 2. *Russia* compares refraining with the exact expectation over the response::
 
@@ -27,7 +27,7 @@ are), so learning does not settle on it; :func:`solve_cell` still lists it.
 is a policy (honour if attacked) that costs ``readiness_cost`` every round, and Russia's is
 escalate/refrain: an (n+1)-player binary game (Russia is player 0). An equilibrium's
 stability is the classification of the Jacobian of the replicator dynamics at it
-(:func:`deterrence.binary_games.classify`); the largest real part is a number a map can
+(:func:`deterrence.solve.binary_games.classify`); the largest real part is a number a map can
 show. The logit equilibrium (QRE) of the same strategic form is the rest point of the logit
 dynamics, and is classified the same way.
 """
@@ -41,8 +41,7 @@ from functools import cached_property
 
 import numpy as np
 
-from . import binary_games as bg
-from .payoffs import (
+from ..game.payoffs import (
     Game,
     all_profiles,
     escalation_risk,
@@ -54,6 +53,7 @@ from .payoffs import (
     russia_refrain_payoff,
     russia_success_probability,
 )
+from . import binary_games as bg
 
 MIXED = 3  # a cell whose equilibria disagree (codes 0-2: payoffs.DETERRED, ...)
 REGIME_NAMES = ("deterred", "defended", "abandoned", "mixed")
@@ -112,7 +112,7 @@ def guarantor_table(t: CrisisTables) -> np.ndarray:
 def pure_equilibria(t: CrisisTables, tol: float = PAYOFF_TOL) -> np.ndarray:
     """``mask[c, k]``: profile k is a pure equilibrium of the independent subgame.
 
-    Same test as :func:`deterrence.binary_games.pure_nash_mask` on
+    Same test as :func:`deterrence.solve.binary_games.pure_nash_mask` on
     :func:`guarantor_table`, computed from the gain of each player on the two halves of the
     profile axis (bit i = 0 / 1) so that the (C, P, n) table is never formed.
     """

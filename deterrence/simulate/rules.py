@@ -1,13 +1,13 @@
 r"""Rules of the repeated crisis: how agents choose and learn, how stocks evolve.
 
 The only home of the simulation rules. Both engines call these functions — the Mesa model
-(:mod:`deterrence.abm`) with arrays of one run, the vectorised engine
-(:mod:`deterrence.engine`) with arrays of many — so both evaluate the same expressions in
+(:mod:`deterrence.simulate.mesa_model`) with arrays of one run, the vectorised engine
+(:mod:`deterrence.simulate.engine`) with arrays of many — so both evaluate the same expressions in
 the same order. Arrays have the run axis first; per-guarantor arrays are (R, n).
 
 One round (step) t:
 
-1. *Stage game.* The crisis game of :mod:`deterrence.payoffs` with today's stocks
+1. *Stage game.* The crisis game of :mod:`deterrence.game.payoffs` with today's stocks
    (Ukraine's and Russia's capability) and honouring costs (after shocks).
 2. *Russia* holds Beta beliefs (alpha_i, beta_i) that guarantor i, deciding alone, honours.
    With b_i = alpha_i / (alpha_i + beta_i) (0 for a guarantor that has withdrawn), its exact
@@ -28,7 +28,7 @@ One round (step) t:
    ``g_i = U_i(honour, a_-i) - U_i(abstain, a_-i)``; in every round it also falls by
    ``(1 - m)`` times the readiness cost of being ready to honour. The expected increment,
    ``(1 - m) [y (1 - p) (G_i - A_i) - readiness_i]``, has the sign of the strategic-form gain
-   of :mod:`deterrence.equilibrium` at ``A_i = 0``, so the simulations learn in the game
+   of :mod:`deterrence.solve.equilibrium` at ``A_i = 0``, so the simulations learn in the game
    whose stability the solver classifies: untested readiness erodes.
 6. *Stocks.* Ukraine's capability returns towards its baseline and keeps part of the
    response's capability; both sides lose ``war_damage`` of their capability in a round of
@@ -48,10 +48,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import binary_games as bg
-from .config import DynamicsParameters, FormatSpec, Scenario, Shock
-from .equilibrium import CrisisTables, escalation_value
-from .payoffs import (
+from ..game.config import DynamicsParameters, FormatSpec, Scenario, Shock
+from ..game.payoffs import (
     ABANDONED,
     DETERRED,
     Game,
@@ -62,6 +60,8 @@ from .payoffs import (
     honouring_gain,
     russia_success_probability,
 )
+from ..solve import binary_games as bg
+from ..solve.equilibrium import CrisisTables, escalation_value
 
 SLOT_RUSSIA, SLOT_TEAM, SLOT_FIRST_GUARANTOR = 0, 1, 2
 MAX_RUNS, MAX_STEPS, MAX_SLOTS = 1 << 36, 1 << 20, 1 << 8
@@ -134,7 +134,7 @@ def belief_means(alpha: np.ndarray, beta: np.ndarray, withdrawn: np.ndarray) -> 
 def escalation_probability(rationality: float, tables: CrisisTables,
                            honour_belief: np.ndarray) -> np.ndarray:
     """Russia's logit choice on its exact expected payoff of escalating under its beliefs
-    (:func:`deterrence.equilibrium.escalation_value`)."""
+    (:func:`deterrence.solve.equilibrium.escalation_value`)."""
     value = escalation_value(tables, bg.profile_probabilities(honour_belief))
     return choice_probability(rationality, value - tables.russia_refrain)
 

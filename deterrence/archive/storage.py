@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import ConfigError
+from ..game.config import ConfigError
 
 
 def write_directory(target: str | Path, fill: Callable[[Path], None]) -> Path:
