@@ -57,7 +57,7 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.logger import set_log_level
 from streamlit.testing.v1 import AppTest
 
-from deterrence.sweep import plan as sw
+from deterrence import api
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "configs" / "sweeps" / "quickstart.toml"
@@ -122,7 +122,7 @@ def main() -> None:
     st_config.set_option("logger.enableRich", False)  # parses the config, then:
     set_log_level("critical")
     clock = ChartClock()
-    plan = sw.load_plan(QUICKSTART)
+    plan = api.load_plan(QUICKSTART)
     spec = plan.spec
 
     def new_app() -> AppTest:
@@ -143,8 +143,8 @@ def main() -> None:
     trivial = timed(lambda: AppTest.from_string(
         "import streamlit as st\nst.write('ok')", default_timeout=TIMEOUT_S).run(),
         args.repeats)
-    exact = timed(lambda: sw.exact_dataset(plan), args.repeats)
-    simulate = timed(lambda: sw.simulate_plan(plan), args.repeats)
+    exact = timed(lambda: api.exact_dataset(plan), args.repeats)
+    simulate = timed(lambda: api.simulate_plan(plan), args.repeats)
     cpu_after, wall = busy_cpu_seconds(), time.perf_counter() - wall_before
     clear_caches()
     others = None  # share of the machine's CPUs used by other processes during the timings

@@ -51,8 +51,10 @@ from pathlib import Path
 import numpy as np
 from machine import cpu_model, machine_busy_seconds
 
+from deterrence import api
+from deterrence.archive import manifest as archive_manifest
 from deterrence.game.config import SCENARIOS_DIR, ConfigError
-from deterrence.sweep import plan as sw
+from deterrence.sweep import datasets, execute
 
 MEMORY_TARGET_MIB = 500.0
 MEMORY_TARGET_RUNS = 1_000_000
@@ -169,7 +171,7 @@ def memory_sweep(sweep_file: Path, trace: bool) -> dict:
         if trace:
             tracemalloc.reset_peak()
 
-    plan = sw.load_plan(sweep_file)
+    plan = api.load_plan(sweep_file)
     phase("plan")
 
     def progress(done: int, total: int) -> None:
@@ -177,7 +179,7 @@ def memory_sweep(sweep_file: Path, trace: bool) -> dict:
             phase("execute")
 
     with tempfile.TemporaryDirectory(prefix="sweep-scaling-") as tmp:
-        archive, failures = sw.run_sweep(plan, Path(tmp) / "archive", sw.InProcessExecutor(),
+        archive, failures = api.run_sweep(plan, Path(tmp) / "archive", execute.InProcessExecutor(),
                                          "inprocess", source=sweep_file, progress=progress)
         if failures:
             raise RuntimeError(f"sweep failed: {failures}")
@@ -203,7 +205,8 @@ def in_fresh_process(fn, *args):
 
 def warm_up(plan_json: dict, format_id: str, delay: float) -> int:
     """A tiny chunk (imports, first calls), then a wait so that every worker gets one."""
-    from deterrence.sweep.plan import Plan, chunk_task, run_chunk
+    from deterrence.sweep.execute import chunk_task, run_chunk
+    from deterrence.sweep.spec import Plan
 
     run_chunk(chunk_task(Plan.from_json(plan_json, "warm-up"), format_id, 0, 64))
     time.sleep(delay)
@@ -213,7 +216,8 @@ def warm_up(plan_json: dict, format_id: str, delay: float) -> int:
 def chunk_probe(plan_json: dict, format_id: str, stop: int) -> dict:
     """Time ``run_chunk`` of runs 0 .. stop - 1 here; with the minor page faults it caused
     and this process's glibc trim threshold (Dask's nanny sets one for its workers)."""
-    from deterrence.sweep.plan import Plan, chunk_task, run_chunk
+    from deterrence.sweep.execute import chunk_task, run_chunk
+    from deterrence.sweep.spec import Plan
 
     task = chunk_task(Plan.from_json(plan_json, "probe"), format_id, 0, stop)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -269,7 +273,7 @@ class CpuWatch:
                 "others": min(max(busy - ours, 0.0) / (wall * cpus), 1.0)}
 
 
-def dask_sweep(plan: sw.Plan, sweep_file: Path, workers: int, no_trim: bool) -> dict:
+def dask_sweep(plan: api.Plan, sweep_file: Path, workers: int, no_trim: bool) -> dict:
     """Start a local Dask cluster, warm every worker, then time ``run_sweep``."""
     import dask
     import distributed  # noqa: F401  its configuration defaults, before dask.config.set
@@ -277,7 +281,7 @@ def dask_sweep(plan: sw.Plan, sweep_file: Path, workers: int, no_trim: bool) -> 
     unset = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
     start = time.perf_counter()
     with dask.config.set(unset if no_trim else {}):
-        executor = sw.make_executor("dask", workers)
+        executor = api.make_executor("dask", workers)
     try:
         startup = time.perf_counter() - start
         tiny = plan.to_json()
@@ -295,13 +299,14 @@ def dask_sweep(plan: sw.Plan, sweep_file: Path, workers: int, no_trim: bool) -> 
         with tempfile.TemporaryDirectory(prefix="sweep-scaling-") as tmp:
             watch = CpuWatch()
             start = time.perf_counter()
-            archive, failures = sw.run_sweep(plan, Path(tmp) / "archive", executor, "dask",
+            archive, failures = api.run_sweep(plan, Path(tmp) / "archive", executor, "dask",
                                              source=sweep_file, progress=progress)
             end = time.perf_counter()
             load = watch.read()
             if failures:
                 raise RuntimeError(f"sweep failed: {failures}")
-            digests = {name: sw.sha256(archive / name) for name in sw.DATA_FILES}
+            digests = {name: archive_manifest.sha256(archive / name)
+                       for name in (datasets.SIMULATION_FILE, datasets.EXACT_FILE)}
     finally:
         executor.shutdown()
     return {"wall": end - start, "execute": marks["executed"] - start,
@@ -349,7 +354,7 @@ def main() -> None:
                      for size in args.sizes}
             dask_file = write_sweep(folder, "dask", args.scenario, args.format, args.dask_runs,
                                     args.dask_steps, args.grid, args.dask_chunk_runs)
-            dask_plan = sw.load_plan(dask_file)
+            dask_plan = api.load_plan(dask_file)
         except ConfigError as exc:
             args.parser.error(str(exc))
 
@@ -422,9 +427,9 @@ def main() -> None:
             # the scheduler's HTTP server falls back to another port if 8787 is taken
             warnings.filterwarnings("ignore", message="Port 8787 is already in use")
             # the client assembles the archive: import and warm that path before timing
-            sw.run_sweep(sw.load_plan(write_sweep(folder, "warm", args.scenario, args.format,
+            api.run_sweep(api.load_plan(write_sweep(folder, "warm", args.scenario, args.format,
                                                   64, 2, 2, 32)),
-                         folder / "warm", sw.InProcessExecutor(), "inprocess")
+                         folder / "warm", execute.InProcessExecutor(), "inprocess")
             probe_runs = min(args.dask_chunk_runs, dask_plan.runs_per_format)
             local = min((chunk_probe(dask_plan.to_json(), next(iter(dask_plan.formats)),
                                      probe_runs) for _ in range(2)), key=lambda p: p["seconds"])

@@ -20,16 +20,20 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
-from deterrence.analysis.stats import paired_difference
-from deterrence.api import compare_formats, significance_counts
-from deterrence.game.config import SCENARIOS_DIR, ConfigError, load_scenario
-from deterrence.game.payoffs import parameter_paths
-from deterrence.solve.binary_games import STABILITY_NAMES
-from deterrence.solve.equilibrium import REGIME_NAMES
-from deterrence.sweep import plan as sw
+from deterrence import api
+from deterrence.api import (
+    REGIME_NAMES,
+    SCENARIOS_DIR,
+    STABILITY_NAMES,
+    ConfigError,
+    compare_formats,
+    load_scenario,
+    paired_difference,
+    parameter_paths,
+    significance_counts,
+)
 
-DEFAULT_SWEEP = Path(sw.__file__).resolve().parents[2] / "configs" / "sweeps" / \
-    "quickstart.toml"
+DEFAULT_SWEEP = api.SWEEPS_DIR / "quickstart.toml"
 #: Largest sweep run interactively, in simulated run-rounds; larger ones go to the CLI.
 INTERACTIVE_LIMIT = 3_000_000
 #: Okabe & Ito (2008) colour-blind-safe palette.
@@ -47,7 +51,7 @@ st.set_page_config(page_title="deterrence", layout="wide")
 
 @st.cache_data(show_spinner=False)
 def default_spec() -> dict:
-    return sw.load_plan(DEFAULT_SWEEP).spec.model_dump(mode="json")
+    return api.load_plan(DEFAULT_SWEEP).spec.model_dump(mode="json")
 
 
 @st.cache_data(show_spinner=False)
@@ -58,24 +62,22 @@ def scenario_files() -> list[str]:
 @st.cache_data(show_spinner=False)
 def axis_choices(scenario_name: str, formats: tuple[str, ...]) -> list[str]:
     """Parameter paths valid for every chosen format."""
-    from deterrence.game.config import load_catalogue
-
     scenario = load_scenario(SCENARIOS_DIR / scenario_name)
-    catalogue = load_catalogue()
+    catalogue = api.load_catalogue()
     sets = [set(parameter_paths(scenario, catalogue[f])) for f in formats]
     common = set.intersection(*sets) if sets else set()
     ordered = parameter_paths(scenario, catalogue[formats[0]]) if formats else []
     return [p for p in ordered if p in common]
 
 
-def make_plan(scenario_name: str, spec_json: str) -> sw.Plan:
-    spec = sw.SweepSpec.model_validate(json.loads(spec_json))
-    return sw.resolve(spec, load_scenario(SCENARIOS_DIR / scenario_name), "dashboard")
+def make_plan(scenario_name: str, spec_json: str) -> api.Plan:
+    spec = api.SweepSpec.model_validate(json.loads(spec_json))
+    return api.resolve(spec, load_scenario(SCENARIOS_DIR / scenario_name), "dashboard")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def exact_maps(scenario_name: str, spec_json: str):
-    return sw.exact_dataset(make_plan(scenario_name, spec_json))
+    return api.exact_dataset(make_plan(scenario_name, spec_json))
 
 
 @st.cache_resource
@@ -90,7 +92,7 @@ def simulated_maps(scenario_name: str, spec_json: str, place) -> object:
     store, key = _simulations(), (scenario_name, spec_json)
     if key not in store:
         bar = place.progress(0.0, text="Simulating…")
-        store[key] = sw.simulate_plan(
+        store[key] = api.simulate_plan(
             make_plan(scenario_name, spec_json),
             progress=lambda done, total: bar.progress(
                 done / total, text=f"Simulating: chunk {done} of {total}"))
@@ -104,20 +106,9 @@ def simulated_maps(scenario_name: str, spec_json: str, place) -> object:
 @st.cache_data(show_spinner=False, max_entries=64)
 def one_run(scenario_name: str, spec_json: str, format_id: str, cell: int, replicate: int):
     """The Mesa model's run of the sweep's run ``cell * replicates + replicate``."""
-    from dataclasses import replace
-
-    from deterrence.game.payoffs import build_game
-    from deterrence.simulate import mesa_model as abm
-    from deterrence.simulate.rules import Setup
-
     plan = make_plan(scenario_name, spec_json)
-    fmt = plan.formats[format_id]
-    overrides = {a.path: plan.points[[cell], j] for j, a in enumerate(plan.spec.axes)}
-    setup = Setup.from_config(plan.scenario, fmt, plan.seed, plan.spec.rationality)
-    setup = replace(setup, base=build_game(plan.scenario, fmt, overrides))
-    summary, series = abm.run(setup, cell * plan.spec.replicates + replicate,
-                              plan.spec.steps)
-    return summary, series, list(setup.base.guarantor_ids), [
+    summary, series, guarantors = api.plan_run(plan, format_id, cell, replicate)
+    return summary, series, guarantors, [
         (s.step, s.kind, s.guarantor) for s in plan.scenario.shocks]
 
 
@@ -132,9 +123,7 @@ def sidebar() -> tuple[str, dict]:
     scenario_name = st.sidebar.selectbox(
         "Scenario", files, index=files.index("baseline.toml") if "baseline.toml" in files
         else 0, key="scenario")
-    from deterrence.game.config import load_catalogue
-
-    catalogue = load_catalogue()
+    catalogue = api.load_catalogue()
     default_formats = list(catalogue) if defaults["formats"] == "all" else defaults["formats"]
     formats = st.sidebar.multiselect("Formats to compare", list(catalogue),
                                      default=default_formats, key="formats",
@@ -397,18 +386,15 @@ def save_view(scenario_name: str, spec_json: str) -> None:
     st.write("Write this sweep as an archive (data, configuration, provenance, checksums) "
              "and its HTML report under `results/`.")
     if st.button("Save archive", key="save"):
-        from deterrence.analysis.report import write_report
-
         plan = make_plan(scenario_name, spec_json)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        target = sw.RESULTS_DIR / f"dashboard-{stamp}"
+        target = api.RESULTS_DIR / f"dashboard-{stamp}"
         with st.spinner("Running the sweep into an archive…"):
-            archive, failures = sw.run_sweep(plan, target, sw.InProcessExecutor(),
-                                             "inprocess")
+            archive, failures = api.run_sweep(plan, target)
         if failures:
             st.error("Chunks failed: " + "; ".join(failures))
             return
-        report = write_report(archive)
+        report = api.write_report(archive)
         st.success(f"Archive: {archive} — report: {report}")
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:

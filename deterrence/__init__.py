@@ -1,13 +1,37 @@
-"""deterrence: security-guarantee formats for Ukraine as games, solved exactly."""
+"""deterrence: security-guarantee formats for Ukraine as games, solved exactly.
 
-from .api import FormatResult, compare_formats, solve_formats, solve_map
-from .game.config import ConfigError, load_catalogue, load_format, load_scenario
+The names below are the public API (:mod:`deterrence.api`); the subpackages are its layers:
+``game`` (schema, loaders, payoff rules), ``solve`` (exact equilibria), ``simulate`` (the
+repeated crisis), ``sweep`` (plans and executors), ``archive`` (writing, reading,
+verifying) and ``analysis`` (statistics, comparison, sensitivity, discovery, reports).
+"""
+
+from .api import (
+    REGIME_NAMES,
+    ArchiveError,
+    ConfigError,
+    FormatResult,
+    compare_formats,
+    discover,
+    load_archive,
+    load_catalogue,
+    load_plan,
+    load_scenario,
+    run_sweep,
+    simulate_scenario,
+    solve_formats,
+    solve_map,
+    verify,
+    write_report,
+)
+from .game.config import load_format
 from .game.payoffs import build_game, parameter_paths
-from .solve.equilibrium import REGIME_NAMES, solve_cell, solve_grid
+from .solve.equilibrium import solve_cell, solve_grid
 
 __all__ = [
-    "ConfigError", "FormatResult", "REGIME_NAMES", "build_game", "compare_formats",
-    "load_catalogue", "load_format", "load_scenario", "parameter_paths", "solve_cell",
-    "solve_formats", "solve_grid", "solve_map",
+    "REGIME_NAMES", "ArchiveError", "ConfigError", "FormatResult", "build_game",
+    "compare_formats", "discover", "load_archive", "load_catalogue", "load_format",
+    "load_plan", "load_scenario", "parameter_paths", "run_sweep", "simulate_scenario",
+    "solve_cell", "solve_formats", "solve_grid", "solve_map", "verify", "write_report",
 ]
 __version__ = "0.1.0"

@@ -1,45 +1,65 @@
-"""Python API: the operations of the command line as functions, for scripts and notebooks."""
+"""Python API: the operations of the command line as functions, for scripts and notebooks.
+
+This is the front door of the package: the command line and the dashboard call these
+functions and nothing below them, so both faces do the same thing for the same input.
+"""
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .analysis.compare import COMPARED_OUTCOMES, compare_formats, significance_counts
+from .analysis.sensitivity import INDICES
+from .analysis.stats import mean_ci, paired_difference
+from .archive.manifest import ArchiveError
+from .archive.read import INDICES_FILE
+from .archive.write import RESULTS_DIR
 from .game.config import (
     FORMATS_DIR,
+    SCENARIOS_DIR,
+    SWEEPS_DIR,
     ConfigError,
     FormatSpec,
     Scenario,
     load_catalogue,
     load_scenario,
+    read_toml,
 )
-from .game.payoffs import build_game
+from .game.payoffs import build_game, parameter_paths
+from .simulate.engine import SUMMARY_DESCRIPTIONS, simulation_dataset
+from .simulate.rules import hazard_of_first_escalation
 from .solve.binary_games import STABILITY_NAMES
-from .solve.equilibrium import REGIME_NAMES, Equilibrium, GridSolution, solve_cell, solve_grid
+from .solve.equilibrium import (
+    MAP_VARIABLES,
+    REGIME_NAMES,
+    Equilibrium,
+    GridSolution,
+    solve_cell,
+    solve_grid,
+)
+from .sweep.design import DEFAULT_SAMPLES
+from .sweep.execute import EXECUTORS, make_executor, simulate_plan
+from .sweep.spec import Plan, SweepSpec, load_plan, resolve
+
+__all__ = [
+    # names re-exported from the layers below, for the faces and for notebooks
+    "COMPARED_OUTCOMES", "DEFAULT_SAMPLES", "EXECUTORS", "FORMATS_DIR", "INDICES",
+    "INDICES_FILE", "MAP_VARIABLES", "REGIME_NAMES", "RESULTS_DIR", "SCENARIOS_DIR",
+    "STABILITY_NAMES", "SUMMARY_DESCRIPTIONS", "SWEEPS_DIR", "ArchiveError", "ConfigError",
+    "Plan", "SweepSpec", "compare_formats", "hazard_of_first_escalation", "load_catalogue",
+    "load_plan", "load_scenario", "mean_ci", "paired_difference", "parameter_paths",
+    "read_toml", "resolve", "significance_counts", "simulate_plan", "simulation_dataset",
+    # the operations defined here
+    "FormatResult", "discover", "exact_dataset", "load_archive", "plan_run", "run_sweep",
+    "simulate_scenario", "solve_formats", "solve_map", "verify", "write_report",
+    "write_simulation",
+]
 
 ENGINES = ("vector", "mesa")
-
-MAP_VARIABLES = {  # GridSolution field -> (description, unit)
-    "regime": ("regime over the pure subgame-perfect equilibria (the totally mixed one where "
-               "there is no pure one); codes: "
-               + ", ".join(f"{i} {name}" for i, name in enumerate(REGIME_NAMES)), "code"),
-    "equilibrium_count": ("number of pure subgame-perfect equilibria (1 where the totally "
-                          "mixed one stands in, 0 where none was found)", "count"),
-    "escalation_share": ("share of those equilibria in which Russia escalates", "share"),
-    "has_pure_equilibrium": ("the guarantors' subgame has a pure equilibrium", "yes/no"),
-    "worst_escalates": ("Russia escalates in the equilibrium it likes best", "yes/no"),
-    "worst_russia_success": ("P(Russia succeeds | escalation) in that equilibrium",
-                             "probability"),
-    "worst_deter_share": ("mean P(deter) of guarantors deciding alone in that equilibrium",
-                          "probability"),
-    "worst_stability": ("stability of that equilibrium under replicator learning; codes: "
-                        + ", ".join(f"{i} {name}" for i, name in enumerate(STABILITY_NAMES)),
-                        "code"),
-    "worst_max_real_eigenvalue": ("largest real part of the replicator Jacobian's eigenvalues "
-                                  "there (> 0: learning moves away)", "1 / round"),
-}
 
 
 @dataclass(frozen=True)
@@ -165,113 +185,111 @@ def simulate_scenario(scenario: Scenario | str | Path, format_id: str | None = N
     return vector.Simulation(setup.base.guarantor_ids, np.arange(runs), steps, summary, series)
 
 
-SUMMARY_DESCRIPTIONS = {
-    "escalation_frequency": ("share of rounds in which Russia escalated", "share"),
-    "abandoned_given_escalation": ("share of escalations met by an insufficient response "
-                                   "(NaN: no escalation)", "share"),
-    "deterred_share": ("share of rounds in which Russia refrained", "share"),
-    "first_escalation": ("round of the first escalation (-1: none)", "round"),
-}
+def write_simulation(target: str | Path, dataset, record: dict) -> Path:
+    """Write a simulation's labelled arrays (``simulation.nc``) and its record
+    (``run.json``) into the new folder ``target``, all or nothing."""
+    import json
+
+    from .archive.storage import write_directory
+
+    def fill(folder: Path) -> None:
+        dataset.to_netcdf(folder / "simulation.nc", engine="scipy")
+        (folder / "run.json").write_text(json.dumps(record, indent=2))
+
+    return write_directory(target, fill)
 
 
-def simulation_dataset(sim, attrs: dict):
-    """Labelled arrays of a simulation (an ``xarray.Dataset``): summaries by run and, if
-    kept, series by run and round (and guarantor)."""
-    import xarray as xr
-    data = {name: ("run", values, {"description": SUMMARY_DESCRIPTIONS[name][0],
-                                   "units": SUMMARY_DESCRIPTIONS[name][1]})
-            for name, values in sim.summary.items()}
-    coords = {"run": sim.run_ids, "guarantor": list(sim.guarantor_ids)}
-    if sim.series is not None:
-        s = sim.series
-        coords["round"] = np.arange(sim.steps)
-        data.update({
-            "escalated": (("run", "round"), s["escalated"].astype(np.int8)),
-            "team_formed": (("run", "round"), s["team"].astype(np.int8)),
-            "outcome": (("run", "round"), s["outcome"],
-                        {"description": "0 deterred, 1 defended, 2 abandoned"}),
-            "honoured": (("run", "round", "guarantor"), s["actions"]),
-            "belief": (("run", "round", "guarantor"), s["belief"],
-                       {"description": "Russia's belief that the guarantor honours, after "
-                                       "the round's learning"}),
-            "attraction": (("run", "round", "guarantor"), s["attraction"]),
-            "ukraine_capability": (("run", "round"), s["stocks"][..., 0], {"units": "USD bn"}),
-            "russia_capability": (("run", "round"), s["stocks"][..., 1], {"units": "USD bn"}),
-            "sanctions_stock": (("run", "round"), s["stocks"][..., 2]),
-        })
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+def run_sweep(plan: Plan, target: str | Path, executor: str | Executor = "inprocess",
+              executor_name: str | None = None, source: str | Path | None = None,
+              resume: bool = False, retries: int = 2, progress=None,
+              workers: int | None = None, scheduler: str | None = None,
+              ) -> tuple[Path | None, list[str]]:
+    """Run a sweep plan into the new archive folder ``target``, with its analysis.
+
+    ``executor`` is a name (:data:`EXECUTORS`; ``workers`` and ``scheduler`` configure it)
+    or any ``concurrent.futures.Executor``. Returns (archive, []) or, if chunks failed,
+    (None, failures) with the staging folder kept for ``resume=True``."""
+    from .analysis.sensitivity import archive_outputs
+    from .archive.write import run_sweep as run
+
+    own = isinstance(executor, str)
+    pool = make_executor(executor, workers, scheduler) if own else executor
+    name = executor_name or (executor if own else type(executor).__name__)
+    try:
+        return run(plan, Path(target), pool, name,
+                   Path(source) if source is not None else None, resume=resume,
+                   retries=retries, progress=progress, derive=archive_outputs)
+    finally:
+        if own:
+            pool.shutdown()
 
 
-#: Outcomes compared run by run between two formats.
-COMPARED_OUTCOMES = ("escalation_frequency", "abandoned_given_escalation", "deterred_share")
+def verify(archive: str | Path, executor=None) -> list[str]:
+    """Re-run an archive and compare every array bit for bit: what differs (empty if it
+    reproduces). Raises :class:`ArchiveError` if the archive is malformed."""
+    from .analysis.sensitivity import archive_outputs
+    from .archive.verify import verify as check
+
+    return check(archive, executor, derive=archive_outputs)
 
 
-def compare_formats(simulated, first: str, second: str,
-                    outcomes: tuple[str, ...] = COMPARED_OUTCOMES, confidence: float = 0.95):
-    """Paired differences ``first - second`` per point of a sweep, under common random
-    numbers (run r of a point draws the same numbers under every format).
+def write_report(archive: str | Path, out: str | Path | None = None) -> Path:
+    """Write the self-contained HTML report of an archive (outside it); its path."""
+    from .analysis.report import write_report as write
 
-    ``simulated`` is a sweep archive folder or its simulated dataset (dims format, point
-    dims..., replicate). Returns an ``xarray.Dataset`` over the point dims with, per
-    outcome, ``<outcome>`` (mean difference), ``<outcome>_half_width`` (Student-t interval at
-    ``confidence``), ``<outcome>_pairs``, ``<outcome>_p_value``, ``<outcome>_significant``
-    (the interval excludes 0) and ``<outcome>_significant_fdr`` (Benjamini-Hochberg over the
-    points); its attrs hold the difference over every pair (``<outcome>_overall`` and
-    ``_overall_half_width``, normal approximation).
-    """
-    import xarray as xr
-
-    from .analysis.stats import paired_cells, paired_difference
-
-    if isinstance(simulated, str | Path):
-        path = Path(simulated) / "data" / "simulation.nc"
-        if not path.is_file():
-            raise ConfigError(f"{simulated}: not a sweep archive (no data/simulation.nc)")
-        with xr.open_dataset(path, engine="scipy") as ds:
-            simulated = ds.load()
-    formats = [str(f) for f in simulated["format"].values]
-    for name, value in (("first", first), ("second", second)):
-        if value not in formats:
-            raise ConfigError(f"{name} = {value!r}: not in the sweep; allowed: "
-                              f"{', '.join(formats)}")
-    for outcome in outcomes:
-        if outcome not in simulated:
-            raise ConfigError(f"outcome {outcome!r}: allowed: "
-                              f"{', '.join(str(v) for v in simulated.data_vars)}")
-    a, b = simulated.sel(format=first), simulated.sel(format=second)
-    dims = [d for d in a[outcomes[0]].dims if d != "replicate"]
-    data, attrs = {}, {"first": first, "second": second, "confidence": confidence,
-                       "pairing": "common random numbers: run r of a point shares its "
-                                  "random numbers under every format"}
-    for outcome in outcomes:
-        x = a[outcome].transpose(*dims, "replicate").values
-        y = b[outcome].transpose(*dims, "replicate").values
-        cells = paired_cells(x, y, confidence)
-        unit = f"difference in {outcome} ({first} - {second})"
-        data[outcome] = (dims, cells.mean, {"description": unit})
-        data[f"{outcome}_half_width"] = (dims, cells.half_width,
-                                         {"description": f"half-width of the {confidence:.0%}"
-                                                         " Student-t interval"})
-        data[f"{outcome}_pairs"] = (dims, cells.pairs)
-        data[f"{outcome}_p_value"] = (dims, cells.p_value)
-        data[f"{outcome}_significant"] = (dims, cells.significant.astype(np.int8))
-        data[f"{outcome}_significant_fdr"] = (dims, cells.significant_fdr.astype(np.int8))
-        overall = paired_difference(x, y)
-        attrs[f"{outcome}_overall"] = overall.mean
-        attrs[f"{outcome}_overall_half_width"] = overall.half_width
-    coords = {name: coord for name, coord in a.coords.items()
-              if name not in ("format", "replicate")
-              and set(coord.dims) <= set(dims)}
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    return write(archive, out)
 
 
-def significance_counts(differences, outcome: str) -> dict[str, int]:
-    """How many points of a :func:`compare_formats` result differ significantly: ``points``,
-    ``points_lower``, ``points_higher`` and the same after FDR control (``*_fdr``)."""
-    mean = differences[outcome].values
-    counts = {"points": int(mean.size)}
-    for suffix, flag in (("", "significant"), ("_fdr", "significant_fdr")):
-        marked = differences[f"{outcome}_{flag}"].values.astype(bool)
-        counts[f"points_lower{suffix}"] = int((marked & (mean < 0)).sum())
-        counts[f"points_higher{suffix}"] = int((marked & (mean > 0)).sum())
-    return counts
+def load_archive(archive: str | Path):
+    """An archive's plan, datasets and manifest (:class:`deterrence.analysis.report.Archive`)."""
+    from .analysis.report import load_archive as load
+
+    return load(archive)
+
+
+def discover(archive: str | Path, format_ids: list[str] | None = None,
+             outcome: str = "escalation_frequency", threshold: float = 0.5,
+             min_density: float = 0.8):
+    """Scenario discovery (PRIM) on an archive: (points used, [(format id, box or None)])."""
+    from .analysis.discovery import find_failure_box
+    from .analysis.report import discovery_data
+
+    loaded = load_archive(archive)
+    sim, exact, source = discovery_data(loaded)
+    unknown = [f for f in format_ids or [] if f not in loaded.plan.formats]
+    if unknown:
+        raise ConfigError(f"format {unknown[0]!r}: not in the archive; allowed: "
+                          f"{', '.join(loaded.plan.formats)}")
+    boxes = []
+    for fid in format_ids or list(loaded.plan.formats):
+        try:
+            boxes.append((fid, find_failure_box(sim, exact, fid, outcome, threshold,
+                                                min_density=min_density)))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return source, boxes
+
+
+def exact_dataset(plan: Plan):
+    """The exact solver's maps of a sweep plan, per format (no simulation)."""
+    from .sweep.datasets import exact_dataset as exact
+
+    return exact(plan)
+
+
+def plan_run(plan: Plan, format_id: str, cell: int, replicate: int):
+    """One run of a sweep plan in the Mesa model (the reference engine): the run that the
+    sweep computes as run ``cell * replicates + replicate``. Returns (summary, series,
+    guarantor ids)."""
+    from dataclasses import replace
+
+    from .simulate import mesa_model
+    from .simulate.rules import Setup
+
+    fmt = plan.formats[format_id]
+    overrides = {a.path: plan.points[[cell], j] for j, a in enumerate(plan.spec.axes)}
+    setup = Setup.from_config(plan.scenario, fmt, plan.seed, plan.spec.rationality)
+    setup = replace(setup, base=build_game(plan.scenario, fmt, overrides))
+    summary, series = mesa_model.run(setup, cell * plan.spec.replicates + replicate,
+                                     plan.spec.steps)
+    return summary, series, list(setup.base.guarantor_ids)

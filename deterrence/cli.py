@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .api import solve_formats
-from .game.config import FORMATS_DIR, ConfigError, load_catalogue
+from . import api
+from .api import FORMATS_DIR, ArchiveError, ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Compare security-guarantee formats for Ukraine.")
@@ -39,7 +39,7 @@ def _fail(message: str) -> None:
 def formats(as_json: JsonFlag = False, formats_dir: FormatsDir = FORMATS_DIR) -> None:
     """List the format catalogue."""
     try:
-        catalogue = load_catalogue(formats_dir)
+        catalogue = api.load_catalogue(formats_dir)
     except ConfigError as exc:
         _fail(str(exc))
     if as_json:
@@ -65,7 +65,7 @@ def solve(
 ) -> None:
     """Solve the crisis game exactly under each format: equilibria, regime, stability."""
     try:
-        results = solve_formats(scenario, format_ids, rationality, formats_dir)
+        results = api.solve_formats(scenario, format_ids, rationality, formats_dir)
     except ConfigError as exc:
         _fail(str(exc))
     if as_json:
@@ -115,20 +115,16 @@ def run(
     """Simulate repeated crises; print the summary (same seed, same numbers, either engine)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from .api import simulate_scenario, simulation_dataset
-    from .archive.storage import write_directory
-    from .game.config import load_scenario
-    from .simulate.rules import hazard_of_first_escalation
 
     try:
-        loaded = load_scenario(scenario)
+        loaded = api.load_scenario(scenario)
         if out_dir is not None and out_dir.exists():
             raise ConfigError(f"{out_dir}: already exists; choose a new output folder")
         with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=err, transient=True,
                       disable=as_json) as bar:
             task = bar.add_task(f"{engine} runs", total=runs)
-            sim = simulate_scenario(loaded, format_id, engine, runs, steps, seed, rationality,
+            sim = api.simulate_scenario(loaded, format_id, engine, runs, steps, seed, rationality,
                                     keep_series=out_dir is not None, formats_dir=formats_dir,
                                     progress=lambda done: bar.update(task, completed=done))
     except ConfigError as exc:
@@ -138,7 +134,7 @@ def run(
     stats = {name: _mean_ci(values) for name, values in sim.summary.items()
              if name != "first_escalation"}
     first = sim.summary["first_escalation"]
-    hazard = hazard_of_first_escalation(first, steps)
+    hazard = api.hazard_of_first_escalation(first, steps)
     report = {"scenario": str(scenario), "format": used_format, "engine": engine,
               "runs": runs, "steps": steps, "seed": used_seed,
               "rationality": loaded.analysis.rationality if rationality is None
@@ -150,15 +146,10 @@ def run(
               "hazard_first_10_rounds": [None if np.isnan(h) else float(h)
                                          for h in hazard[:10]]}
     if out_dir is not None:
-        dataset = simulation_dataset(sim, {k: str(v) for k, v in report.items()
-                                           if k != "summary"})
-
-        def fill(folder: Path) -> None:
-            dataset.to_netcdf(folder / "simulation.nc", engine="scipy")
-            (folder / "run.json").write_text(json.dumps(
-                {**report, "scenario_config": loaded.model_dump(mode="json")}, indent=2))
-
-        report["out"] = str(write_directory(out_dir, fill))
+        dataset = api.simulation_dataset(sim, {k: str(v) for k, v in report.items()
+                                               if k != "summary"})
+        record = {**report, "scenario_config": loaded.model_dump(mode="json")}
+        report["out"] = str(api.write_simulation(out_dir, dataset, record))
     if as_json:
         print(json.dumps(report, indent=2))
         return
@@ -225,11 +216,8 @@ def sensitivity(
 ) -> None:
     """Run a sweep with a global sensitivity design over its axes' ranges (Sobol or Morris,
     SALib); the archive holds the indices with confidence intervals and a tornado chart."""
-    from .analysis.sensitivity import DEFAULT_SAMPLES
-    from .game.config import read_toml
-
     try:
-        table = read_toml(sweep_file).get("sensitivity", {})
+        table = api.read_toml(sweep_file).get("sensitivity", {})
     except ConfigError as exc:
         _fail(str(exc))
     overrides: dict = {k: v for k, v in (("method", method), ("samples", samples),
@@ -240,7 +228,7 @@ def sensitivity(
     chosen = method or table.get("method", "sobol")
     # a Sobol base sample and a number of Morris trajectories are not interchangeable
     if samples is None and ("samples" not in table or chosen != table.get("method", "sobol")):
-        overrides["samples"] = DEFAULT_SAMPLES.get(chosen, DEFAULT_SAMPLES["sobol"])
+        overrides["samples"] = api.DEFAULT_SAMPLES.get(chosen, api.DEFAULT_SAMPLES["sobol"])
     _sweep(sweep_file, overrides, executor, scheduler, workers, out_dir, resume, with_report)
 
 
@@ -251,16 +239,13 @@ def _sweep(sweep_file: Path, sensitivity_overrides: dict | None, executor: str,
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from .sweep import plan as sw
-
     try:
-        plan = sw.load_plan(sweep_file, sensitivity_overrides)
+        plan = api.load_plan(sweep_file, sensitivity_overrides)
         if resume is not None:
-            target = sw.RESULTS_DIR / resume if out_dir is None else out_dir
+            target = api.RESULTS_DIR / resume if out_dir is None else out_dir
         else:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            target = out_dir or sw.RESULTS_DIR / f"{plan.spec.name}-{stamp}"
-        pool = sw.make_executor(executor, workers, scheduler)
+            target = out_dir or api.RESULTS_DIR / f"{plan.spec.name}-{stamp}"
     except ConfigError as exc:
         _fail(str(exc))
     try:
@@ -269,13 +254,12 @@ def _sweep(sweep_file: Path, sensitivity_overrides: dict | None, executor: str,
             runs = plan.runs_per_format * len(plan.formats)
             task = bar.add_task(f"{plan.spec.name}: {runs:,} runs x {plan.spec.steps} rounds, "
                                 "chunks", total=len(plan.chunks()))
-            archive, failures = sw.run_sweep(
-                plan, target, pool, executor, sweep_file, resume=resume is not None,
+            archive, failures = api.run_sweep(
+                plan, target, executor, workers=workers, scheduler=scheduler,
+                source=sweep_file, resume=resume is not None,
                 progress=lambda done, total: bar.update(task, completed=done, total=total))
     except ConfigError as exc:
         _fail(str(exc))
-    finally:
-        pool.shutdown()
     if failures:
         for failure in failures:
             err.print(f"[bold red]failed:[/] {failure}", highlight=False, soft_wrap=True)
@@ -287,9 +271,7 @@ def _sweep(sweep_file: Path, sensitivity_overrides: dict | None, executor: str,
         _print_sensitivity_summary(archive)
     out.print(f"archive: {archive}", highlight=False)
     if with_report:
-        from .analysis.report import write_report
-
-        out.print(f"report:  {write_report(archive)}", highlight=False)
+        out.print(f"report:  {api.write_report(archive)}", highlight=False)
 
 
 def _print_sweep_summary(archive: Path) -> None:
@@ -311,12 +293,9 @@ def _print_sweep_summary(archive: Path) -> None:
 def _print_sensitivity_summary(archive: Path) -> None:
     import xarray as xr
 
-    from .analysis.sensitivity import INDICES
-    from .sweep import plan as sw
-
-    with xr.open_dataset(archive / sw.SENSITIVITY_FILES[1], engine="scipy") as ind:
+    with xr.open_dataset(archive / api.INDICES_FILE, engine="scipy") as ind:
         method = str(ind.attrs["method"])
-        key = "ST" if method == "sobol" else INDICES[method][0]
+        key = "ST" if method == "sobol" else api.INDICES[method][0]
         table = Table("format", "outcome", "most influential parameter", key, box=None,
                       header_style="bold", title_justify="left",
                       title=f"{method} sensitivity, {int(ind.attrs['design_points'])} design "
@@ -338,11 +317,9 @@ def _print_sensitivity_summary(archive: Path) -> None:
 def verify(archive: ArchiveArgument) -> None:
     """Re-run an archive; exit 0 if every array reproduces bit for bit, 1 if not, 2 if the
     archive is malformed."""
-    from .sweep import plan as sw
-
     try:
-        problems = sw.verify(archive)
-    except (sw.ArchiveError, ConfigError) as exc:
+        problems = api.verify(archive)
+    except (ArchiveError, ConfigError) as exc:
         _fail(str(exc))
     if problems:
         for problem in problems:
@@ -359,12 +336,9 @@ def report(
                       "the archive).")] = None,
 ) -> None:
     """Write a self-contained HTML report of an archive (outside it) and print its path."""
-    from .analysis.report import write_report
-    from .sweep import plan as sw
-
     try:
-        path = write_report(archive, out_path)
-    except (sw.ArchiveError, ConfigError) as exc:
+        path = api.write_report(archive, out_path)
+    except (ArchiveError, ConfigError) as exc:
         _fail(str(exc))
     print(path)
 
@@ -380,15 +354,14 @@ def compare(
 ) -> None:
     """Paired differences FIRST - SECOND under common random numbers: over all points, and
     how many points differ significantly (Student-t per point; Benjamini-Hochberg)."""
-    from .api import COMPARED_OUTCOMES, compare_formats, significance_counts
-
     try:
-        diff = compare_formats(archive, first, second, confidence=confidence)
+        diff = api.compare_formats(archive, first, second, confidence=confidence)
     except ConfigError as exc:
         _fail(str(exc))
     rows = [{"outcome": outcome, "difference": diff.attrs[f"{outcome}_overall"],
              "half_width": float(diff.attrs[f"{outcome}_overall_half_width"]),
-             **significance_counts(diff, outcome)} for outcome in COMPARED_OUTCOMES]
+             **api.significance_counts(diff, outcome)}
+            for outcome in api.COMPARED_OUTCOMES]
     if as_json:
         print(json.dumps({"first": first, "second": second, "confidence": confidence,
                           "outcomes": rows}, indent=2))
@@ -418,23 +391,10 @@ def discover(
     as_json: JsonFlag = False,
 ) -> None:
     """Scenario discovery (PRIM): the box of swept parameters where a format fails."""
-    from .analysis.discovery import find_failure_box
-    from .analysis.report import discovery_data, load_archive
-    from .sweep import plan as sw
-
     try:
-        loaded = load_archive(archive)
-    except (sw.ArchiveError, ConfigError) as exc:
+        source, results = api.discover(archive, format_ids, outcome, threshold, min_density)
+    except (ArchiveError, ConfigError) as exc:
         _fail(str(exc))
-    sim, exact, source = discovery_data(loaded)
-    results = []
-    for fid in format_ids or list(loaded.plan.formats):
-        try:
-            box = find_failure_box(sim, exact, fid, outcome, threshold,
-                                   min_density=min_density)
-        except ValueError as exc:
-            _fail(str(exc))
-        results.append((fid, box))
     if as_json:
         print(json.dumps({"points": source, "outcome": outcome, "threshold": threshold,
                           "boxes": [{"format": fid, "found": box is not None,
@@ -471,9 +431,7 @@ def dashboard(
 
 def _mean_ci(values: np.ndarray) -> dict:
     """Mean over runs with a normal-approximation 95% interval (NaN runs left out)."""
-    from .analysis.stats import mean_ci
-
-    estimate = mean_ci(values)
+    estimate = api.mean_ci(values)
     half = estimate.half_width if np.isfinite(estimate.half_width) else 0.0
     return {"mean": estimate.mean, "ci95": [estimate.mean - half, estimate.mean + half],
             "n": estimate.n}

@@ -22,11 +22,12 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from deterrence import api
 from deterrence.analysis.stats import paired_difference
+from deterrence.archive import write
 from deterrence.game.config import SCENARIOS_DIR, load_catalogue, load_scenario
 from deterrence.solve.binary_games import STABILITY_NAMES
 from deterrence.solve.equilibrium import REGIME_NAMES
-from deterrence.sweep import plan as sw
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dashboard" / "app.py"
@@ -119,7 +120,7 @@ def default_spec() -> dict:
             "rationality": scenario.analysis.rationality}
 
 
-def expected_plan(formats=None, axes=(None, None), replicates=None, steps=None) -> sw.Plan:
+def expected_plan(formats=None, axes=(None, None), replicates=None, steps=None) -> api.Plan:
     """The plan of the defaults with some inputs changed, resolved by the package alone."""
     spec = default_spec()
     if formats is not None:
@@ -128,18 +129,18 @@ def expected_plan(formats=None, axes=(None, None), replicates=None, steps=None) 
         axis.update(change or {})
     spec["replicates"] = replicates or spec["replicates"]
     spec["steps"] = steps or spec["steps"]
-    return sw.resolve(sw.SweepSpec.model_validate(spec),
+    return api.resolve(api.SweepSpec.model_validate(spec),
                       load_scenario(SCENARIOS_DIR / spec["scenario"]), "test")
 
 
-def small_plan() -> sw.Plan:
+def small_plan() -> api.Plan:
     axes = ({"count": SMALL["axis0_count"]}, {"count": SMALL["axis1_count"]})
     return expected_plan(SMALL_FORMATS, axes, SMALL["replicates"], SMALL["steps"])
 
 
-def exact_map(plan: sw.Plan, variable: str, fmt: str) -> pd.DataFrame:
+def exact_map(plan: api.Plan, variable: str, fmt: str) -> pd.DataFrame:
     """One format's exact map as (x, y, value) rows sorted by x then y."""
-    ds = sw.exact_dataset(plan)
+    ds = api.exact_dataset(plan)
     x, y = (a.path for a in plan.spec.axes)
     frame = ds[variable].sel(format=fmt).to_dataframe().reset_index()
     return frame.rename(columns={x: "x", y: "y"})[["x", "y", variable]].sort_values(
@@ -150,7 +151,7 @@ def shown_map(chart, column: str) -> pd.DataFrame:
     return chart_frame(chart)[["x", "y", column]].sort_values(["x", "y"], ignore_index=True)
 
 
-def assert_regime_maps(at: AppTest, plan: sw.Plan) -> None:
+def assert_regime_maps(at: AppTest, plan: api.Plan) -> None:
     """The 'Regime maps' tab shows, per format, exactly the package's exact regimes."""
     maps = charts(at.tabs[0])
     assert [chart_spec(c)["title"] for c in maps] == list(plan.formats)
@@ -267,7 +268,7 @@ def test_simulations_and_comparison_match_an_independent_computation():
     at = started(**SMALL)
     assert_clean(at)
     plan = small_plan()
-    sim = sw.simulate_plan(plan)
+    sim = api.simulate_plan(plan)
     # simulated maps: the mean over replicates, per format
     maps = charts(at.tabs[2])
     assert len(maps) == 2 * len(SMALL_FORMATS)
@@ -378,8 +379,8 @@ def _refuse(*_args, **_kwargs):
         "out-of-bounds"])
 def test_invalid_inputs_show_an_error_and_no_exception(monkeypatch, inputs, needle):
     at = started(**SMALL)
-    monkeypatch.setattr(sw, "simulate_plan", _refuse)
-    monkeypatch.setattr(sw, "exact_dataset", _refuse)
+    monkeypatch.setattr(api, "simulate_plan", _refuse)
+    monkeypatch.setattr(api, "exact_dataset", _refuse)
     apply(at, **inputs)
     assert not at.exception, [e.value for e in at.exception]
     assert any(needle in e.value for e in at.error), [e.value for e in at.error]
@@ -388,7 +389,7 @@ def test_invalid_inputs_show_an_error_and_no_exception(monkeypatch, inputs, need
 
 def test_a_sweep_over_the_interactive_limit_is_sent_to_the_cli(monkeypatch):
     at = started()
-    monkeypatch.setattr(sw, "simulate_plan", _refuse)
+    monkeypatch.setattr(api, "simulate_plan", _refuse)
     apply(at, formats=SMALL_FORMATS, axis0_count=4, axis1_count=4, replicates=1000, steps=200)
     assert_clean(at)
     size = 3 * 4 * 4 * 1000 * 200
@@ -399,7 +400,7 @@ def test_a_sweep_over_the_interactive_limit_is_sent_to_the_cli(monkeypatch):
         assert "`deterrence sweep configs/sweeps/my_sweep.toml" in message
         # the hint is a sweep file for exactly this sweep
         hint = tomllib.loads(tab.code[0].value)
-        spec = sw.SweepSpec.model_validate(hint)
+        spec = api.SweepSpec.model_validate(hint)
         assert (spec.scenario, spec.formats, spec.replicates, spec.steps) == (
             "../scenarios/baseline.toml", SMALL_FORMATS, 1000, 200)
         assert [(a.path, a.low, a.high, a.count) for a in spec.axes] == [
@@ -432,7 +433,7 @@ def test_choosing_formats_to_compare_updates_the_comparison():
     at = started(**SMALL)
     apply(at, compare_a="coalition")
     assert_clean(at)
-    sim = sw.simulate_plan(small_plan())
+    sim = api.simulate_plan(small_plan())
     diff = paired_difference(sim.escalation_frequency.sel(format="coalition").values,
                              sim.escalation_frequency.sel(format="bilateral").values)
     assert at.tabs[3].markdown[0].value == (
@@ -453,7 +454,7 @@ def test_one_run_follows_the_chosen_format_and_point():
     xs = at.selectbox(key="run_x").options
     apply(at, run_format="nato_lite", run_x=float(xs[2]), run_replicate=1)
     assert_clean(at)
-    sim = sw.simulate_plan(small_plan())
+    sim = api.simulate_plan(small_plan())
     caption = at.tabs[4].caption[0].value
     assert "replicate 1 of this point" in caption
     frequency = float(re.search(r"Escalation frequency (\d\.\d\d)", caption).group(1))
@@ -464,7 +465,7 @@ def test_one_run_follows_the_chosen_format_and_point():
 def test_save_writes_an_archive_that_verifies(monkeypatch, tmp_path):
     results = tmp_path / "results"
     results.mkdir()
-    monkeypatch.setattr(sw, "RESULTS_DIR", results)
+    monkeypatch.setattr(api, "RESULTS_DIR", results)
     real = sorted(p.name for p in (ROOT / "results").iterdir())
     at = started(**SMALL)
     at.button(key="save").click().run()
@@ -477,8 +478,8 @@ def test_save_writes_an_archive_that_verifies(monkeypatch, tmp_path):
     assert f"Archive: {archive} — report: " in message
     assert Path(message.split(" — report: ")[1]).is_file()
     assert [b.key for b in at.download_button] == ["download"]
-    assert sw.verify(archive) == []
-    stored = sw.Plan.from_json(json.loads(sw.plan_file(archive).read_text()), str(archive))
+    assert api.verify(archive) == []
+    stored = api.Plan.from_json(json.loads(write.plan_file(archive).read_text()), str(archive))
     assert stored.to_json() == small_plan().to_json()
     # nothing was written to the repository's results/
     assert sorted(p.name for p in (ROOT / "results").iterdir()) == real

@@ -248,8 +248,8 @@ def test_failure_box_errors():
 
 def test_failure_box_on_a_real_sweep():
     """The layout the sweep module writes: its grid and its Latin hypercube datasets."""
+    from deterrence import api
     from deterrence.game.config import SCENARIOS_DIR, load_scenario
-    from deterrence.sweep import plan as sw
 
     scenario = load_scenario(SCENARIOS_DIR / "baseline.toml")
     axes = [{"path": BIND, "low": 0.0, "high": 1.0}, {"path": "russia.status_quo_value",
@@ -257,11 +257,11 @@ def test_failure_box_on_a_real_sweep():
     common = {"name": "t", "scenario": "-", "formats": ["budapest"], "replicates": 2,
               "steps": 20}
     for extra, counts in (({"method": "grid"}, 8), ({"method": "lhs", "samples": 80}, None)):
-        spec = sw.SweepSpec.model_validate(
+        spec = api.SweepSpec.model_validate(
             {**common, **extra, "axes": [{**a, "count": counts} if counts else a
                                          for a in axes]})
-        plan = sw.resolve(spec, scenario)
-        exact, sim = sw.exact_dataset(plan), sw.simulate_plan(plan)
+        plan = api.resolve(spec, scenario)
+        exact, sim = api.exact_dataset(plan), api.simulate_plan(plan)
         params = plan.points.T
         x = {a.path: params[j] for j, a in enumerate(spec.axes)}  # point order of the plan
         for outcome in ("regime_not_deterred", "escalation_frequency"):

@@ -3,7 +3,8 @@
 * **Equivalence.** Over more than 2,000 runs spread over every format of the catalogue, with
   scheduled shocks (withdrawals, cost changes on '*', elections) and varied rationality and
   seeds, :func:`deterrence.simulate.mesa_model.run` (one Mesa run at a time) and
-  :func:`deterrence.simulate.engine.simulate` (runs in chunks) give the same actions, teams, outcomes,
+  :func:`deterrence.simulate.engine.simulate` (runs in chunks) give the same actions, teams,
+  outcomes,
   stocks, beliefs, attractions and summaries to the last bit. The engine is called with odd
   chunk sizes and scattered, shuffled run indices, so a run's numbers depend neither on the
   chunking nor on which runs are computed with it. The test data are checked to contain many
@@ -11,7 +12,8 @@
   runs, so the equality is not vacuous.
 * **Seeds.** Different seeds give different action sequences; the same seed the same ones.
 * **Memory.** Mesa 3.3.1 keeps every model alive through ``mesa.Agent._ids`` (mesa issue
-  3179); :func:`deterrence.simulate.mesa_model.run` releases it, so thousands of runs in one process do not
+  3179); :func:`deterrence.simulate.mesa_model.run` releases it, so thousands of runs in one
+  process do not
   grow memory. The counter-test shows the leak without the release.
 * **Random numbers.** :func:`deterrence.simulate.rules.uniforms` is SplitMix64 of the documented
   counter: a pure function of (key, run, step, slot), in [0, 1), and uniform.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deterrence.sweep.plan import read_manifest, verify
+from deterrence import api
+from deterrence.archive.manifest import read_manifest
 
 REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference"
 
@@ -14,4 +15,4 @@ def test_reference_archive_reproduces_bit_for_bit():
     assert manifest["sweep"] == "reference" and manifest["runs"] == 54
     assert set(manifest["files"]) == {"config/plan.json", "config/sweep.toml",
                                       "data/exact.nc", "data/simulation.nc"}
-    assert verify(REFERENCE) == []
+    assert api.verify(REFERENCE) == []

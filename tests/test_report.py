@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from deterrence import api
 from deterrence.analysis.report import write_report
 from deterrence.analysis.stats import mean_ci, paired_difference
+from deterrence.archive import manifest as archive_manifest
 from deterrence.game.config import ConfigError
-from deterrence.sweep import plan as sw
+from deterrence.sweep import execute
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "configs" / "scenarios" / "baseline.toml"
@@ -35,8 +37,8 @@ def make_archive(folder: Path, axes: str, formats=FORMATS, method: str = "grid",
         f'scenario = "{BASELINE.as_posix()}"\nformats = {formats!r}\n'
         f'method = "{method}"\nreplicates = 2\nsteps = 15\n'
         + (f"samples = {samples}\n" if samples else "") + axes)
-    plan = sw.load_plan(toml)
-    archive, failures = sw.run_sweep(plan, folder / "archive", sw.InProcessExecutor(),
+    plan = api.load_plan(toml)
+    archive, failures = api.run_sweep(plan, folder / "archive", execute.InProcessExecutor(),
                                      "inprocess", source=toml)
     assert not failures
     return archive
@@ -93,7 +95,7 @@ def test_one_embedded_png_per_format(built):
 
 def test_provenance_and_reproduction(built):
     archive, _, page = built
-    manifest = sw.read_manifest(archive)
+    manifest = archive_manifest.read_manifest(archive)
     assert f"deterrence verify {archive.resolve()}" in page
     assert manifest["finished"] in page and manifest["started"] in page
     assert str(manifest["seed"]) in page
@@ -139,8 +141,8 @@ def test_config_is_shown_escaped(built):
 def test_verify_still_passes_after_the_report(built):
     archive, path, _ = built
     assert not path.is_relative_to(archive)
-    assert sw.check_files(archive, sw.read_manifest(archive)) == []
-    assert sw.verify(archive) == []
+    assert archive_manifest.check_files(archive, archive_manifest.read_manifest(archive)) == []
+    assert api.verify(archive) == []
 
 
 def test_out_option_and_rewriting(built, tmp_path):

@@ -12,17 +12,15 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from deterrence.analysis.sensitivity import (
-    SensitivitySpec,
-    analyse,
-    design,
-    figure,
-    indices_dataset,
-)
+from deterrence import api
+from deterrence.analysis.sensitivity import analyse, figure, indices_dataset
+from deterrence.archive import manifest as archive_manifest
+from deterrence.archive import read
 from deterrence.game.config import SCENARIOS_DIR, ConfigError, read_toml
 from deterrence.game.payoffs import build_game
 from deterrence.solve.equilibrium import REGIME_NAMES, solve_grid
-from deterrence.sweep import plan as sw
+from deterrence.sweep import datasets, execute
+from deterrence.sweep.design import SensitivitySpec, design
 
 ROOT = Path(__file__).resolve().parent.parent
 PI = np.pi
@@ -126,7 +124,7 @@ def test_bad_sensitivity_tables_are_named(fields, message, tmp_path):
     table = "\n".join(f"{k} = {json.dumps(v)}" for k, v in fields.items())
     path.write_text(f"{text}\n[sensitivity]\n{table}\n")
     with pytest.raises(ConfigError, match=message) as info:
-        sw.load_plan(path)
+        api.load_plan(path)
     assert "sensitivity" in str(info.value)
 
 
@@ -143,7 +141,7 @@ values = [0.1, 0.2]
 samples = 8
 """)
     with pytest.raises(ConfigError, match="russia.war_cost.*range"):
-        sw.load_plan(path)
+        api.load_plan(path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -174,8 +172,8 @@ count = 2
 samples = 16
 resamples = 50
 """)
-    plan = sw.load_plan(sweep_file)
-    target, failures = sw.run_sweep(plan, folder / "archive", sw.InProcessExecutor(),
+    plan = api.load_plan(sweep_file)
+    target, failures = api.run_sweep(plan, folder / "archive", execute.InProcessExecutor(),
                                     "inprocess", sweep_file)
     assert failures == []
     return sweep_file, target
@@ -188,12 +186,12 @@ def _load(path: Path) -> xr.Dataset:
 
 def test_the_design_is_salibs_over_the_axes_ranges(archive):
     sweep_file, target = archive
-    plan = sw.load_plan(sweep_file)
+    plan = api.load_plan(sweep_file)
     spec = plan.spec
     expected = design(spec.sensitivity, [a.path for a in spec.axes],
                       [a.low for a in spec.axes], [a.high for a in spec.axes], plan.seed)
     np.testing.assert_array_equal(plan.sensitivity_points, expected)
-    data = _load(target / sw.SENSITIVITY_FILES[0])
+    data = _load(target / datasets.SENSITIVITY_DESIGN_FILE)
     for j, axis in enumerate(spec.axes):
         np.testing.assert_array_equal(data[axis.path].values, expected[:, j])
     assert data.escalation_frequency.shape == (2, 16 * 4, 2)
@@ -206,15 +204,15 @@ def test_design_runs_are_the_runs_of_their_index_alone(archive):
     """Design point i is cell (grid cells + i): its runs and exact regime are what a run of
     that index and a solve of that point give by themselves."""
     sweep_file, target = archive
-    plan = sw.load_plan(sweep_file)
-    data = _load(target / sw.SENSITIVITY_FILES[0])
+    plan = api.load_plan(sweep_file)
+    data = _load(target / datasets.SENSITIVITY_DESIGN_FILE)
     reps = plan.spec.replicates
     for f, fid in enumerate(plan.formats):
         for i in (0, 5, 63):
             for r in range(reps):
                 run = (plan.cells + i) * reps + r
-                alone = sw.run_chunk(sw.chunk_task(plan, fid, run, run + 1))
-                for name in sw.OUTPUTS:
+                alone = execute.run_chunk(execute.chunk_task(plan, fid, run, run + 1))
+                for name in datasets.OUTPUTS:
                     np.testing.assert_array_equal(data[name].values[f, i, r], alone[name][0])
             point = {a.path: plan.sensitivity_points[i:i + 1, j]
                      for j, a in enumerate(plan.spec.axes)}
@@ -225,9 +223,9 @@ def test_design_runs_are_the_runs_of_their_index_alone(archive):
 
 def test_stored_indices_are_the_wrapper_applied_to_the_stored_data(archive):
     sweep_file, target = archive
-    plan = sw.load_plan(sweep_file)
-    data = _load(target / sw.SENSITIVITY_FILES[0])
-    stored = _load(target / sw.SENSITIVITY_FILES[1])
+    plan = api.load_plan(sweep_file)
+    data = _load(target / datasets.SENSITIVITY_DESIGN_FILE)
+    stored = _load(target / read.INDICES_FILE)
     spec = plan.spec.sensitivity
     names = [a.path for a in plan.spec.axes]
     low, high = [a.low for a in plan.spec.axes], [a.high for a in plan.spec.axes]
@@ -253,39 +251,39 @@ def test_stored_indices_are_the_wrapper_applied_to_the_stored_data(archive):
 
 def test_the_archive_verifies_and_catches_changed_indices(archive, tmp_path):
     _, target = archive
-    assert sw.verify(target) == []
+    assert api.verify(target) == []
     copy = tmp_path / "copy"
     shutil.copytree(target, copy)
-    stored = _load(copy / sw.SENSITIVITY_FILES[1])
+    stored = _load(copy / read.INDICES_FILE)
     stored["ST"] = stored.ST + 0.01
-    stored.to_netcdf(copy / sw.SENSITIVITY_FILES[1], engine="scipy")
+    stored.to_netcdf(copy / read.INDICES_FILE, engine="scipy")
     manifest = json.loads((copy / "manifest.json").read_text())
-    manifest["files"][sw.SENSITIVITY_FILES[1]] = sw.sha256(copy / sw.SENSITIVITY_FILES[1])
+    manifest["files"][read.INDICES_FILE] = archive_manifest.sha256(copy / read.INDICES_FILE)
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    assert any("analysis/sensitivity.nc: ST differs" in p for p in sw.verify(copy))
+    assert any("analysis/sensitivity.nc: ST differs" in p for p in api.verify(copy))
 
 
 def test_the_figure_is_a_png_in_the_archive(archive):
     _, target = archive
-    png = (target / sw.SENSITIVITY_FIGURE).read_bytes()
+    png = (target / read.FIGURE_FILE).read_bytes()
     assert png.startswith(b"\x89PNG")
-    assert figure(_load(target / sw.SENSITIVITY_FILES[1])) == figure(
-        _load(target / sw.SENSITIVITY_FILES[1]))  # same bytes every time
+    assert figure(_load(target / read.INDICES_FILE)) == figure(
+        _load(target / read.INDICES_FILE))  # same bytes every time
 
 
 def test_a_sweep_without_a_design_keeps_its_plan_and_files(tmp_path):
     """Archives written before sensitivity designs existed still read and verify."""
-    plan = sw.load_plan(ROOT / "configs" / "sweeps" / "reference.toml")
+    plan = api.load_plan(ROOT / "configs" / "sweeps" / "reference.toml")
     assert plan.sensitivity_points is None
     assert "sensitivity" not in plan.to_json()["spec"]
     stored = json.loads((ROOT / "results" / "reference" / "config" / "plan.json").read_text())
-    assert json.loads(json.dumps(sw.Plan.from_json(stored, "reference").to_json())) == stored
+    assert json.loads(json.dumps(api.Plan.from_json(stored, "reference").to_json())) == stored
 
 
 def test_indices_dataset_labels(archive):
     sweep_file, target = archive
-    plan = sw.load_plan(sweep_file)
-    data = _load(target / sw.SENSITIVITY_FILES[0])
+    plan = api.load_plan(sweep_file)
+    data = _load(target / datasets.SENSITIVITY_DESIGN_FILE)
     spec = plan.spec.sensitivity.model_copy(update={"outputs": ["escalation_frequency"]})
     names = [a.path for a in plan.spec.axes]
     ds = indices_dataset(spec, names, [0.1, 0.0], [0.7, 1.0], plan.sensitivity_points,
@@ -335,9 +333,9 @@ def test_report_shows_the_design_its_indices_and_how_to_rerun_it(archive):
 
     sweep_file, target = archive
     page = write_report(target).read_text(encoding="utf-8")
-    png = (target / sw.SENSITIVITY_FIGURE).read_bytes()
+    png = (target / read.FIGURE_FILE).read_bytes()
     assert base64.b64encode(png).decode("ascii") in page  # the archive's tornado chart
-    stored = _load(target / sw.SENSITIVITY_FILES[1])
+    stored = _load(target / read.INDICES_FILE)
     for fid in ("budapest", "nato_lite"):
         st = stored.ST.sel(format=fid, output="escalation_frequency").values
         conf = stored.ST_conf.sel(format=fid, output="escalation_frequency").values
@@ -365,7 +363,7 @@ def test_discover_uses_the_design_and_its_box_statistics_hold(archive):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["points"] == "the 64 points of the sensitivity design"
-    data = _load(target / sw.SENSITIVITY_FILES[0])
+    data = _load(target / datasets.SENSITIVITY_DESIGN_FILE)
     found = 0
     for box in report["boxes"]:
         fails = data.escalation_frequency.sel(format=box["format"]).values.mean(axis=1) > 0.3

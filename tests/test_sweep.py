@@ -19,10 +19,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from deterrence import api
+from deterrence.archive import manifest as archive_manifest
+from deterrence.archive import write
 from deterrence.game.config import SCENARIOS_DIR, ConfigError
 from deterrence.game.payoffs import build_game
 from deterrence.solve.equilibrium import solve_grid
-from deterrence.sweep import plan as sw
+from deterrence.sweep import datasets, execute
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = SCENARIOS_DIR / "baseline.toml"
@@ -67,8 +70,8 @@ def write_sweep(folder: Path, filename: str = "sweep.toml", axes=GRID_AXES, **fi
 
 
 def run_api(sweep_file: Path, target: Path, executor=None, name: str = "inprocess") -> Path:
-    archive, failures = sw.run_sweep(sw.load_plan(sweep_file), target,
-                                     executor or sw.InProcessExecutor(), name,
+    archive, failures = api.run_sweep(api.load_plan(sweep_file), target,
+                                     executor or execute.InProcessExecutor(), name,
                                      source=sweep_file)
     assert failures == []
     assert archive == target
@@ -80,7 +83,8 @@ def sha256(path: Path) -> str:
 
 
 def digests(archive: Path) -> dict[str, str]:
-    return {name: sha256(archive / name) for name in sw.DATA_FILES}
+    return {name: sha256(archive / name)
+            for name in (datasets.SIMULATION_FILE, datasets.EXACT_FILE)}
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -139,11 +143,11 @@ def archive(reference, tmp_path) -> Path:
 
 def test_archive_holds_data_config_and_checksums(reference):
     archive = reference.archive
-    assert not sw.staging_for(archive).exists()
+    assert not write.staging_for(archive).exists()
     files = sorted(p.relative_to(archive).as_posix() for p in archive.rglob("*") if p.is_file())
     assert files == ["config/plan.json", "config/sweep.toml", "data/exact.nc",
                      "data/simulation.nc", "manifest.json"]
-    manifest = sw.read_manifest(archive)
+    manifest = archive_manifest.read_manifest(archive)
     assert manifest["files"] == {f: sha256(archive / f) for f in files if f != "manifest.json"}
     assert manifest["sweep"] == "small" and manifest["executor"] == "inprocess"
     assert manifest["runs"] == 3 * 9 * 2
@@ -165,7 +169,7 @@ def test_archive_holds_data_config_and_checksums(reference):
 
 def test_every_cell_holds_the_run_and_the_solution_of_its_parameters(reference):
     """Run ``r`` of point ``c`` is run index ``c * replicates + r``, alone or in a chunk."""
-    plan = sw.load_plan(reference.sweep)
+    plan = api.load_plan(reference.sweep)
     sim = load(reference.archive / "data" / "simulation.nc")
     exact = load(reference.archive / "data" / "exact.nc")
     for f, fid in enumerate(plan.formats):
@@ -173,8 +177,8 @@ def test_every_cell_holds_the_run_and_the_solution_of_its_parameters(reference):
             index = np.unravel_index(cell, plan.grid_shape)
             for rep in range(plan.spec.replicates):
                 run = cell * plan.spec.replicates + rep
-                alone = sw.run_chunk(sw.chunk_task(plan, fid, run, run + 1))
-                for name in sw.OUTPUTS:
+                alone = execute.run_chunk(execute.chunk_task(plan, fid, run, run + 1))
+                for name in datasets.OUTPUTS:
                     stored = sim[name].values[(f, *index, rep)]
                     np.testing.assert_array_equal(stored, alone[name][0], err_msg=name)
             point = {a.path: plan.points[cell:cell + 1, j] for j, a in enumerate(plan.spec.axes)}
@@ -192,19 +196,19 @@ def test_every_cell_holds_the_run_and_the_solution_of_its_parameters(reference):
 
 @pytest.mark.parametrize("kind", ["processes", "dask"])
 def test_every_executor_writes_byte_identical_data(kind, reference, tmp_path):
-    executor = sw.make_executor(kind, 2)
+    executor = api.make_executor(kind, 2)
     try:
         archive = run_api(reference.sweep, tmp_path / kind, executor, kind)
     finally:
         executor.shutdown()
     assert digests(archive) == reference.digests
-    assert sw.read_manifest(archive)["executor"] == kind
+    assert archive_manifest.read_manifest(archive)["executor"] == kind
 
 
 @pytest.mark.parametrize(("chunk_runs", "chunks"), [(1, 54), (7, 9), (18, 3), (1000, 3)])
 def test_results_do_not_depend_on_the_chunking(chunk_runs, chunks, reference, tmp_path):
     sweep_file = write_sweep(tmp_path, chunk_runs=chunk_runs)
-    assert len(sw.load_plan(sweep_file).chunks()) == chunks
+    assert len(api.load_plan(sweep_file).chunks()) == chunks
     assert digests(run_api(sweep_file, tmp_path / "archive")) == reference.digests
 
 
@@ -214,11 +218,11 @@ def test_results_do_not_depend_on_the_chunking(chunk_runs, chunks, reference, tm
 
 def test_a_killed_sweep_resumes_to_the_same_archive(tmp_path):
     sweep_file = write_sweep(tmp_path, steps=400, chunk_runs=3)  # 18 chunks
-    total = len(sw.load_plan(sweep_file).chunks())
+    total = len(api.load_plan(sweep_file).chunks())
     uninterrupted = run_api(sweep_file, tmp_path / "uninterrupted")
 
     out = tmp_path / "results" / "killed"
-    staging = sw.staging_for(out)
+    staging = write.staging_for(out)
     with (tmp_path / "log.txt").open("w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "deterrence", "sweep", str(sweep_file),
                                  "--out", str(out), "--executor", "inprocess"],
@@ -240,8 +244,8 @@ def test_a_killed_sweep_resumes_to_the_same_archive(tmp_path):
     assert 2 <= len(done) < total, "chunk files appeared all at once, at the end"
     for chunk in done:
         with np.load(chunk) as data:
-            assert sorted(data.files) == sorted(sw.OUTPUTS)
-    assert sw.plan_file(staging).is_file()
+            assert sorted(data.files) == sorted(datasets.OUTPUTS)
+    assert write.plan_file(staging).is_file()
 
     # Starting afresh over the interrupted sweep is refused, and so is resuming it with a
     # different sweep; neither touches the staging folder.
@@ -259,8 +263,8 @@ def test_a_killed_sweep_resumes_to_the_same_archive(tmp_path):
     assert "archive:" in resumed.stdout
     assert out.is_dir() and not staging.exists()
     assert digests(out) == digests(uninterrupted)
-    manifest = sw.read_manifest(out)
-    assert sw.check_files(out, manifest) == []
+    manifest = archive_manifest.read_manifest(out)
+    assert archive_manifest.check_files(out, manifest) == []
     assert manifest["files"]["config/sweep.toml"] == sha256(sweep_file)
 
 
@@ -268,39 +272,39 @@ def test_in_process_each_chunk_is_saved_before_the_next_is_computed(reference, t
                                                                    monkeypatch):
     """"Each finished chunk is written to the sweep's staging folder at once": otherwise an
     interrupted in-process sweep (the command line's default) has nothing to resume from."""
-    plan = sw.load_plan(reference.sweep)
+    plan = api.load_plan(reference.sweep)
     target = tmp_path / "archive"
-    staging = sw.staging_for(target)
-    real, saved = sw.run_chunk, []
+    staging = write.staging_for(target)
+    real, saved = execute.run_chunk, []
 
     def observing(task):
         saved.append(len(chunk_files(staging)))
         return real(task)
 
-    monkeypatch.setattr(sw, "run_chunk", observing)
-    archive, failures = sw.run_sweep(plan, target, sw.InProcessExecutor(), "inprocess")
+    monkeypatch.setattr(execute, "run_chunk", observing)
+    archive, failures = api.run_sweep(plan, target, execute.InProcessExecutor(), "inprocess")
     assert failures == [] and digests(archive) == reference.digests
     assert saved == list(range(len(plan.chunks()))), "chunk files saved when each chunk began"
 
 
 def test_resume_runs_only_the_missing_chunks(reference, tmp_path, monkeypatch):
-    plan = sw.load_plan(reference.sweep)
+    plan = api.load_plan(reference.sweep)
     target = tmp_path / "archive"
-    staging = sw.staging_for(target)
-    sw.start_staging(plan, reference.sweep, staging)
+    staging = write.staging_for(target)
+    write.start_staging(plan, reference.sweep, staging)
     (staging / "chunks").mkdir()
     for fid, start, stop in plan.chunks()[::2]:  # every other chunk done before a "crash"
         np.savez(staging / "chunks" / f"{fid}-{start:012d}.npz",
-                 **sw.run_chunk(sw.chunk_task(plan, fid, start, stop)))
-    real, calls = sw.run_chunk, []
+                 **execute.run_chunk(execute.chunk_task(plan, fid, start, stop)))
+    real, calls = execute.run_chunk, []
 
     def counting(task):
         fid, start = task.fmt.id, task.start
         calls.append((fid, start))
         return real(task)
 
-    monkeypatch.setattr(sw, "run_chunk", counting)
-    archive, failures = sw.run_sweep(plan, target, sw.InProcessExecutor(), "inprocess",
+    monkeypatch.setattr(execute, "run_chunk", counting)
+    archive, failures = api.run_sweep(plan, target, execute.InProcessExecutor(), "inprocess",
                                      resume=True)
     assert failures == []
     assert sorted(calls) == sorted((f, s) for f, s, _ in plan.chunks()[1::2])
@@ -309,9 +313,9 @@ def test_resume_runs_only_the_missing_chunks(reference, tmp_path, monkeypatch):
 
 def test_resume_without_an_interrupted_sweep_and_reuse_of_an_archive_are_refused(
         reference, tmp_path):
-    plan = sw.load_plan(reference.sweep)
+    plan = api.load_plan(reference.sweep)
     with pytest.raises(ConfigError, match="no interrupted sweep"):
-        sw.run_sweep(plan, tmp_path / "new", sw.InProcessExecutor(), "inprocess", resume=True)
+        api.run_sweep(plan, tmp_path / "new", execute.InProcessExecutor(), "inprocess", resume=True)
     assert list(tmp_path.iterdir()) == []
     existing = tmp_path / "existing"
     existing.mkdir()
@@ -320,7 +324,7 @@ def test_resume_without_an_interrupted_sweep_and_reuse_of_an_archive_are_refused
     assert result.returncode == 2
     assert "already exists" in flat(result.stderr) and "Traceback" not in result.stderr
     assert [p.name for p in existing.iterdir()] == ["keep.txt"]
-    assert not sw.staging_for(existing).exists()
+    assert not write.staging_for(existing).exists()
 
 
 # ---------------------------------------------------------------------------------------
@@ -332,13 +336,13 @@ def test_a_dask_worker_killed_mid_sweep_does_not_change_the_result(tmp_path):
 
     sweep_file = write_sweep(tmp_path, formats=["budapest", "nato_lite"], steps=400,
                              chunk_runs=3)  # 12 chunks of a few tenths of a second
-    plan = sw.load_plan(sweep_file)
+    plan = api.load_plan(sweep_file)
     in_process = run_api(sweep_file, tmp_path / "inprocess")
 
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                            host="127.0.0.1", dashboard_address=None)
     client = Client(cluster)
-    executor = sw.make_executor("dask", scheduler=cluster.scheduler_address)
+    executor = api.make_executor("dask", scheduler=cluster.scheduler_address)
     killed: list[tuple[int, int]] = []
 
     def kill_a_busy_worker(done: int, total: int) -> None:
@@ -352,7 +356,7 @@ def test_a_dask_worker_killed_mid_sweep_does_not_change_the_result(tmp_path):
         killed.append((pid, total - done))
 
     try:
-        archive, failures = sw.run_sweep(plan, tmp_path / "dask", executor, "dask",
+        archive, failures = api.run_sweep(plan, tmp_path / "dask", executor, "dask",
                                          progress=kill_a_busy_worker)
         alive = set(client.run(os.getpid).values())
     finally:
@@ -373,8 +377,8 @@ def test_a_dask_worker_killed_mid_sweep_does_not_change_the_result(tmp_path):
 @pytest.mark.parametrize("retries", [0, 2])
 def test_a_chunk_that_always_fails_is_reported_and_kept_for_resume(retries, reference,
                                                                     tmp_path, monkeypatch):
-    plan = sw.load_plan(reference.sweep)
-    real, calls = sw.run_chunk, []
+    plan = api.load_plan(reference.sweep)
+    real, calls = execute.run_chunk, []
 
     def broken(task):
         fid, start = task.fmt.id, task.start
@@ -383,9 +387,9 @@ def test_a_chunk_that_always_fails_is_reported_and_kept_for_resume(retries, refe
             raise RuntimeError("simulated worker failure")
         return real(task)
 
-    monkeypatch.setattr(sw, "run_chunk", broken)
+    monkeypatch.setattr(execute, "run_chunk", broken)
     target = tmp_path / "archive"
-    archive, failures = sw.run_sweep(plan, target, sw.InProcessExecutor(), "inprocess",
+    archive, failures = api.run_sweep(plan, target, execute.InProcessExecutor(), "inprocess",
                                      retries=retries)
     assert archive is None and not target.exists()
     assert len(failures) == 1
@@ -393,21 +397,21 @@ def test_a_chunk_that_always_fails_is_reported_and_kept_for_resume(retries, refe
     assert "simulated worker failure" in failures[0]
     assert calls.count(("coalition", 5)) == retries + 1
     assert len(calls) == len(plan.chunks()) + retries  # every other chunk ran once
-    staging = sw.staging_for(target)
-    assert sw.plan_file(staging).is_file()
+    staging = write.staging_for(target)
+    assert write.plan_file(staging).is_file()
     assert [p.name for p in chunk_files(staging)] == sorted(
         f"{f}-{s:012d}.npz" for f, s, _ in plan.chunks() if (f, s) != ("coalition", 5))
 
-    monkeypatch.setattr(sw, "run_chunk", real)
-    archive, failures = sw.run_sweep(plan, target, sw.InProcessExecutor(), "inprocess",
+    monkeypatch.setattr(execute, "run_chunk", real)
+    archive, failures = api.run_sweep(plan, target, execute.InProcessExecutor(), "inprocess",
                                      resume=True)
     assert failures == []
     assert digests(archive) == reference.digests
 
 
 def test_a_chunk_that_fails_once_is_retried(reference, tmp_path, monkeypatch):
-    plan = sw.load_plan(reference.sweep)
-    real, calls = sw.run_chunk, []
+    plan = api.load_plan(reference.sweep)
+    real, calls = execute.run_chunk, []
 
     def flaky(task):
         fid, start = task.fmt.id, task.start
@@ -416,8 +420,8 @@ def test_a_chunk_that_fails_once_is_retried(reference, tmp_path, monkeypatch):
             raise OSError("lost connection")
         return real(task)
 
-    monkeypatch.setattr(sw, "run_chunk", flaky)
-    archive, failures = sw.run_sweep(plan, tmp_path / "archive", sw.InProcessExecutor(),
+    monkeypatch.setattr(execute, "run_chunk", flaky)
+    archive, failures = api.run_sweep(plan, tmp_path / "archive", execute.InProcessExecutor(),
                                      "inprocess")
     assert failures == []
     assert calls.count(("nato_lite", 10)) == 2
@@ -429,7 +433,7 @@ def test_a_chunk_that_fails_once_is_retried(reference, tmp_path, monkeypatch):
 
 
 def test_a_fresh_archive_verifies(archive):
-    assert sw.verify(archive) == []
+    assert api.verify(archive) == []
     assert sorted(p.name for p in archive.parent.iterdir()) == ["archive"]  # no scratch left
     result = cli("verify", archive)
     assert result.returncode == 0, result.stderr
@@ -443,7 +447,7 @@ def test_an_archive_with_formats_in_any_order_verifies(tmp_path):
     archive = run_api(sweep_file, tmp_path / "archive")
     assert list(load(archive / "data" / "simulation.nc")["format"].values) == [
         "nato_lite", "budapest"]
-    assert sw.verify(archive) == []
+    assert api.verify(archive) == []
 
 
 def test_a_changed_data_file_fails_verify_naming_it(archive):
@@ -451,7 +455,7 @@ def test_a_changed_data_file_fails_verify_naming_it(archive):
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
-    assert sw.verify(archive) == ["data/simulation.nc: changed (checksum differs)"]
+    assert api.verify(archive) == ["data/simulation.nc: changed (checksum differs)"]
     result = cli("verify", archive)
     assert result.returncode == 1
     assert "data/simulation.nc" in result.stderr and "Traceback" not in result.stderr
@@ -471,13 +475,13 @@ def _edit_manifest(archive: Path, edit) -> None:
 ], ids=["checksum", "file-unlisted", "file-added"])
 def test_an_edited_manifest_fails_verify_naming_the_file(edit, expected, archive):
     _edit_manifest(archive, edit)
-    assert sw.verify(archive) == expected
+    assert api.verify(archive) == expected
 
 
 def test_extra_and_missing_files_are_reported(archive):
     (archive / "notes.txt").write_text("added later")
     (archive / "data" / "exact.nc").unlink()
-    assert sw.verify(archive) == ["data/exact.nc: missing", "notes.txt: not in the manifest"]
+    assert api.verify(archive) == ["data/exact.nc: missing", "notes.txt: not in the manifest"]
     result = cli("verify", archive)
     assert result.returncode == 1
     assert "notes.txt" in result.stderr and "data/exact.nc" in result.stderr
@@ -487,13 +491,13 @@ def test_changed_data_with_a_matching_checksum_fails_the_re_run(archive):
     sim = load(archive / "data" / "simulation.nc")
     sim["escalation_frequency"][0, 1, 2, 1] += 0.125
     rewrite(archive, "data/simulation.nc", sim)
-    assert sw.check_files(archive, sw.read_manifest(archive)) == []
-    assert sw.verify(archive) == ["data/simulation.nc: escalation_frequency differs"]
+    assert archive_manifest.check_files(archive, archive_manifest.read_manifest(archive)) == []
+    assert api.verify(archive) == ["data/simulation.nc: escalation_frequency differs"]
 
     exact = load(archive / "data" / "exact.nc")
     exact["worst_max_real_eigenvalue"][2, 0, 0] *= -1.0
     rewrite(archive, "data/exact.nc", exact)
-    assert sw.verify(archive) == ["data/simulation.nc: escalation_frequency differs",
+    assert api.verify(archive) == ["data/simulation.nc: escalation_frequency differs",
                                   "data/exact.nc: worst_max_real_eigenvalue differs"]
     result = cli("verify", archive)
     assert result.returncode == 1
@@ -507,7 +511,7 @@ def test_relabelled_data_with_a_matching_checksum_fails_the_re_run(archive):
     sim = load(archive / "data" / "simulation.nc")
     rewrite(archive, "data/simulation.nc",
             sim.assign_coords(format=["coalition", "budapest", "nato_lite"]))
-    problems = sw.verify(archive)
+    problems = api.verify(archive)
     assert problems and all(p.startswith("data/simulation.nc") for p in problems)
 
 
@@ -524,14 +528,14 @@ def _no_files_table(archive: Path) -> None:
 
 
 def _no_plan(archive: Path) -> None:
-    sw.plan_file(archive).unlink()
+    write.plan_file(archive).unlink()
     _edit_manifest(archive, lambda files: files.pop("config/plan.json"))
 
 
 def _replace_plan(archive: Path, text: str) -> None:
-    sw.plan_file(archive).write_text(text)
+    write.plan_file(archive).write_text(text)
     _edit_manifest(archive, lambda files: files.update(
-        {"config/plan.json": sha256(sw.plan_file(archive))}))
+        {"config/plan.json": sha256(write.plan_file(archive))}))
 
 
 def _plan_invalid_json(archive: Path) -> None:
@@ -564,8 +568,8 @@ def _unreadable_data(archive: Path) -> None:
 ], ids=lambda v: getattr(v, "__name__", "")[1:] or None)
 def test_a_malformed_archive_is_an_archive_error(damage, needle, archive):
     damage(archive)
-    with pytest.raises(sw.ArchiveError) as raised:
-        sw.verify(archive)
+    with pytest.raises(api.ArchiveError) as raised:
+        api.verify(archive)
     assert needle in str(raised.value)
     result = cli("verify", archive)
     assert result.returncode == 2, result.stderr
@@ -576,8 +580,8 @@ def test_a_malformed_archive_is_an_archive_error(damage, needle, archive):
 def test_verify_of_a_file_instead_of_an_archive_is_an_archive_error(archive):
     """E.g. ``deterrence verify ARCHIVE/manifest.json``."""
     target = archive / "manifest.json"
-    with pytest.raises(sw.ArchiveError):
-        sw.verify(target)
+    with pytest.raises(api.ArchiveError):
+        api.verify(target)
     result = cli("verify", target)
     assert result.returncode == 2, result.stderr
     assert "error:" in result.stderr and "Traceback" not in result.stderr
@@ -615,7 +619,7 @@ def test_a_bad_sweep_file_is_a_config_error_before_any_work(case, tmp_path):
     fields, needles = CONFIG_ERRORS[case]
     sweep_file = write_sweep(tmp_path / "sweeps", **fields)
     with pytest.raises(ConfigError) as raised:
-        sw.load_plan(sweep_file)
+        api.load_plan(sweep_file)
     for needle in needles:
         assert needle in flat(str(raised.value))
     out = tmp_path / "results" / "archive"
@@ -649,7 +653,7 @@ def test_sampled_points_fill_the_ranges_reproducibly(method, samples, tmp_path):
     def points(seed: int, filename: str) -> np.ndarray:
         sweep_file = write_sweep(tmp_path, filename, axes=RANGE_AXES, method=method,
                                  samples=samples, seed=seed)
-        plan = sw.load_plan(sweep_file)
+        plan = api.load_plan(sweep_file)
         assert plan.grid_shape is None and plan.seed == seed
         return plan.points
 
@@ -671,14 +675,14 @@ def test_sampled_points_fill_the_ranges_reproducibly(method, samples, tmp_path):
 def test_a_sampled_archive_has_a_sample_dimension(method, tmp_path):
     sweep_file = write_sweep(tmp_path, axes=RANGE_AXES, method=method, samples=8, seed=3,
                              formats=["bilateral", "three_tier"], steps=15, chunk_runs=4)
-    plan = sw.load_plan(sweep_file)
+    plan = api.load_plan(sweep_file)
     archive = run_api(sweep_file, tmp_path / "archive")
     sim = load(archive / "data" / "simulation.nc")
     exact = load(archive / "data" / "exact.nc")
-    for name in sw.OUTPUTS:
+    for name in datasets.OUTPUTS:
         assert sim[name].dims == ("format", "sample", "replicate")
         assert sim[name].shape == (2, 8, 2)
-    for name in sw.EXACT_OUTPUTS:
+    for name in datasets.EXACT_OUTPUTS:
         assert exact[name].dims == ("format", "sample")
     for ds in (sim, exact):
         np.testing.assert_array_equal(ds["sample"].values, np.arange(8))
@@ -689,11 +693,11 @@ def test_a_sampled_archive_has_a_sample_dimension(method, tmp_path):
     for f, fid in enumerate(plan.formats):
         for cell in (0, 5):
             run = cell * 2 + 1
-            alone = sw.run_chunk(sw.chunk_task(plan, fid, run, run + 1))
-            for name in sw.OUTPUTS:
+            alone = execute.run_chunk(execute.chunk_task(plan, fid, run, run + 1))
+            for name in datasets.OUTPUTS:
                 np.testing.assert_array_equal(sim[name].values[f, cell, 1], alone[name][0])
             point = {a.path: plan.points[cell:cell + 1, j] for j, a in enumerate(plan.spec.axes)}
             solved = solve_grid(build_game(plan.scenario, plan.formats[fid], point),
                                 defended_below=0.5, threads=1)
             assert exact.regime.values[f, cell] == solved.regime[0]
-    assert sw.verify(archive) == []
+    assert api.verify(archive) == []

@@ -167,7 +167,7 @@ def find_failure_box(sim, exact, format_id: str, outcome: str = "escalation_freq
 
     Parameters
     ----------
-    sim, exact : a sweep's simulated and exact datasets (:mod:`deterrence.sweep`); only the
+    sim, exact : a sweep's simulated and exact datasets (:mod:`deterrence.sweep.datasets`); only the
         one the outcome needs is read, the other may be None.
     format_id : the format analysed.
     outcome : a simulated summary (failure: its mean over replicates > ``threshold``;
@@ -181,7 +181,7 @@ def find_failure_box(sim, exact, format_id: str, outcome: str = "escalation_freq
     are left out.
     """
     from ..solve.equilibrium import REGIME_NAMES
-    from ..sweep.plan import OUTPUTS
+    from ..sweep.datasets import OUTPUTS
 
     allowed = (*OUTPUTS, REGIME_OUTCOME)
     if outcome not in allowed:

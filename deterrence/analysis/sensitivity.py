@@ -18,28 +18,14 @@ SALib.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
-from pydantic import Field, model_validator
 
-from ..game.config import Strict
+from ..archive.read import FIGURE_FILE, INDICES_FILE
+from ..sweep.design import OUTPUTS, SensitivitySpec, problem, stream_generator
 
-#: Outcomes the indices can be computed for: description and unit, per design point.
-OUTPUTS: dict[str, tuple[str, str]] = {
-    "escalation_frequency": ("share of rounds in which Russia escalated, mean over the "
-                             "replicates", "share of rounds"),
-    "abandoned_frequency": ("share of rounds in which Russia escalated and the response was "
-                            "insufficient (abandoned), mean over the replicates",
-                            "share of rounds"),
-    "regime_deterred": ("1 where every subgame-perfect equilibrium of the exact game "
-                        "deters Russia, else 0", "indicator"),
-}
-#: Design size when neither the sweep file nor the command line gives one: base samples for
-#: Sobol (N·(k+2) points; assumption: a trade-off of cost and interval width, Saltelli et al.
-#: 2010 use 2^9 and more) and trajectories for Morris (10-20 suffice for screening,
-#: Campolongo, Cariboni & Saltelli 2007).
-DEFAULT_SAMPLES = {"sobol": 128, "morris": 20}
 #: Index variables per method, each with its confidence half-width ``<name>_conf``.
 INDICES = {"sobol": ("S1", "ST"), "morris": ("mu_star", "sigma")}
 INDEX_DESCRIPTIONS = {
@@ -50,63 +36,6 @@ INDEX_DESCRIPTIONS = {
     "mu_star": "Morris mu*: mean absolute elementary effect over the parameter's range",
     "sigma": "Morris sigma: spread of the elementary effects (non-linearity, interactions)",
 }
-
-
-class SensitivitySpec(Strict):
-    """The ``[sensitivity]`` table of a sweep file."""
-
-    method: Literal["sobol", "morris"] = Field(
-        "sobol", description="sobol: Saltelli design, first-order and total indices; "
-                             "morris: elementary-effects screening (cheaper).")
-    samples: int = Field(
-        ..., ge=4, le=1 << 16,
-        description="sobol: base sample N, a power of 2 (N·(k+2) points for k parameters); "
-                    "morris: trajectories (N·(k+1) points).")
-    levels: int = Field(4, ge=2, le=100, description="Morris grid levels (even).")
-    outputs: list[Literal["escalation_frequency", "abandoned_frequency",
-                          "regime_deterred"]] = Field(
-        default_factory=lambda: list(OUTPUTS), min_length=1)
-    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Confidence level.")
-    resamples: int = Field(1000, ge=10, le=100_000, description="Bootstrap resamples.")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> SensitivitySpec:
-        if self.method == "sobol" and self.samples & (self.samples - 1):
-            low = 1 << (self.samples.bit_length() - 1)
-            raise ValueError(f"samples = {self.samples}: the Sobol design needs a power of 2 "
-                             f"(e.g. {low} or {2 * low})")
-        if self.method == "morris" and self.levels % 2:
-            raise ValueError(f"levels = {self.levels}: Morris needs an even number of levels")
-        if len(set(self.outputs)) != len(self.outputs):
-            raise ValueError(f"outputs repeat a name: {self.outputs}")
-        return self
-
-
-def problem(names: list[str], low, high) -> dict[str, Any]:
-    """SALib's description of the parameter space."""
-    return {"num_vars": len(names), "names": list(names),
-            "bounds": [[float(a), float(b)] for a, b in zip(low, high, strict=True)]}
-
-
-def _generator(seed: int, stream: int) -> np.random.Generator:
-    # the design and the bootstrap draw from streams of their own under the sweep's seed
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x5E45, stream)))
-
-
-def design(spec: SensitivitySpec, names: list[str], low, high, seed: int) -> np.ndarray:
-    """The design points, shape (points, parameters), in SALib's order."""
-    space = problem(names, low, high)
-    rng = _generator(seed, 0)
-    if spec.method == "sobol":
-        from SALib.sample import sobol
-
-        points = sobol.sample(space, spec.samples, calc_second_order=False, scramble=True,
-                              seed=rng)
-    else:
-        from SALib.sample import morris
-
-        points = morris.sample(space, spec.samples, num_levels=spec.levels, seed=rng)
-    return np.ascontiguousarray(points, dtype=np.float64)
 
 
 def outcomes(sim, exact, names: list[str]) -> dict[str, np.ndarray]:
@@ -143,7 +72,7 @@ def analyse(spec: SensitivitySpec, names: list[str], low, high, points: np.ndarr
         raise ValueError("the outcome has non-finite values at some design points")
     if np.ptp(values) == 0:
         return nan
-    bootstrap_seed = int(_generator(seed, 1).integers(1, 2**31 - 1))
+    bootstrap_seed = int(stream_generator(seed, 1).integers(1, 2**31 - 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if spec.method == "sobol":
@@ -267,3 +196,20 @@ def figure(indices, title: str = "") -> bytes:
     fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
     plt.close(fig)
     return buffer.getvalue()
+
+
+def archive_outputs(plan, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The indices and tornado chart of an archive's sensitivity design (none without one):
+    the ``derive`` step of :func:`deterrence.archive.write.run_sweep` and ``verify``."""
+    from ..sweep.datasets import SENSITIVITY_DESIGN_FILE
+
+    if plan.sensitivity_points is None:
+        return {}
+    spec = plan.spec
+    design_data = data[SENSITIVITY_DESIGN_FILE]
+    indices = indices_dataset(spec.sensitivity, [a.path for a in spec.axes],
+                              [a.low for a in spec.axes], [a.high for a in spec.axes],
+                              plan.sensitivity_points, design_data, design_data, plan.seed,
+                              spec.name)
+    return {INDICES_FILE: indices,
+            FIGURE_FILE: figure(indices, f"{spec.name}: {spec.sensitivity.method} indices")}

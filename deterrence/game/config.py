@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 FORMATS_DIR = CONFIG_DIR / "formats"
 SCENARIOS_DIR = CONFIG_DIR / "scenarios"
+SWEEPS_DIR = CONFIG_DIR / "sweeps"
 
 UTILITY_RUSSIA = "Russia's utility (value of achieving its war aims = 1)"
 UTILITY_GUARANTOR = "guarantor's utility (Ukraine's defeat = loss of its stake)"

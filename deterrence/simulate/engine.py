@@ -1,9 +1,9 @@
 """The vectorised engine: many runs of the repeated crisis advanced together.
 
-Each step applies the rules of :mod:`deterrence.simulate.rules` to arrays over runs; the Mesa
-model (:mod:`deterrence.simulate.mesa_model`) applies the same functions to one run. Runs are processed in
-chunks (memory stays bounded by the chunk size); a run's numbers depend only on the root
-key and its run index, not on the chunking.
+Each step applies the rules of :mod:`deterrence.simulate.rules` to arrays over runs; the
+Mesa model (:mod:`deterrence.simulate.mesa_model`) applies the same functions to one run.
+Runs are processed in chunks (memory stays bounded by the chunk size); a run's numbers
+depend only on the root key and its run index, not on the chunking.
 """
 
 from __future__ import annotations
@@ -125,3 +125,40 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, st
             series.record(escalated, team, actions, result,
                           dyn.belief_means(alpha, beta, withdrawn), attraction, stocks)
     return tally.summary(steps), (series.arrays() if keep_series else None)
+
+
+SUMMARY_DESCRIPTIONS = {
+    "escalation_frequency": ("share of rounds in which Russia escalated", "share"),
+    "abandoned_given_escalation": ("share of escalations met by an insufficient response "
+                                   "(NaN: no escalation)", "share"),
+    "deterred_share": ("share of rounds in which Russia refrained", "share"),
+    "first_escalation": ("round of the first escalation (-1: none)", "round"),
+}
+
+
+def simulation_dataset(sim, attrs: dict):
+    """Labelled arrays of a simulation (an ``xarray.Dataset``): summaries by run and, if
+    kept, series by run and round (and guarantor)."""
+    import xarray as xr
+    data = {name: ("run", values, {"description": SUMMARY_DESCRIPTIONS[name][0],
+                                   "units": SUMMARY_DESCRIPTIONS[name][1]})
+            for name, values in sim.summary.items()}
+    coords = {"run": sim.run_ids, "guarantor": list(sim.guarantor_ids)}
+    if sim.series is not None:
+        s = sim.series
+        coords["round"] = np.arange(sim.steps)
+        data.update({
+            "escalated": (("run", "round"), s["escalated"].astype(np.int8)),
+            "team_formed": (("run", "round"), s["team"].astype(np.int8)),
+            "outcome": (("run", "round"), s["outcome"],
+                        {"description": "0 deterred, 1 defended, 2 abandoned"}),
+            "honoured": (("run", "round", "guarantor"), s["actions"]),
+            "belief": (("run", "round", "guarantor"), s["belief"],
+                       {"description": "Russia's belief that the guarantor honours, after "
+                                       "the round's learning"}),
+            "attraction": (("run", "round", "guarantor"), s["attraction"]),
+            "ukraine_capability": (("run", "round"), s["stocks"][..., 0], {"units": "USD bn"}),
+            "russia_capability": (("run", "round"), s["stocks"][..., 1], {"units": "USD bn"}),
+            "sanctions_stock": (("run", "round"), s["stocks"][..., 2]),
+        })
+    return xr.Dataset(data, coords=coords, attrs=attrs)

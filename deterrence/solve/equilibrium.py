@@ -436,3 +436,25 @@ def solve_cell(game: Game, rationality: float, defended_below: float = 0.5,
              bg.logit_jacobian(strategic_gains, s[None], rationality)[0],
              f"logit, rationality {rationality:g}")
     return found
+
+
+#: Fields of :class:`GridSolution` drawn on maps: (description, unit).
+MAP_VARIABLES = {  # GridSolution field -> (description, unit)
+    "regime": ("regime over the pure subgame-perfect equilibria (the totally mixed one where "
+               "there is no pure one); codes: "
+               + ", ".join(f"{i} {name}" for i, name in enumerate(REGIME_NAMES)), "code"),
+    "equilibrium_count": ("number of pure subgame-perfect equilibria (1 where the totally "
+                          "mixed one stands in, 0 where none was found)", "count"),
+    "escalation_share": ("share of those equilibria in which Russia escalates", "share"),
+    "has_pure_equilibrium": ("the guarantors' subgame has a pure equilibrium", "yes/no"),
+    "worst_escalates": ("Russia escalates in the equilibrium it likes best", "yes/no"),
+    "worst_russia_success": ("P(Russia succeeds | escalation) in that equilibrium",
+                             "probability"),
+    "worst_deter_share": ("mean P(deter) of guarantors deciding alone in that equilibrium",
+                          "probability"),
+    "worst_stability": ("stability of that equilibrium under replicator learning; codes: "
+                        + ", ".join(f"{i} {name}" for i, name in enumerate(bg.STABILITY_NAMES)),
+                        "code"),
+    "worst_max_real_eigenvalue": ("largest real part of the replicator Jacobian's eigenvalues "
+                                  "there (> 0: learning moves away)", "1 / round"),
+}

@@ -1,0 +1,123 @@
+"""Writing archives: a sweep's staging folder, assembled and renamed into place.
+
+When every chunk is there the archive is assembled in the staging folder and renamed into
+place, so an archive is complete or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..game.config import ConfigError
+from ..simulate.rules import root_key
+from ..sweep.datasets import datasets
+from ..sweep.execute import execute, read_summaries
+from ..sweep.spec import Plan
+from .manifest import code_version, packages, sha256, simd_features
+
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
+
+#: Files computed from an archive's datasets by a higher layer (the analysis), written into
+#: the archive with them and re-computed by ``verify``: {name: Dataset or bytes}.
+Derive = Callable[[Plan, Mapping[str, Any]], Mapping[str, Any]]
+
+
+def plan_file(staging: Path) -> Path:
+    return staging / "config" / "plan.json"
+
+
+def start_staging(plan: Plan, source: Path | None, staging: Path) -> None:
+    (staging / "config").mkdir(parents=True, exist_ok=True)
+    # keys in their own order: the order of formats is part of the plan
+    plan_file(staging).write_text(json.dumps(plan.to_json(), indent=1))
+    if source is not None:
+        shutil.copyfile(source, staging / "config" / "sweep.toml")
+
+
+def archive_files(plan: Plan, staging: Path, derive: Derive | None = None) -> dict[str, Any]:
+    """Every data file of a sweep staged in ``staging``: labelled arrays (and figures, as
+    bytes) by their name in the archive."""
+    out: dict[str, Any] = datasets(plan, read_summaries(plan, staging))
+    if derive is not None:
+        out.update(derive(plan, out))
+    return out
+
+
+def finish_archive(plan: Plan, staging: Path, target: Path, started: str,
+                   executor_name: str, source: Path | None = None,
+                   derive: Derive | None = None) -> Path:
+    """Write the data, provenance and checksums into ``staging`` and rename it to
+    ``target``."""
+    for name, data in archive_files(plan, staging, derive).items():
+        (staging / name).parent.mkdir(exist_ok=True)
+        if isinstance(data, bytes):
+            (staging / name).write_bytes(data)
+        else:
+            data.to_netcdf(staging / name, engine="scipy")
+    shutil.rmtree(staging / "chunks")
+    files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*")
+                   if p.is_file())
+    manifest = {
+        "archive": target.name,
+        "sweep": plan.spec.name,
+        "started": started,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seed": plan.seed,
+        "random_key": root_key(plan.seed),
+        "runs": plan.runs_per_format * len(plan.formats),
+        "executor": executor_name,
+        # config/sweep.toml names its scenario relative to this file
+        "sweep_file": str(source.resolve()) if source is not None else None,
+        "code": code_version(),
+        "packages": packages(),
+        "platform": {"python": sys.version.split()[0], "system": platform.platform(),
+                     "machine": platform.machine(), "numpy_simd": simd_features()},
+        "files": {f: sha256(staging / f) for f in files},
+    }
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    os.rename(staging, target)
+    return target
+
+
+def staging_for(target: Path) -> Path:
+    return target.parent / f".{target.name}.partial"
+
+
+def run_sweep(plan: Plan, target: Path, executor: Executor, executor_name: str,
+              source: Path | None = None, resume: bool = False, retries: int = 2,
+              progress=None, derive: Derive | None = None) -> tuple[Path | None, list[str]]:
+    """Run a sweep into the archive folder ``target`` (which must not exist).
+
+    Returns (archive path, []) on success, or (None, failures) if chunks failed; the
+    staging folder is then kept so that ``resume=True`` continues where it stopped.
+    """
+    if target.exists():
+        raise ConfigError(f"{target}: already exists; choose a new archive folder")
+    staging = staging_for(target)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    if resume:
+        if not plan_file(staging).exists():
+            raise ConfigError(f"{staging}: no interrupted sweep to resume")
+        stored = Plan.from_json(json.loads(plan_file(staging).read_text()), str(staging))
+        if stored.to_json() != plan.to_json():
+            raise ConfigError(f"{staging}: was started with a different sweep; remove it or "
+                              "run under a new name")
+    else:
+        if staging.exists():
+            raise ConfigError(f"{staging}: an interrupted sweep is there; resume it "
+                              "(--resume) or remove it")
+        start_staging(plan, source, staging)
+    failures = execute(plan, staging, executor, retries, progress)
+    if failures:
+        return None, failures
+    return finish_archive(plan, staging, target, started, executor_name, source,
+                          derive), []

@@ -1,0 +1,237 @@
+"""Sweep files and plans: the axes, their points and the fully resolved plan of a sweep.
+
+A sweep runs every format over a set of parameter points (a grid, or a Latin hypercube or
+Sobol sample of ranges), ``replicates`` simulations per point, and also solves the exact
+game at every point. Run ``r`` of point ``c`` has run index ``c * replicates + r`` under
+every format, so formats are compared under common random numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from ..game.config import (
+    ConfigError,
+    FormatSpec,
+    Scenario,
+    Strict,
+    load_catalogue,
+    load_scenario,
+    read_toml,
+    validate,
+)
+from ..game.payoffs import build_game, parameter_paths
+from .design import SensitivitySpec
+
+
+class SweepAxis(Strict):
+    """One swept parameter: explicit ``values``, or a range ``low``-``high``."""
+
+    path: str = Field(..., description="Parameter path, e.g. russia.war_cost (see docs).")
+    values: list[float] | None = Field(None, min_length=1)
+    low: float | None = None
+    high: float | None = None
+    count: int | None = Field(None, ge=1, le=10_000, description="Grid points in the range.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SweepAxis:
+        if self.values is not None:
+            if self.low is not None or self.high is not None or self.count is not None:
+                raise ValueError(f"axis {self.path!r}: give either values or low/high, not both")
+        elif self.low is None or self.high is None:
+            raise ValueError(f"axis {self.path!r}: give values, or low and high")
+        elif not self.low < self.high:
+            raise ValueError(f"axis {self.path!r}: low = {self.low} must be below "
+                             f"high = {self.high}")
+        return self
+
+
+class SweepSpec(Strict):
+    """A sweep file (``configs/sweeps/*.toml``)."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_-]+$")
+    description: str = ""
+    scenario: str = Field(..., description="Scenario file, relative to the sweep file.")
+    formats: list[str] | Literal["all"] = Field("all", min_length=1)
+    method: Literal["grid", "lhs", "sobol"] = "grid"
+    samples: int | None = Field(None, ge=1, le=1_000_000,
+                                description="Points drawn by lhs / sobol.")
+    axes: list[SweepAxis] = Field(..., min_length=1)
+    replicates: int = Field(..., ge=1, le=100_000)
+    steps: int = Field(..., ge=1, le=100_000)
+    seed: int | None = Field(None, ge=0, description="Root seed (default: the scenario's).")
+    rationality: float | None = Field(None, ge=0, le=1e4)
+    chunk_runs: int = Field(4096, ge=1, le=1_000_000, description="Runs per work unit.")
+    sensitivity: SensitivitySpec | None = Field(
+        None, description="A Sobol or Morris design over the axes' ranges, run with the "
+                          "sweep, and its sensitivity indices.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SweepSpec:
+        paths = [a.path for a in self.axes]
+        if len(set(paths)) != len(paths):
+            raise ValueError(f"axes repeat a parameter: {paths}")
+        if self.sensitivity is not None:
+            for a in self.axes:
+                if a.values is not None:
+                    raise ValueError(f"axis {a.path!r}: the sensitivity design samples a "
+                                     "range (low, high), not values")
+        if self.method == "grid":
+            for a in self.axes:
+                if a.values is None and a.count is None:
+                    raise ValueError(f"axis {a.path!r}: a grid range needs count")
+            if self.samples is not None:
+                raise ValueError("samples is for lhs / sobol; a grid takes its points from "
+                                 "the axes")
+        else:
+            if self.samples is None:
+                raise ValueError(f"method {self.method!r} needs samples")
+            for a in self.axes:
+                if a.values is not None or a.count is not None:
+                    raise ValueError(f"axis {a.path!r}: {self.method} samples a range "
+                                     f"(low, high), not values or count")
+        return self
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A fully resolved sweep: everything needed to run it and to re-run it."""
+
+    spec: SweepSpec
+    scenario: Scenario
+    formats: dict[str, FormatSpec]
+    points: np.ndarray               # (cells, axes)
+    grid_shape: tuple[int, ...] | None  # per-axis lengths for a grid
+    seed: int
+    # the sensitivity design's points (spec.sensitivity), run after the sweep's own cells
+    sensitivity_points: np.ndarray | None = None
+
+    @property
+    def cells(self) -> int:
+        """Cells of the sweep's own design (grid or sample)."""
+        return self.points.shape[0]
+
+    @cached_property
+    def all_points(self) -> np.ndarray:
+        """Every simulated point: the sweep's cells, then the sensitivity design."""
+        if self.sensitivity_points is None:
+            return self.points
+        return np.concatenate([self.points, self.sensitivity_points])
+
+    @property
+    def runs_per_format(self) -> int:
+        return self.all_points.shape[0] * self.spec.replicates
+
+    def chunks(self) -> list[tuple[str, int, int]]:
+        """Work units: (format id, first run, end run), in a fixed order."""
+        size = self.spec.chunk_runs
+        return [(fid, start, min(start + size, self.runs_per_format))
+                for fid in self.formats for start in range(0, self.runs_per_format, size)]
+
+    def to_json(self) -> dict[str, Any]:
+        spec = self.spec.model_dump(mode="json")
+        if spec["sensitivity"] is None:  # the form of archives without one
+            del spec["sensitivity"]
+        out = {"spec": spec,
+               "scenario": self.scenario.model_dump(mode="json"),
+               "formats": {k: v.model_dump(mode="json") for k, v in self.formats.items()},
+               "points": self.points.tolist(), "grid_shape": self.grid_shape,
+               "seed": self.seed}
+        if self.sensitivity_points is not None:
+            out["sensitivity_points"] = self.sensitivity_points.tolist()
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], origin: str) -> Plan:
+        try:
+            return cls(spec=validate(SweepSpec, data["spec"], origin),
+                       scenario=validate(Scenario, data["scenario"], origin),
+                       formats={k: validate(FormatSpec, v, origin)
+                                for k, v in data["formats"].items()},
+                       points=np.asarray(data["points"], dtype=np.float64),
+                       grid_shape=tuple(data["grid_shape"]) if data["grid_shape"] else None,
+                       seed=int(data["seed"]),
+                       sensitivity_points=np.asarray(data["sensitivity_points"],
+                                                     dtype=np.float64).reshape(
+                           -1, len(data["spec"]["axes"]))
+                       if "sensitivity_points" in data else None)
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"{origin}: not a valid sweep plan ({exc!r})") from None
+
+
+def load_plan(path: str | Path, sensitivity: dict[str, Any] | None = None) -> Plan:
+    """Read a sweep file and resolve it: scenario, formats, points, seed.
+
+    ``sensitivity`` sets or overrides keys of the file's ``[sensitivity]`` table."""
+    path = Path(path)
+    data = read_toml(path)
+    if sensitivity is not None:
+        table = data.get("sensitivity", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: key 'sensitivity' must be a table")
+        data["sensitivity"] = {**table, **sensitivity}
+    spec = validate(SweepSpec, data, str(path))
+    return resolve(spec, load_scenario(path.parent / spec.scenario), str(path))
+
+
+def resolve(spec: SweepSpec, scenario: Scenario, origin: str = "sweep") -> Plan:
+    """The plan of a validated sweep on a loaded scenario; every axis path and value is
+    checked against every chosen format before any work."""
+    catalogue = load_catalogue()
+    ids = list(catalogue) if spec.formats == "all" else spec.formats
+    unknown = [f for f in ids if f not in catalogue]
+    if unknown:
+        raise ConfigError(f"{origin}: key 'formats' names unknown formats {unknown}; allowed: "
+                          f"{sorted(catalogue)}")
+    formats = {f: catalogue[f] for f in dict.fromkeys(ids)}
+    points, shape = _points(spec)
+    seed = scenario.seed if spec.seed is None else spec.seed
+    design = None
+    if spec.sensitivity is not None:
+        from .design import design as sensitivity_design
+
+        design = sensitivity_design(spec.sensitivity, [a.path for a in spec.axes],
+                                    [a.low for a in spec.axes], [a.high for a in spec.axes],
+                                    seed)
+    plan = Plan(spec, scenario, formats, points, shape, seed, design)
+    for fid, fmt in formats.items():
+        allowed = parameter_paths(scenario, fmt)
+        for axis in spec.axes:
+            if axis.path not in allowed:
+                raise ConfigError(f"{origin}: axis {axis.path!r} is not a parameter of format "
+                                  f"{fid!r}; allowed: {', '.join(allowed)}")
+        try:
+            build_game(scenario, fmt, {a.path: plan.all_points[:, j]
+                                       for j, a in enumerate(spec.axes)})
+        except ConfigError as exc:
+            raise ConfigError(f"{origin}: {exc}") from None
+    return plan
+
+
+
+def _points(spec: SweepSpec) -> tuple[np.ndarray, tuple[int, ...] | None]:
+    if spec.method == "grid":
+        values = [np.asarray(a.values, dtype=np.float64) if a.values is not None
+                  else np.linspace(a.low, a.high, a.count) for a in spec.axes]
+        mesh = np.meshgrid(*values, indexing="ij")
+        return (np.stack([m.ravel() for m in mesh], axis=1),
+                tuple(v.size for v in values))
+    from scipy.stats import qmc
+
+    d = len(spec.axes)
+    rng = np.random.default_rng(spec.seed if spec.seed is not None else 0)
+    if spec.method == "lhs":
+        unit = qmc.LatinHypercube(d=d, rng=rng).random(spec.samples)
+    else:
+        unit = qmc.Sobol(d=d, scramble=True, rng=rng).random(spec.samples)
+    low = np.array([a.low for a in spec.axes])
+    high = np.array([a.high for a in spec.axes])
+    return qmc.scale(unit, low, high), None
