@@ -1,4 +1,5 @@
-"""The solver against closed-form results from the literature (SOURCES.md, DESIGN.md §3).
+"""The solver against closed-form results from the literature
+(docs/sources.md#theory-and-test-oracles; docs/model.md §3).
 
 Each game here is built through the project's own payoff function (``build_game``), with
 parameters chosen so that it reduces to the textbook game; the expected numbers come from

@@ -47,7 +47,8 @@ class Strict(BaseModel):
 class RussiaParameters(Strict):
     military_spending_usd_bn: float = parameter(
         149.0, gt=0, unit="USD bn per year (2024)",
-        source="SIPRI Fact Sheet, April 2025 (2024 military expenditure)",
+        source="SIPRI Fact Sheet, April 2025 (2024 military expenditure), "
+               "docs/sources.md#sipri-2024",
         description="Russia's military expenditure; its strength in the denial contest.")
     status_quo_value: float = parameter(
         0.4, ge=0, le=1, unit=UTILITY_RUSSIA, source="assumption",
@@ -65,13 +66,14 @@ class RussiaParameters(Strict):
         description="Cost to Russia of a nuclear catastrophe.")
     foreign_troops_aversion: float = parameter(
         0.1, ge=0, unit=UTILITY_RUSSIA,
-        source="direction: Moscow rejects foreign troops in Ukraine (August 2025 reporting); "
-               "size: assumption",
+        source="direction: Moscow rejects foreign troops in Ukraine (August 2025 reporting, "
+               "docs/sources.md#reporting-2025); size: assumption",
         description="Loss of status-quo value to Russia while foreign troops are stationed in "
-                    "Ukraine (provocation, Jervis' spiral).")
+                    "Ukraine (provocation, Jervis' spiral, docs/sources.md#jervis-1976).")
     contest_decisiveness: float = parameter(
         1.0, gt=0, le=50, unit="dimensionless exponent",
-        source="Hirshleifer (1989) ratio contest success function; value: assumption",
+        source="Hirshleifer (1989) ratio contest success function, "
+               "docs/sources.md#hirshleifer-1989; value: assumption",
         description="Exponent of the contest function: how sharply the balance of "
                     "capability decides the offensive.")
     fait_accompli_days: float = parameter(
@@ -89,12 +91,14 @@ class RussiaParameters(Strict):
 class UkraineParameters(Strict):
     military_spending_usd_bn: float = parameter(
         64.7, gt=0, unit="USD bn per year (2024)",
-        source="SIPRI Fact Sheet, April 2025 (2024 military expenditure)",
+        source="SIPRI Fact Sheet, April 2025 (2024 military expenditure), "
+               "docs/sources.md#sipri-2024",
         description="Ukraine's own military expenditure.")
     baseline_military_aid_usd_bn: float = parameter(
         45.0, ge=0, unit="USD bn per year",
         source="Kiel Ukraine Support Tracker: military allocations averaged EUR 41.6 bn a "
-               "year in 2022-24 (converted at about 1.08 USD/EUR, assumption)",
+               "year in 2022-24, docs/sources.md#kiel-ust (converted at about 1.08 USD/EUR, "
+               "assumption)",
         description="Military aid Ukraine receives whatever the format; adds to its "
                     "capability in the denial contest.")
 
@@ -104,10 +108,12 @@ class GuarantorParameters(Strict):
                     description="Short identifier used in formats and parameter paths.")
     name: str = Field(..., min_length=1, description="Display name.")
     military_spending_usd_bn: float = parameter(
-        ..., gt=0, unit="USD bn per year (2024)", source="SIPRI (see scenario file)",
+        ..., gt=0, unit="USD bn per year (2024)",
+        source="SIPRI (see scenario file; docs/sources.md#sipri-2024)",
         description="Military expenditure; what a combat response can bring to bear.")
     gdp_usd_tn: float = parameter(
-        ..., gt=0, unit="USD tn (2024)", source="IMF World Economic Outlook (see scenario file)",
+        ..., gt=0, unit="USD tn (2024)", source="IMF World Economic Outlook (see scenario file; "
+                                      "docs/sources.md#imf-weo-2024)",
         description="Economic weight; sets the guarantor's share of the sanctions cost.")
     nuclear_armed: bool = parameter(
         False, unit="yes/no", source="public record",
@@ -121,12 +127,13 @@ class GuarantorParameters(Strict):
                     "response scales it.")
     audience_cost: float = parameter(
         0.3, ge=0, unit=UTILITY_GUARANTOR,
-        source="Fearon (1994, 1997) tying hands; Tomz (2007) shows audience costs exist; "
-               "size: assumption",
+        source="Fearon (1994, 1997) tying hands; Tomz (2007) shows audience costs exist "
+               "(docs/sources.md#fearon-1994, #fearon-1997, #tomz-2007); size: assumption",
         description="Cost of reneging on a fully binding commitment (bindingness 1).")
     tripwire_cost: float = parameter(
         0.5, ge=0, unit=UTILITY_GUARANTOR,
-        source="Schelling (1966); Reiter & Poast (2021) on limits; size: assumption",
+        source="Schelling (1966); Reiter & Poast (2021) on limits "
+               "(docs/sources.md#schelling-1966, #reiter-poast-2021); size: assumption",
         description="Extra cost of abstaining when the guarantor's own troops in Ukraine are "
                     "attacked.")
     catastrophe_cost: float = parameter(
@@ -143,7 +150,8 @@ class GuarantorParameters(Strict):
 class AnalysisParameters(Strict):
     rationality: float = parameter(
         10.0, ge=0, le=1e4, unit="1 / utility unit",
-        source="McKelvey & Palfrey (1995) logit quantal response; value: assumption",
+        source="McKelvey & Palfrey (1995) logit quantal response, "
+               "docs/sources.md#mckelvey-palfrey-1995; value: assumption",
         description="Logit precision lambda for noisy play (0 = uniform random choice).")
     defended_below_russia_success: float = parameter(
         0.5, gt=0, lt=1, unit="probability", source="assumption",
@@ -157,7 +165,7 @@ class DynamicsParameters(Strict):
     belief_prior_reliability: float = parameter(
         0.745, gt=0, lt=1, unit="probability",
         source="Leeds, Long & Mitchell (2000): alliance commitments honoured in 74.5% of "
-               "the cases where they were invoked",
+               "the cases where they were invoked, docs/sources.md#leeds-long-mitchell-2000",
         description="Mean of Russia's prior Beta belief that a guarantor deciding alone "
                     "honours; also where beliefs drift back to as memories fade.")
     belief_prior_strength: float = parameter(
@@ -166,17 +174,19 @@ class DynamicsParameters(Strict):
     belief_memory: float = parameter(
         0.95, ge=0, le=1, unit="share kept per round", source="assumption",
         description="Forgetting: each round, evidence beyond the prior shrinks by this "
-                    "factor, so reputations decay (Renshon, Dafoe & Huth on reputation).")
+                    "factor, so reputations decay (Renshon, Dafoe & Huth on reputation, "
+                    "docs/sources.md#renshon-dafoe-huth-2018).")
     troop_signal_weight: float = parameter(
         0.1, ge=0, unit="pseudo-observations of honouring per round", source="assumption "
-        "(costly signals: Fearon 1997 sinking costs; declarations are cheap talk and count "
-        "for nothing)",
+        "(costly signals: Fearon 1997 sinking costs, docs/sources.md#fearon-1997; declarations "
+        "are cheap talk and count for nothing)",
         description="Evidence that a guarantor with troops stationed in Ukraine adds to "
                     "Russia's belief each round.")
     attraction_memory: float = parameter(
         0.9, ge=0, lt=1, unit="share kept per round", source="assumption",
         description="Guarantors' reinforcement: weight of the past in the attraction of "
-                    "honouring (Camerer & Ho 1999 experience-weighted attraction).")
+                    "honouring (Camerer & Ho 1999 experience-weighted attraction, "
+                    "docs/sources.md#camerer-ho-1999).")
     ukraine_recovery_rate: float = parameter(
         0.1, ge=0, le=1, unit="share of the gap closed per round", source="assumption",
         description="Ukraine's capability returns towards its baseline (depreciation of "
@@ -219,8 +229,9 @@ class ResponseSpec(Strict):
 
     denial_share: float = parameter(
         0.05, ge=0, le=1, unit="share of the guarantor's annual military expenditure",
-        source="assumption (Kiel: all donors' military aid is a few per cent of their "
-               "military spending)",
+        source="assumption (below the bound the Kiel tracker implies: total aid under 0.2% "
+               "of GDP a year, i.e. under about 6-11% of the largest donors' military "
+               "spending; docs/sources.md#kiel-ust)",
         description="Capability the response adds to Ukraine's side of the denial contest.")
     punishment_share: float = parameter(
         1.0, ge=0, le=1, unit="share of the guarantor's full sanctions", source="assumption",

@@ -1,12 +1,13 @@
 """Case 1: Budapest-style assurances fail to deter (2014, 2022).
 
 The Budapest Memorandum (1994) gave Ukraine assurances from the US and the UK (and Russia)
-to seek UN Security Council action, with no obligation to defend it (SOURCES.md, checked);
-Russia annexed Crimea in 2014 and invaded in 2022. Expectation under the baseline
-calibration: `budapest` does not deter, like `neutrality`. Exactly: Russia escalates in
-every pure subgame-perfect equilibrium, as under `neutrality`. Simulated: Russia escalates
-in more rounds than it refrains (long-run escalation frequency above 1/2, the level at which
-its logit choice favours escalating), with the 95% interval above 1/2.
+to seek UN Security Council action, with no obligation to defend it
+(docs/sources.md#budapest-1994, checked); Russia annexed Crimea in 2014 and invaded in 2022.
+Expectation under the baseline calibration: `budapest` does not deter, like `neutrality`.
+Exactly: Russia escalates in every pure subgame-perfect equilibrium, as under `neutrality`.
+Simulated: Russia escalates in more rounds than it refrains (long-run escalation frequency
+above 1/2, the level at which its logit choice favours escalating), with the 95% interval
+above 1/2.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Case 2: Article 5 with forward presence keeps the Baltic states unattacked.
 
 Estonia, Latvia and Lithuania have been NATO members since 2004 and host NATO's enhanced
-Forward Presence since 2017 (SOURCES.md, checked); none has been attacked. Calibration:
-configs/scenarios/validation/baltic_efp.toml (the Baltic states as the protected state,
-seven NATO allies as guarantors; sources in the file). Expectation: `nato` deters exactly,
-while the same calibration without a guarantee (`neutrality`) does not, so the deterrence
-comes from the format. Simulated: the record (no attack in the ~100 months of the eFP era,
-100 rounds at monthly rounds) is the model's typical outcome: more than half of the runs
-see no escalation, with the 95% interval above 1/2.
+Forward Presence since 2017 (docs/sources.md#nato-efp, checked); none has been attacked.
+Calibration: configs/scenarios/validation/baltic_efp.toml (the Baltic states as the
+protected state, seven NATO allies as guarantors; sources in the file). Expectation: `nato`
+deters exactly, while the same calibration without a guarantee (`neutrality`) does not, so
+the deterrence comes from the format. Simulated: the record (no attack in the ~100 months of
+the eFP era, 100 rounds at monthly rounds) is the model's typical outcome: more than half of
+the runs see no escalation, with the 95% interval above 1/2.
 """
 
 from __future__ import annotations

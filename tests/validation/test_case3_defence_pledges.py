@@ -2,12 +2,12 @@
 
 Leeds (2003, AJPS 47(3)): defence pacts with the target reduce the probability that a
 challenger initiates a dispute; neutrality or offensive pacts with the challenger raise it
-(SOURCES.md, checked; no effect sizes). In the model, `neutrality` is the absence of any
-guarantor, so the comparison is each defence pledge against it. Expectation under the
-baseline calibration: every format that pledges to act for Ukraine deters exactly where
-`neutrality` does not, and lowers the simulated escalation frequency (Russia's initiations
-per round) below `neutrality`'s: the paired difference over runs with common random
-numbers has its 95% interval below zero.
+(docs/sources.md#leeds-2003, checked; no effect sizes). In the model, `neutrality` is the
+absence of any guarantor, so the comparison is each defence pledge against it. Expectation
+under the baseline calibration: every format that pledges to act for Ukraine deters exactly
+where `neutrality` does not, and lowers the simulated escalation frequency (Russia's
+initiations per round) below `neutrality`'s: the paired difference over runs with common
+random numbers has its 95% interval below zero.
 """
 
 from __future__ import annotations

@@ -1,16 +1,16 @@
 """Case 4: removing a tripwire raises the hazard of attack.
 
 Schelling (1966): troops on the ground commit the state that stations them; Reiter & Poast
-(2021) find that tripwires deter only by changing the local balance (SOURCES.md, checked).
-Each format with troops on the ground is compared with the same format with every
-member's `troops_on_ground` set to false and nothing else changed (baseline calibration).
-In the model, withdrawing the troops removes the tripwire cost from the reneging cost and
-slows the members' denial, but also removes the provocation (`foreign_troops_aversion`:
-Moscow rejects foreign troops), which raises Russia's status quo. Expectation: without the
-troops, Russia escalates exactly where it was deterred; in the simulations (paired runs,
-common random numbers) the long-run escalation frequency and the hazard of a first
-escalation over the first 12 rounds (first escalations per round at risk) are higher, with
-95% intervals above zero.
+(2021) find that tripwires deter only by changing the local balance
+(docs/sources.md#schelling-1966, #reiter-poast-2021). Each format with troops on the ground
+is compared with the same format with every member's `troops_on_ground` set to false and
+nothing else changed (baseline calibration). In the model, withdrawing the troops removes
+the tripwire cost from the reneging cost and slows the members' denial, but also removes the
+provocation (`foreign_troops_aversion`: Moscow rejects foreign troops), which raises
+Russia's status quo. Expectation: without the troops, Russia escalates exactly where it was
+deterred; in the simulations (paired runs, common random numbers) the long-run escalation
+frequency and the hazard of a first escalation over the first 12 rounds (first escalations
+per round at risk) are higher, with 95% intervals above zero.
 """
 
 from __future__ import annotations

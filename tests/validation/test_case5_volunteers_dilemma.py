@@ -2,15 +2,15 @@
 
 Diekmann (1985), the volunteer's dilemma: with n symmetric players of whom one must act,
 each stays out with probability (c/b)^(1/(n-1)) in the symmetric mixed equilibrium, and
-P(nobody acts) = (c/b)^(n/(n-1)) rises with n (SOURCES.md, closed forms; the oracle tests
-check the solver against it on a threshold game). Calibration: the baseline with n copies
-of its United Kingdom (SIPRI 2024 spending, checked; stake 0.8, assumption) as the only
-guarantors, under the catalogue's `bilateral` format, whose response (5% of annual military
-spending, about 4 USD bn for the UK) is of the order of the UK's 2024 pledge of GBP 2.5 bn
-(SOURCES.md, checked). Expectation: P(no member responds | escalation) rises strictly with
-n = 2, 3, 5, 8, exactly (in the guarantors' subgame: Diekmann's symmetric mixed
-equilibrium, or the unique pure one if there is no mixed one) and in the simulations
-(paired runs, 95% intervals of the differences above zero).
+P(nobody acts) = (c/b)^(n/(n-1)) rises with n (docs/sources.md#diekmann-1985; the oracle
+tests check the solver against it on a threshold game). Calibration: the baseline with n
+copies of its United Kingdom (SIPRI 2024 spending, checked; stake 0.8, assumption) as the
+only guarantors, under the catalogue's `bilateral` format, whose response (5% of annual
+military spending, about 4 USD bn for the UK) is of the order of the UK's 2024 pledge of GBP
+2.5 bn (docs/sources.md#uk-ukraine-2024). Expectation: P(no member responds | escalation)
+rises strictly with n = 2, 3, 5, 8, exactly (in the guarantors' subgame: Diekmann's
+symmetric mixed equilibrium, or the unique pure one if there is no mixed one) and in the
+simulations (paired runs, 95% intervals of the differences above zero).
 """
 
 from __future__ import annotations

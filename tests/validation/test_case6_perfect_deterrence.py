@@ -2,14 +2,14 @@
 
 Zagare & Kilgour (2000), perfect deterrence: Russia is deterred iff the credibility of a
 response exceeds (w - s)/(w - d); when the status quo s falls below the payoff d of a war
-against the response, no credibility deters (SOURCES.md, closed forms; the oracle tests
-check the threshold on a stylised game). Calibration: the baseline, with Russia's
+against the response, no credibility deters (docs/sources.md#zagare-kilgour-2000; the oracle
+tests check the threshold on a stylised game). Calibration: the baseline, with Russia's
 `status_quo_value` lowered from 0.4 to the model's lower bound 0 in steps of 0.001.
 Expectation, for each format that deters at the baseline: below some status quo Russia
-escalates in every subgame-perfect equilibrium although the guarantors' equilibrium
-response is unchanged (the status quo does not enter their payoffs, so the same members
-honour), and the set of status quo values at which it escalates is an interval starting
-at the bottom (the worse the status quo, the likelier the challenge).
+escalates in every subgame-perfect equilibrium although the guarantors' equilibrium response
+is unchanged (the status quo does not enter their payoffs, so the same members honour), and
+the set of status quo values at which it escalates is an interval starting at the bottom
+(the worse the status quo, the likelier the challenge).
 """
 
 from __future__ import annotations
