@@ -13,15 +13,24 @@ from .api import (
     FormatResult,
     compare_formats,
     discover,
+    label_categories,
     load_archive,
     load_catalogue,
     load_plan,
     load_scenario,
+    plot_categories,
     run_sweep,
+    sensitivity,
+    significance_counts,
+    simulate_runs,
     simulate_scenario,
     solve_formats,
     solve_map,
+    solve_table,
+    sweep_dataset,
+    sweep_plan,
     verify,
+    with_parameters,
     write_report,
 )
 from .game.config import load_format
@@ -30,8 +39,10 @@ from .solve.equilibrium import solve_cell, solve_grid
 
 __all__ = [
     "REGIME_NAMES", "ArchiveError", "ConfigError", "FormatResult", "build_game",
-    "compare_formats", "discover", "load_archive", "load_catalogue", "load_format",
-    "load_plan", "load_scenario", "parameter_paths", "run_sweep", "simulate_scenario",
-    "solve_cell", "solve_formats", "solve_grid", "solve_map", "verify", "write_report",
+    "compare_formats", "discover", "label_categories", "load_archive", "load_catalogue",
+    "load_format", "load_plan", "load_scenario", "parameter_paths", "plot_categories",
+    "run_sweep", "sensitivity", "significance_counts", "simulate_runs", "simulate_scenario",
+    "solve_cell", "solve_formats", "solve_grid", "solve_map", "solve_table", "sweep_dataset",
+    "sweep_plan", "verify", "with_parameters", "write_report",
 ]
 __version__ = "0.1.0"

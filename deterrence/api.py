@@ -7,6 +7,7 @@ functions and nothing below them, so both faces do the same thing for the same i
 from __future__ import annotations
 
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -57,6 +58,9 @@ __all__ = [
     "FormatResult", "discover", "exact_dataset", "load_archive", "plan_run", "run_sweep",
     "simulate_scenario", "solve_formats", "solve_map", "verify", "write_report",
     "write_simulation",
+    # for notebooks: changed parameters, tables and labelled arrays in memory
+    "label_categories", "plot_categories", "sensitivity", "simulate_runs", "solve_table",
+    "sweep_dataset", "sweep_plan", "with_parameters",
 ]
 
 ENGINES = ("vector", "mesa")
@@ -247,21 +251,32 @@ def load_archive(archive: str | Path):
     return load(archive)
 
 
-def discover(archive: str | Path, format_ids: list[str] | None = None,
+def discover(archive, format_ids: list[str] | None = None,
              outcome: str = "escalation_frequency", threshold: float = 0.5,
              min_density: float = 0.8):
-    """Scenario discovery (PRIM) on an archive: (points used, [(format id, box or None)])."""
+    """Scenario discovery (PRIM) on an archive folder, or on a sweep's dataset with its
+    simulated and exact variables (:func:`sweep_dataset`): (points used, [(format id, box
+    or None)])."""
     from .analysis.discovery import find_failure_box
-    from .analysis.report import discovery_data
 
-    loaded = load_archive(archive)
-    sim, exact, source = discovery_data(loaded)
-    unknown = [f for f in format_ids or [] if f not in loaded.plan.formats]
+    if isinstance(archive, str | Path):
+        from .analysis.report import discovery_data
+
+        loaded = load_archive(archive)
+        sim, exact, source = discovery_data(loaded)
+        formats = list(loaded.plan.formats)
+    else:
+        sim = exact = archive
+        formats = [str(f) for f in archive["format"].values]
+        points = int(np.prod([n for d, n in archive.sizes.items()
+                              if d not in ("format", "replicate")]))
+        source = f"the dataset's {points} points"
+    unknown = [f for f in format_ids or [] if f not in formats]
     if unknown:
-        raise ConfigError(f"format {unknown[0]!r}: not in the archive; allowed: "
-                          f"{', '.join(loaded.plan.formats)}")
+        raise ConfigError(f"format {unknown[0]!r}: not in the sweep; allowed: "
+                          f"{', '.join(formats)}")
     boxes = []
-    for fid in format_ids or list(loaded.plan.formats):
+    for fid in format_ids or formats:
         try:
             boxes.append((fid, find_failure_box(sim, exact, fid, outcome, threshold,
                                                 min_density=min_density)))
@@ -293,3 +308,405 @@ def plan_run(plan: Plan, format_id: str, cell: int, replicate: int):
     summary, series = mesa_model.run(setup, cell * plan.spec.replicates + replicate,
                                      plan.spec.steps)
     return summary, series, list(setup.base.guarantor_ids)
+
+
+# ---------------------------------------------------------------------------------------
+# Notebook use: changed parameters, tables and labelled arrays in memory
+
+
+#: Scenario tables whose numeric keys :func:`with_parameters` changes besides the game's
+#: parameters (:func:`parameter_paths`): they shape simulations and the analysis, not the
+#: payoffs, so sweeps do not vary them.
+SCENARIO_TABLES = ("analysis", "dynamics")
+#: Okabe & Ito (2008), colour-blind safe; the first four are the report's regime colours.
+CATEGORY_COLOURS = ("#009E73", "#0072B2", "#D55E00", "#CC79A7", "#E69F00", "#56B4E9",
+                    "#F0E442", "#000000")
+#: The coded variables of the exact solutions and the names of their codes.
+CATEGORIES = {"regime": REGIME_NAMES, "worst_stability": STABILITY_NAMES}
+#: Close matches offered for a mistyped parameter path.
+CLOSE_MATCHES = 3
+
+
+def _as_scenario(scenario: Scenario | str | Path) -> Scenario:
+    return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+
+
+def _as_format(fmt: str | FormatSpec, formats_dir: str | Path) -> FormatSpec:
+    if isinstance(fmt, FormatSpec):
+        return fmt
+    catalogue = load_catalogue(formats_dir)
+    if fmt not in catalogue:
+        raise ConfigError(f"unknown format id {fmt!r}; allowed: {sorted(catalogue)}")
+    return catalogue[fmt]
+
+
+def _unknown_path(path: str, allowed: list[str], where: str) -> ConfigError:
+    import difflib
+
+    close = difflib.get_close_matches(path, allowed, n=CLOSE_MATCHES)
+    hint = (f"did you mean {' or '.join(map(repr, close))}?" if close
+            else f"allowed: {', '.join(allowed)}")
+    return ConfigError(f"parameter path {path!r} is not a parameter of {where}; {hint}")
+
+
+def _set_path(data, parts: list[str], value) -> None:
+    """Set ``value`` at ``parts`` of a model's dumped data; in a list of tables (the
+    guarantors) a part is an entry's ``id``, or ``*`` for every entry."""
+    head, rest = parts[0], parts[1:]
+    if isinstance(data, list):
+        for entry in data:
+            if head in ("*", entry["id"]):
+                _set_path(entry, rest, value)
+    elif rest:
+        _set_path(data[head], rest, value)
+    else:
+        data[head] = value
+
+
+def _validated(model, original, changes: list[tuple[list[str], object]], origin: str,
+               key_of):
+    """``original`` with ``changes`` applied, validated as a configuration file is; the
+    keys in an error are given back as the caller's parameter paths (``key_of``)."""
+    import re
+
+    from .game.config import validate
+
+    data = original.model_dump()
+    for parts, value in changes:
+        _set_path(data, parts, value)
+    try:
+        return validate(model, data, origin)
+    except ConfigError as exc:
+        problems = str(exc).removeprefix(f"{origin}: ").split("; ")
+        named = [re.sub(r"key '([^']*)'", lambda m: f"key '{key_of(m[1])}'", problem)
+                 for problem in problems]
+        # a change to every guarantor is one problem, not one per guarantor
+        raise ConfigError(f"{origin}: " + "; ".join(dict.fromkeys(named))) from None
+
+
+def with_parameters(scenario: Scenario | str | Path, changes: dict[str, float],
+                    fmt: str | FormatSpec | None = None,
+                    formats_dir: str | Path = FORMATS_DIR):
+    """A new scenario with the values at parameter paths changed, validated exactly as a
+    scenario file is (an out-of-range value raises :class:`ConfigError` naming the path,
+    the value and what is allowed).
+
+    The paths are those a sweep varies (:func:`parameter_paths`: ``russia.war_cost``,
+    ``guarantors.UK.stake_in_ukraine``, ``guarantors.*.audience_cost`` for every
+    guarantor, ...) and the numeric keys of the ``analysis`` and ``dynamics`` tables
+    (``dynamics.belief_memory``). ``format.*`` paths change a format: pass ``fmt`` (an id
+    or a :class:`FormatSpec`) and get ``(scenario, format)`` back. A guarantor's own path
+    takes precedence over ``guarantors.*``, as in sweeps.
+    """
+    scenario = _as_scenario(scenario)
+    spec = _as_format(fmt if fmt is not None else scenario.format, formats_dir)
+    allowed = parameter_paths(scenario, spec) + [
+        f"{table}.{key}" for table in SCENARIO_TABLES
+        for key, field in type(getattr(scenario, table)).model_fields.items()
+        if field.annotation is float]
+    where = (f"scenario {scenario.name!r}" if fmt is None
+             else f"scenario {scenario.name!r} and format {spec.id!r}")
+    for path in changes:
+        if path not in allowed:
+            raise _unknown_path(path, allowed, where)
+        if fmt is None and path.startswith("format."):
+            raise ConfigError(f"parameter path {path!r} changes a format: pass fmt= (a "
+                              f"format id or FormatSpec) to change it")
+
+    def value(v):
+        return v.item() if isinstance(v, np.generic) else v
+
+    # every guarantor first, then a guarantor's own value on top
+    order = sorted(changes, key=lambda p: not p.startswith("guarantors.*."))
+    ids = [g.id for g in scenario.guarantors]
+
+    def scenario_key(key: str) -> str:
+        """The path the caller gave for a key of the scenario data (guarantors by index)."""
+        parts = key.split(".")
+        if parts[0] != "guarantors" or len(parts) < 3 or not parts[1].isdigit():
+            return key
+        field = ".".join(parts[2:])
+        own, every = f"guarantors.{ids[int(parts[1])]}.{field}", f"guarantors.*.{field}"
+        return every if every in changes and own not in changes else own
+
+    changed = _validated(Scenario, scenario,
+                         [(p.split("."), value(changes[p])) for p in order
+                          if not p.startswith("format.")],
+                         f"scenario {scenario.name!r}", scenario_key)
+    if fmt is None:
+        return changed
+    return changed, _validated(FormatSpec, spec,
+                               [(p.split(".")[1:], value(changes[p])) for p in order
+                                if p.startswith("format.")],
+                               f"format {spec.id!r}",
+                               lambda key: key if key.startswith("(") else f"format.{key}")
+
+
+def solve_table(scenario: Scenario | str | Path, formats: list[str] | None = None,
+                rationality: float | None = None, formats_dir: str | Path = FORMATS_DIR):
+    """:func:`solve_formats` as a ``pandas.DataFrame``, one row per format (index: the
+    format id).
+
+    Columns: ``name``; ``members`` (how many guarantors the format binds); ``regime`` (a
+    Categorical with the categories of :data:`REGIME_NAMES`, in that order); ``spe`` (the
+    subgame-perfect equilibria the regime is taken over: the pure ones, or the totally
+    mixed one where there is no pure one); ``spe_escalation_share`` (the mean of Russia's
+    escalation probability over them: the share that escalate); ``qre_escalate`` and
+    ``qre_russia_success`` (P(escalate) and P(Russia succeeds | escalation) in the logit
+    quantal-response equilibrium at the scenario's rationality, or ``rationality``) and
+    ``qre_stability`` (a Categorical of ``STABILITY_NAMES``). Every equilibrium of each
+    format is in :func:`solve_formats`' results.
+    """
+    import pandas as pd
+
+    rows = []
+    for result in solve_formats(scenario, formats, rationality, formats_dir):
+        pure = [e for e in result.equilibria if e.kind == "pure SPE"]
+        spe = pure or [e for e in result.equilibria if e.kind == "mixed SPE"]
+        qre = next(e for e in result.equilibria if e.kind.startswith("logit QRE"))
+        rows.append({
+            "format": result.format_id, "name": result.format_name,
+            "members": len(result.members), "regime": result.regime, "spe": len(spe),
+            "spe_escalation_share": (float(np.mean([e.escalate_probability for e in spe]))
+                                     if spe else np.nan),
+            "qre_escalate": qre.escalate_probability,
+            "qre_russia_success": qre.russia_success_probability,
+            "qre_stability": qre.stability})
+    table = pd.DataFrame(rows).set_index("format")
+    table["regime"] = pd.Categorical(table["regime"], categories=REGIME_NAMES, ordered=True)
+    table["qre_stability"] = pd.Categorical(table["qre_stability"],
+                                            categories=STABILITY_NAMES, ordered=True)
+    return table
+
+
+def simulate_runs(scenario: Scenario | str | Path, format_id: str | None = None, *,
+                  runs: int, steps: int, seed: int | None = None, engine: str = "vector",
+                  rationality: float | None = None, keep_series: bool = False,
+                  formats_dir: str | Path = FORMATS_DIR, progress=None):
+    """:func:`simulate_scenario` as labelled arrays (an ``xarray.Dataset`` over ``run``,
+    with ``round`` and ``guarantor`` when ``keep_series``); its attrs record the scenario,
+    format, engine, runs, steps, seed and rationality used."""
+    scenario = _as_scenario(scenario)
+    sim = simulate_scenario(scenario, format_id, engine=engine, runs=runs, steps=steps,
+                            seed=seed, rationality=rationality, keep_series=keep_series,
+                            formats_dir=formats_dir, progress=progress)
+    return simulation_dataset(sim, {
+        "scenario": scenario.name, "format": format_id or scenario.format, "engine": engine,
+        "runs": runs, "steps": steps, "seed": scenario.seed if seed is None else seed,
+        "rationality": (scenario.analysis.rationality if rationality is None
+                        else float(rationality))})
+
+
+def sweep_plan(scenario: Scenario | str | Path, axes: dict, *, replicates: int, steps: int,
+               formats: list[str] | None = None, seed: int | None = None,
+               rationality: float | None = None, method: str | None = None,
+               samples: int | None = None, sensitivity: dict | None = None,
+               name: str = "in-memory") -> Plan:
+    """The plan of a sweep given as arguments instead of a file (:func:`load_plan`).
+
+    ``axes`` maps parameter paths to a list of values (a grid axis) or to a table of the
+    sweep file's axis keys (``{"low": 0, "high": 1, "count": 5}``; ``lhs`` and ``sobol``
+    take ``low`` and ``high``). ``formats`` defaults to the whole catalogue; the other
+    arguments are the sweep file's keys (docs/sweeps.md), validated as a file is, and
+    omitted ones take the file's defaults.
+    """
+    from .game.config import validate
+
+    scenario = _as_scenario(scenario)
+    table = [{"path": path, **values} if isinstance(values, dict)
+             else {"path": path, "values": np.asarray(values).ravel().tolist()}
+             for path, values in axes.items()]
+    data = {"name": name, "scenario": scenario.name, "formats": formats or "all",
+            "axes": table, "replicates": replicates, "steps": steps, "seed": seed,
+            "rationality": rationality, "method": method, "samples": samples,
+            "sensitivity": sensitivity}
+    spec = validate(SweepSpec, {k: v for k, v in data.items() if v is not None},
+                    f"sweep {name!r}")
+    return resolve(spec, scenario, f"sweep {name!r}")
+
+
+@contextmanager
+def _pool(executor: str | Executor | None, workers: int | None, scheduler: str | None):
+    """The caller's executor, or one by name (:data:`EXECUTORS`; in-process by default)
+    opened and shut here."""
+    if isinstance(executor, Executor):
+        yield executor
+        return
+    pool = make_executor(executor or "inprocess", workers, scheduler)
+    try:
+        yield pool
+    finally:
+        pool.shutdown()
+
+
+def sweep_dataset(scenario: Scenario | str | Path | Plan, axes: dict | None = None, *,
+                  replicates: int | None = None, steps: int | None = None,
+                  formats: list[str] | None = None, seed: int | None = None,
+                  rationality: float | None = None, method: str | None = None,
+                  samples: int | None = None, executor: str | Executor | None = None,
+                  workers: int | None = None, scheduler: str | None = None, progress=None):
+    """Run a sweep in memory (no archive) into one ``xarray.Dataset``: the exact solutions
+    (dims format and the points) and the simulated summaries (also replicate), labelled by
+    :func:`label_categories`.
+
+    Give a :class:`Plan` (:func:`load_plan`, :func:`sweep_plan`), or a scenario, ``axes``
+    and the sweep's keys as in :func:`sweep_plan`. ``executor`` is a name
+    (:data:`EXECUTORS`; ``workers`` and ``scheduler`` configure it) or an executor;
+    ``progress(done, total)`` is called as chunks finish. The numbers are an archive's:
+    :func:`simulate_plan` and :func:`exact_dataset` of the same plan. A plan's sensitivity
+    design is not run (:func:`sensitivity` runs it).
+    """
+    from dataclasses import replace
+
+    import xarray as xr
+
+    keys = {"replicates": replicates, "steps": steps, "formats": formats, "seed": seed,
+            "rationality": rationality, "method": method, "samples": samples}
+    if isinstance(scenario, Plan):
+        given = sorted(k for k, v in keys.items() if v is not None)
+        if axes is not None or given:
+            raise ConfigError(f"give a plan, or a scenario with axes and the sweep's keys, "
+                              f"not both; got a plan and {['axes'] * (axes is not None) + given}")
+        plan = scenario
+    elif axes is None:
+        raise ConfigError("axes is required with a scenario: {parameter path: values}")
+    else:
+        plan = sweep_plan(scenario, axes, **keys)
+    # the design's runs come after the sweep's own, which are the same without them
+    plan = replace(plan, sensitivity_points=None)
+    with _pool(executor, workers, scheduler) as pool:
+        simulated = simulate_plan(plan, pool, progress)
+    merged = xr.merge([exact_dataset(plan), simulated], combine_attrs="drop_conflicts")
+    merged.attrs.update(scenario=plan.scenario.name, replicates=plan.spec.replicates)
+    return label_categories(merged)
+
+
+def _category_names(array, default: tuple[str, ...]) -> tuple[str, ...]:
+    """The names of a coded variable's codes 0, 1, ...: its CF ``flag_meanings`` (words,
+    ``_`` for a space) where it has them, else ``default``."""
+    meanings = array.attrs.get("flag_meanings")
+    if meanings is None:
+        return default
+    values = np.asarray(array.attrs.get("flag_values", []))
+    names = [m.replace("_", " ") for m in str(meanings).split()]
+    if not np.array_equal(values, np.arange(len(names))):
+        raise ConfigError(f"variable {array.name!r}: flag_values {values.tolist()} are not "
+                          f"the codes 0-{len(names) - 1} of its flag_meanings")
+    return tuple(names)
+
+
+def _flag_attrs(names: tuple[str, ...]) -> dict:
+    """CF attributes of a coded variable (flag_meanings are words: ``_`` for a space)."""
+    return {"flag_values": np.arange(len(names), dtype=np.int8),
+            "flag_meanings": " ".join(n.replace(" ", "_") for n in names)}
+
+
+def label_categories(dataset):
+    """``dataset`` with its coded variables (``regime``, ``worst_stability``) labelled:
+    CF ``flag_values`` and ``flag_meanings`` on the codes, and the names themselves as
+    strings in ``<variable>_name`` (e.g. ``regime_name``), for selecting and counting.
+
+    Works on :func:`sweep_dataset`, :func:`solve_map`, :func:`exact_dataset` and an
+    archive's exact dataset. To draw a map with a legend, see :func:`plot_categories`.
+    """
+    out = dataset.copy()
+    for variable, default in CATEGORIES.items():
+        if variable not in out:
+            continue
+        names = _category_names(out[variable], default)
+        codes = out[variable].values
+        out[variable] = out[variable].assign_attrs(_flag_attrs(names))
+        out[f"{variable}_name"] = (out[variable].dims, np.asarray(names)[codes],
+                                   {"description": f"{variable} by name"})
+    return out
+
+
+def plot_categories(array, ax=None):
+    """Draw a coded variable (``regime``, ``worst_stability``) of one format with a legend
+    of its names: a map over two point dims, or points along one. Returns the axes.
+
+    ``array`` needs its codes' names (:func:`label_categories`); select one format first,
+    e.g. ``plot_categories(ds.regime.sel(format="bilateral"))``. xarray's own ``.plot()``
+    draws codes with a colour bar and cannot draw strings."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+
+    if "flag_meanings" not in array.attrs and array.name not in CATEGORIES:
+        raise ConfigError(f"variable {array.name!r} is not coded; allowed: "
+                          f"{', '.join(CATEGORIES)} (with flag_meanings)")
+    names = _category_names(array, CATEGORIES.get(array.name, ()))
+    if len(names) > len(CATEGORY_COLOURS):
+        raise ConfigError(f"variable {array.name!r}: {len(names)} categories; at most "
+                          f"{len(CATEGORY_COLOURS)} can be told apart")
+    if array.ndim not in (1, 2):
+        raise ConfigError(f"variable {array.name!r} has dims {array.dims}: select one "
+                          "format (and fix the other dims) to draw one or two, e.g. "
+                          ".sel(format='bilateral')")
+    colours = CATEGORY_COLOURS[:len(names)]
+    cmap = ListedColormap(colours)
+    norm = BoundaryNorm(np.arange(len(names) + 1) - 0.5, len(names))
+    ax = ax if ax is not None else plt.figure(layout="constrained").add_subplot()
+    if array.ndim == 2:
+        x, y = array.dims
+        array.plot(ax=ax, x=x, y=y, cmap=cmap, norm=norm, add_colorbar=False)
+    else:
+        (dim,) = array.dims
+        along = [str(c) for c in array.coords if array[c].dims == (dim,) and c != dim
+                 and np.issubdtype(array[c].dtype, np.number)]
+        if len(along) >= 2:  # a sample of points: the plane of the first two parameters
+            ax.scatter(array[along[0]], array[along[1]], c=array.values, cmap=cmap, norm=norm)
+            ax.set_xlabel(along[0])
+            ax.set_ylabel(along[1])
+        else:
+            x = array[along[0]] if along else array[dim]
+            ax.scatter(x, array.values, c=array.values, cmap=cmap, norm=norm, marker="s")
+            ax.set_yticks(range(len(names)), names)
+            ax.set_xlabel(str(x.name))
+    ax.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, names, strict=True)],
+              title=str(array.name), loc="upper left", bbox_to_anchor=(1.01, 1),
+              frameon=False)
+    return ax
+
+
+def sensitivity(source: str | Path | Plan, *, executor: str | Executor | None = None,
+                workers: int | None = None, scheduler: str | None = None, progress=None):
+    """The sensitivity indices (dims format, output, parameter) of a sweep's sensitivity
+    design: read from an archive folder, or computed in memory from a :class:`Plan` with a
+    ``[sensitivity]`` design (:func:`load_plan`, or :func:`sweep_plan` with
+    ``sensitivity={...}``), from the same runs an archive of that plan holds.
+
+    A grid or sample that is not a Saltelli or Morris design (such as
+    :func:`sweep_dataset`'s) has no indices."""
+    from dataclasses import replace
+
+    from .analysis.sensitivity import indices_dataset
+
+    if isinstance(source, str | Path):
+        from .archive.read import load_archive as read
+
+        loaded = read(source)
+        if loaded.sensitivity is None:
+            raise ConfigError(f"{source}: the sweep has no sensitivity design; run it with "
+                              "`deterrence sensitivity` or a [sensitivity] table")
+        return loaded.sensitivity
+    if not isinstance(source, Plan):
+        raise ConfigError(f"sensitivity needs an archive folder or a Plan with a sensitivity "
+                          f"design, not {type(source).__name__}: a sweep's own points are "
+                          f"not a Saltelli or Morris design")
+    plan = source
+    if plan.sensitivity_points is None:
+        raise ConfigError(f"sweep {plan.spec.name!r} has no sensitivity design; give "
+                          "sweep_plan(..., sensitivity={'method': 'sobol', 'samples': 64})")
+    # one list of every simulated point, in the archive's order, so the design's runs have
+    # the archive's run indices (and so its random numbers)
+    every = replace(plan, points=plan.all_points, grid_shape=None, sensitivity_points=None)
+    with _pool(executor, workers, scheduler) as pool:
+        simulated = simulate_plan(every, pool, progress)
+    design = slice(plan.cells, None)
+    axes = plan.spec.axes
+    return indices_dataset(plan.spec.sensitivity, [a.path for a in axes],
+                           [a.low for a in axes], [a.high for a in axes],
+                           plan.sensitivity_points, simulated.isel(sample=design),
+                           exact_dataset(every).isel(sample=design), plan.seed,
+                           plan.spec.name)
