@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .analysis.compare import COMPARED_OUTCOMES, compare_formats, significance_counts
+from .analysis.discovery import REGIME_OUTCOME
 from .analysis.sensitivity import INDICES
 from .analysis.stats import mean_ci, paired_difference
 from .archive.manifest import ArchiveError
@@ -42,7 +43,9 @@ from .solve.equilibrium import (
     solve_cell,
     solve_grid,
 )
+from .sweep.datasets import OUTPUTS as SIMULATED_OUTPUTS
 from .sweep.design import DEFAULT_SAMPLES
+from .sweep.design import OUTPUTS as SENSITIVITY_OUTPUTS
 from .sweep.execute import EXECUTORS, make_executor, simulate_plan
 from .sweep.spec import Plan, SweepSpec, load_plan, resolve
 
@@ -54,7 +57,9 @@ __all__ = [
     "Plan", "SweepSpec", "compare_formats", "hazard_of_first_escalation", "load_catalogue",
     "load_plan", "load_scenario", "mean_ci", "paired_difference", "parameter_paths",
     "read_toml", "resolve", "significance_counts", "simulate_plan", "simulation_dataset",
+    "SENSITIVITY_OUTPUTS",
     # the operations defined here
+    "DISCOVERY_OUTCOMES", "ENGINES",
     "FormatResult", "discover", "exact_dataset", "load_archive", "plan_run", "run_sweep",
     "simulate_scenario", "solve_formats", "solve_map", "verify", "write_report",
     "write_simulation",
@@ -64,6 +69,8 @@ __all__ = [
 ]
 
 ENGINES = ("vector", "mesa")
+#: What :func:`discover` can look at: a simulated summary, or the exact regime.
+DISCOVERY_OUTCOMES = (*SIMULATED_OUTPUTS, REGIME_OUTCOME)
 
 
 @dataclass(frozen=True)
@@ -228,13 +235,14 @@ def run_sweep(plan: Plan, target: str | Path, executor: str | Executor = "inproc
             pool.shutdown()
 
 
-def verify(archive: str | Path, executor=None) -> list[str]:
+def verify(archive: str | Path, executor=None, progress=None) -> list[str]:
     """Re-run an archive and compare every array bit for bit: what differs (empty if it
-    reproduces). Raises :class:`ArchiveError` if the archive is malformed."""
+    reproduces). Raises :class:`ArchiveError` if the archive is malformed. ``progress``,
+    if given, is called with (chunks re-run, chunks) as the re-run goes on."""
     from .analysis.sensitivity import archive_outputs
     from .archive.verify import verify as check
 
-    return check(archive, executor, derive=archive_outputs)
+    return check(archive, executor, derive=archive_outputs, progress=progress)
 
 
 def write_report(archive: str | Path, out: str | Path | None = None) -> Path:

@@ -1,38 +1,216 @@
-"""Command line: ``deterrence formats``, ``deterrence solve``.
+"""Command line: ``deterrence formats``, ``solve``, ``run``, ``sweep``, ``sensitivity``,
+``verify``, ``report``, ``compare``, ``discover`` and ``dashboard`` (docs/cli.md).
 
-Exit codes: 0 success, 2 bad input (message on stderr, no traceback).
+Exit codes: 0 success; 1 ``verify`` found a difference, or a sweep finished with failed
+chunks; 2 bad input or a usage error (a message on stderr, no traceback); 3 an unexpected
+internal error (one line on stderr naming it and the file holding its traceback); 130
+interrupted.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal, TextIO
 
 import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
 from . import api
 from .api import FORMATS_DIR, ArchiveError, ConfigError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+EXIT_DIFFERS = 1    # verify found a difference; a sweep finished with failed chunks
+EXIT_BAD_INPUT = 2  # also Typer's code for a usage error
+EXIT_INTERNAL = 3   # an unexpected error: a bug
+#: Seconds between two progress lines when stderr is not a terminal (CI, nohup, batch jobs).
+PROGRESS_INTERVAL = 5.0
+
+
+class _Commands(TyperGroup):
+    """The command group: an exception that is neither a usage error nor a deliberate exit
+    becomes one line on stderr and exit code 3 (:func:`_crash`)."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+                raise  # the reader of stdout went away (`| head`): Typer exits quietly
+            _crash(exc, debug=bool(ctx.params.get("debug")))
+
+
+app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_enable=False,
                   help="Compare security-guarantee formats for Ukraine.")
 out = Console()
 err = Console(stderr=True)
 
-FormatsDir = Annotated[Path, typer.Option("--formats-dir", help="Folder of format files.")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output (docs/cli.md).")]
-ArchiveArgument = Annotated[Path, typer.Argument(help="Archive folder.")]
-FormatIdsOption = Annotated[list[str] | None, typer.Option(
-    "--format", "-f", help="Format id; repeat for several (default: all).")]
+
+@app.callback()
+def _options(debug: Annotated[bool, typer.Option(
+        "--debug", help="On an internal error (exit code 3), print the traceback instead of "
+                        "writing it to a file.")] = False) -> None:
+    """Compare security-guarantee formats for Ukraine."""
+
+
+def _crash(exc: Exception, debug: bool) -> None:
+    """Report an unexpected exception: its type and message on one line and the file under
+    the temporary folder that holds the traceback (with ``debug``: the traceback)."""
+    import platform
+    import tempfile
+    import traceback
+    from datetime import UTC, datetime
+
+    trace = "".join(traceback.format_exception(exc))
+    if debug:
+        sys.stderr.write(trace)
+        raise typer.Exit(EXIT_INTERNAL)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"deterrence-crash-{stamp}-", suffix=".txt")
+        with open(fd, "w", encoding="utf-8") as file:
+            file.write(f"command: {' '.join(sys.argv)}\npython: {sys.version.split()[0]} on "
+                       f"{platform.platform()}\n\n{trace}")
+        where = f"traceback in {name}"
+    except OSError as failure:
+        where = f"the traceback could not be written ({failure}); run with --debug to see it"
+    _say(("internal error:", "bold red"), f" {type(exc).__name__}: {' '.join(str(exc).split())}"
+         f" ({where})", console=err)
+    raise typer.Exit(EXIT_INTERNAL)
+
+
+def _say(*parts: str | tuple[str, str], console: Console | None = None) -> None:
+    """Print one line made of ``parts`` (text, or (text, style)). It is never wrapped, so a
+    path in it stays whole at any width, and no markup is read from the text."""
+    (console or out).print(Text.assemble(*parts), soft_wrap=True)
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=2)
+    _say(("error:", "bold red"), f" {message}", console=err)
+    raise typer.Exit(code=EXIT_BAD_INPUT)
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types: NumPy scalars and arrays as numbers and lists, paths
+    as text, and every non-finite number (NaN, infinity) as None (JSON null)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _print_json(value: Any) -> None:
+    """The one way ``--json`` output is printed: a single valid JSON document on stdout."""
+    print(json.dumps(_jsonable(value), indent=2, allow_nan=False))
+
+
+class ProgressLines:
+    """Progress for a log: a plain line on stderr at the first update, then at most every
+    ``interval`` seconds, and once when done, e.g.
+    ``sweep quickstart: 12/56 chunks, 21%, ETA 0:00:31`` and
+    ``sweep quickstart: 56/56 chunks, 100%, done in 0:00:20; writing the archive`` (``then``:
+    what follows the counted work). The ETA assumes the rate since the first update goes
+    on."""
+
+    def __init__(self, label: str, unit: str, total: int | None, then: str | None = None,
+                 interval: float = PROGRESS_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic, stream: TextIO | None = None):
+        self.label, self.unit, self.total, self.then = label, unit, total, then
+        self.interval, self.clock, self.stream = interval, clock, stream
+        self.start: float | None = None
+        self.first_done = 0
+        self.last: float | None = None
+        self.finished = False
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        now = self.clock()
+        if total is not None:
+            self.total = total
+        if self.start is None:
+            self.start, self.first_done = now, done
+        finished = self.total is not None and done >= self.total
+        if self.finished or (self.last is not None and not finished
+                             and now - self.last < self.interval):
+            return
+        self.last, self.finished = now, finished
+        if finished:
+            tail = f"done in {_duration(now - self.start)}" + (f"; {self.then}"
+                                                                 if self.then else "")
+        elif done > self.first_done and self.total is not None:
+            rate = (done - self.first_done) / max(now - self.start, 1e-9)
+            tail = f"ETA {_duration((self.total - done) / rate)}"
+        else:
+            tail = "ETA unknown"
+        count = (f"{done:,} {self.unit}" if self.total is None else
+                 f"{done:,}/{self.total:,} {self.unit}, {done / max(self.total, 1):.0%}")
+        print(f"{self.label}: {count}, {tail}", file=self.stream or sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # no stderr, or a closed one
+        return False
+
+
+@contextmanager
+def _progress(label: str, unit: str, total: int | None,
+              then: str | None = None) -> Iterator[Callable[..., None]]:
+    """A progress callback ``(done, total=None)`` reporting on stderr (``total`` may be
+    unknown until the first update; ``then`` says what follows the counted work): on a
+    terminal a bar with an ETA, cleared at the end; otherwise :class:`ProgressLines` (no
+    control codes, also where FORCE_COLOR asks rich for colours)."""
+    if not _stderr_is_terminal():
+        yield ProgressLines(label, unit, total, then)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(f"{label}, {unit}", total=total)
+
+        def update(done: int, new_total: int | None = None) -> None:
+            bar.update(task, completed=done, total=new_total)
+            total = bar.tasks[0].total
+            if then and total is not None and done >= total:
+                bar.update(task, description=f"{label}: {then}")
+
+        yield update
+
+
+FormatsDir = Annotated[Path, typer.Option("--formats-dir", help="Folder of format files.")]
+JsonFlag = Annotated[bool, typer.Option(
+    "--json", help="Print one JSON object on stdout instead of tables (docs/cli.md).")]
+ArchiveArgument = Annotated[Path, typer.Argument(help="Archive folder.")]
+FormatIdsOption = Annotated[list[str] | None, typer.Option(
+    "--format", "-f", help="Format id; repeat for several (default: all).")]
 
 
 @app.command()
@@ -43,8 +221,8 @@ def formats(as_json: JsonFlag = False, formats_dir: FormatsDir = FORMATS_DIR) ->
     except ConfigError as exc:
         _fail(str(exc))
     if as_json:
-        print(json.dumps([{"id": f.id, "name": f.name, "description": f.description,
-                           "members": f.members} for f in catalogue.values()], indent=2))
+        _print_json([{"id": f.id, "name": f.name, "description": f.description,
+                      "members": f.members} for f in catalogue.values()])
         return
     table = Table("id", "name", "what it commits", box=None, header_style="bold")
     for f in catalogue.values():
@@ -69,15 +247,15 @@ def solve(
     except ConfigError as exc:
         _fail(str(exc))
     if as_json:
-        print(json.dumps({"scenario": str(scenario),
-                          "formats": [r.to_dict() for r in results]}, indent=2))
+        _print_json({"scenario": str(scenario), "formats": [r.to_dict() for r in results]})
         return
     if brief:
         _print_brief(results)
         return
     for r in results:
-        out.print(f"\n[bold]{r.format_name}[/] ({r.format_id}): regime [bold]{r.regime}[/]"
-                  f"; members {', '.join(r.members) or 'none'}", highlight=False)
+        out.print()
+        _say((r.format_name, "bold"), f" ({r.format_id}): regime ", (r.regime, "bold"),
+             f"; members {', '.join(r.members) or 'none'}")
         table = Table("", *(e.kind for e in r.equilibria), box=None, header_style="bold")
         rows = {
             "P(escalate)": [f"{e.escalate_probability:.3f}" for e in r.equilibria],
@@ -101,7 +279,8 @@ def run(
     scenario: Annotated[Path, typer.Argument(help="Scenario file (TOML).")],
     format_id: Annotated[str | None, typer.Option(
         "--format", "-f", help="Format id (default: the scenario's).")] = None,
-    engine: Annotated[str, typer.Option(help="vector (fast) or mesa (reference).")] = "vector",
+    engine: Annotated[Literal[api.ENGINES], typer.Option(
+        help="vector (fast) or mesa (reference).")] = "vector",
     runs: Annotated[int, typer.Option(help="Number of runs.")] = 100,
     steps: Annotated[int, typer.Option(help="Crisis rounds per run.")] = 200,
     seed: Annotated[int | None, typer.Option(help="Root seed (default: the scenario's).")] = None,
@@ -113,23 +292,19 @@ def run(
     formats_dir: FormatsDir = FORMATS_DIR,
 ) -> None:
     """Simulate repeated crises; print the summary (same seed, same numbers, either engine)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-
     try:
         loaded = api.load_scenario(scenario)
         if out_dir is not None and out_dir.exists():
             raise ConfigError(f"{out_dir}: already exists; choose a new output folder")
-        with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=err, transient=True,
-                      disable=as_json) as bar:
-            task = bar.add_task(f"{engine} runs", total=runs)
-            sim = api.simulate_scenario(loaded, format_id, engine, runs, steps, seed, rationality,
-                                    keep_series=out_dir is not None, formats_dir=formats_dir,
-                                    progress=lambda done: bar.update(task, completed=done))
+        used_format = format_id or loaded.format
+        with _progress(f"run {used_format} ({engine})", "runs", runs) as update:
+            if runs >= 1:  # the engines report after each chunk (vector) or run (Mesa)
+                update(0)
+            sim = api.simulate_scenario(loaded, format_id, engine, runs, steps, seed,
+                                        rationality, keep_series=out_dir is not None,
+                                        formats_dir=formats_dir, progress=update)
     except ConfigError as exc:
         _fail(str(exc))
-    used_format = format_id or loaded.format
     used_seed = loaded.seed if seed is None else seed
     stats = {name: _mean_ci(values) for name, values in sim.summary.items()
              if name != "first_escalation"}
@@ -148,33 +323,40 @@ def run(
     if out_dir is not None:
         dataset = api.simulation_dataset(sim, {k: str(v) for k, v in report.items()
                                                if k != "summary"})
-        record = {**report, "scenario_config": loaded.model_dump(mode="json")}
+        record = _jsonable({**report, "scenario_config": loaded.model_dump(mode="json")})
         report["out"] = str(api.write_simulation(out_dir, dataset, record))
     if as_json:
-        print(json.dumps(report, indent=2))
+        _print_json(report)
         return
-    out.print(f"[bold]{used_format}[/], {runs} runs x {steps} rounds, {engine} engine, "
-              f"seed {used_seed}", highlight=False)
+    _say((used_format, "bold"), f", {runs} runs x {steps} rounds, {engine} engine, "
+         f"seed {used_seed}")
     table = Table("per run", "mean", "95% CI", "runs counted", box=None, header_style="bold")
     for name, st in stats.items():
-        table.add_row(name.replace("_", " "), f"{st['mean']:.4f}",
-                      f"[{st['ci95'][0]:.4f}, {st['ci95'][1]:.4f}]", str(st["n"]))
+        table.add_row(name.replace("_", " "), _number(st["mean"], ".4f"),
+                      f"[{_number(st['ci95'][0], '.4f')}, {_number(st['ci95'][1], '.4f')}]",
+                      str(st["n"]))
     out.print(table)
-    out.print(f"runs with an escalation: {report['runs_with_an_escalation']} of {runs}; "
-              f"median first escalation: round {report['median_first_escalation']}",
-              highlight=False)
+    median = report["median_first_escalation"]
+    _say(f"runs with an escalation: {report['runs_with_an_escalation']} of {runs}; median "
+         f"first escalation: {'none' if median is None else f'round {median:g}'}")
     if out_dir is not None:
-        out.print(f"per-round data: {report['out']}/simulation.nc", highlight=False)
+        _say(f"per-round data: {report['out']}/simulation.nc")
 
 
-ExecutorOption = Annotated[str, typer.Option(help="inprocess, processes or dask.")]
+ExecutorOption = Annotated[Literal[api.EXECUTORS], typer.Option(
+    help="inprocess, processes (local workers) or dask.")]
 SchedulerOption = Annotated[str | None, typer.Option(
     help="Dask scheduler address, e.g. tcp://host:8786 (with --executor dask).")]
 WorkersOption = Annotated[int | None, typer.Option(help="Local workers (default: cores).")]
 ArchiveOption = Annotated[Path | None, typer.Option(
-    "--out", help="Archive folder (default: results/<name>-<UTC time>).")]
+    "--out", help="Archive folder (default: <results dir>/<name>-<UTC time>).")]
 ResumeOption = Annotated[str | None, typer.Option(
-    help="Resume the interrupted sweep with this archive id (a folder under results/).")]
+    help="Resume the interrupted sweep with this archive id: the folder name under the "
+         "results dir, or the name of --out when it is given.")]
+ResultsDirOption = Annotated[Path | None, typer.Option(
+    "--results-dir", help="Folder of new archives and of --resume (default: results/).")]
+#: The outcomes ``--output`` may name (an Enum: Typer takes no list of literals).
+SensitivityOutput = StrEnum("SensitivityOutput", {o: o for o in api.SENSITIVITY_OUTPUTS})
 ReportOption = Annotated[bool, typer.Option(
     "--report/--no-report", help="Also write the HTML report beside the archive.")]
 
@@ -187,32 +369,38 @@ def sweep(
     workers: WorkersOption = None,
     out_dir: ArchiveOption = None,
     resume: ResumeOption = None,
+    results_dir: ResultsDirOption = None,
     with_report: ReportOption = True,
+    as_json: JsonFlag = False,
+    formats_dir: FormatsDir = FORMATS_DIR,
 ) -> None:
     """Run a sweep; write an archive (and its report) and print the paths (exit 1 if chunks
     failed)."""
-    _sweep(sweep_file, None, executor, scheduler, workers, out_dir, resume, with_report)
+    _sweep("sweep", sweep_file, None, executor, scheduler, workers, out_dir, resume,
+           results_dir, with_report, as_json, formats_dir)
 
 
 @app.command()
 def sensitivity(
     sweep_file: Annotated[Path, typer.Argument(metavar="SWEEP", help="Sweep file (TOML).")],
-    method: Annotated[str | None, typer.Option(
+    method: Annotated[Literal[tuple(api.INDICES)] | None, typer.Option(
         help="sobol (first-order and total indices) or morris (screening); default: the "
-             "file's [sensitivity] table, else sobol.")] = None,
+             "file's \\[sensitivity] table, else sobol.")] = None,
     samples: Annotated[int | None, typer.Option(
         help="Sobol base sample (a power of 2) or Morris trajectories; default: the file's, "
              "else 128 (sobol) or 20 (morris).")] = None,
     levels: Annotated[int | None, typer.Option(help="Morris grid levels (even).")] = None,
-    output: Annotated[list[str] | None, typer.Option(
-        help="Outcome to analyse (repeat): escalation_frequency, abandoned_frequency, "
-             "regime_deterred; default: all.")] = None,
+    output: Annotated[list[SensitivityOutput] | None, typer.Option(
+        help="Outcome to analyse; repeat for several (default: all).")] = None,
     executor: ExecutorOption = "inprocess",
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
     out_dir: ArchiveOption = None,
     resume: ResumeOption = None,
+    results_dir: ResultsDirOption = None,
     with_report: ReportOption = True,
+    as_json: JsonFlag = False,
+    formats_dir: FormatsDir = FORMATS_DIR,
 ) -> None:
     """Run a sweep with a global sensitivity design over its axes' ranges (Sobol or Morris,
     SALib); the archive holds the indices with confidence intervals and a tornado chart."""
@@ -223,109 +411,179 @@ def sensitivity(
     overrides: dict = {k: v for k, v in (("method", method), ("samples", samples),
                                          ("levels", levels)) if v is not None}
     if output:
-        overrides["outputs"] = output
+        overrides["outputs"] = [o.value for o in output]
     table = table if isinstance(table, dict) else {}  # load_plan names a malformed table
     chosen = method or table.get("method", "sobol")
     # a Sobol base sample and a number of Morris trajectories are not interchangeable
     if samples is None and ("samples" not in table or chosen != table.get("method", "sobol")):
         overrides["samples"] = api.DEFAULT_SAMPLES.get(chosen, api.DEFAULT_SAMPLES["sobol"])
-    _sweep(sweep_file, overrides, executor, scheduler, workers, out_dir, resume, with_report)
+    _sweep("sensitivity", sweep_file, overrides, executor, scheduler, workers, out_dir,
+           resume, results_dir, with_report, as_json, formats_dir)
 
 
-def _sweep(sweep_file: Path, sensitivity_overrides: dict | None, executor: str,
-           scheduler: str | None, workers: int | None, out_dir: Path | None,
-           resume: str | None, with_report: bool) -> None:
+def _results_dir(explicit: Path | None) -> Path:
+    """Where new archives go and ``--resume`` looks."""
+    return explicit if explicit is not None else api.RESULTS_DIR
+
+
+def _archive_target(name: str, out_dir: Path | None, resume: str | None,
+                    results_dir: Path | None) -> Path:
+    """The archive folder of a sweep named ``name``: ``--out``, else a new folder under the
+    results dir; with ``--resume ID``, the folder of that id (``--out``'s own name)."""
     from datetime import UTC, datetime
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    if out_dir is not None and results_dir is not None:
+        raise ConfigError(f"--out {out_dir} and --results-dir {results_dir}: both say where "
+                          "the archive goes; give one")
+    if resume is not None:
+        if resume in ("", ".", "..") or Path(resume).name != resume:
+            raise ConfigError(f"--resume {resume!r}: an archive id is a folder name (as "
+                              "printed when the sweep stopped), not a path; for a folder "
+                              "elsewhere give --out FOLDER --resume NAME")
+        if out_dir is None:
+            return _results_dir(results_dir) / resume
+        if out_dir.name != resume:
+            raise ConfigError(f"--resume {resume!r} with --out {out_dir}: resuming continues "
+                              f"the sweep of --out, whose archive id is {out_dir.name!r}; "
+                              f"give --resume {out_dir.name}, or leave out --out to resume "
+                              f"{_results_dir(None) / resume}")
+        return out_dir
+    if out_dir is not None:
+        return out_dir
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return _results_dir(results_dir) / f"{name}-{stamp}"
 
+
+def _sweep(command: str, sweep_file: Path, sensitivity_overrides: dict | None, executor: str,
+           scheduler: str | None, workers: int | None, out_dir: Path | None,
+           resume: str | None, results_dir: Path | None, with_report: bool, as_json: bool,
+           formats_dir: Path) -> None:
     try:
-        plan = api.load_plan(sweep_file, sensitivity_overrides)
-        if resume is not None:
-            target = api.RESULTS_DIR / resume if out_dir is None else out_dir
-        else:
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            target = out_dir or api.RESULTS_DIR / f"{plan.spec.name}-{stamp}"
-    except ConfigError as exc:
-        _fail(str(exc))
-    try:
-        with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=err, transient=True) as bar:
-            runs = plan.runs_per_format * len(plan.formats)
-            task = bar.add_task(f"{plan.spec.name}: {runs:,} runs x {plan.spec.steps} rounds, "
-                                "chunks", total=len(plan.chunks()))
+        plan = api.load_plan(sweep_file, sensitivity_overrides, formats_dir)
+        target = _archive_target(plan.spec.name, out_dir, resume, results_dir)
+        with _progress(f"{command} {plan.spec.name}", "chunks", len(plan.chunks()),
+                       "writing the archive") as update:
             archive, failures = api.run_sweep(
                 plan, target, executor, workers=workers, scheduler=scheduler,
-                source=sweep_file, resume=resume is not None,
-                progress=lambda done, total: bar.update(task, completed=done, total=total))
+                source=sweep_file, resume=resume is not None, progress=update)
     except ConfigError as exc:
         _fail(str(exc))
     if failures:
-        for failure in failures:
-            err.print(f"[bold red]failed:[/] {failure}", highlight=False, soft_wrap=True)
-        again = f"--out {target} --resume {target.name}" if out_dir else f"--resume {target.name}"
-        err.print(f"completed chunks are kept; run again with {again}", soft_wrap=True)
-        raise typer.Exit(code=1)
-    _print_sweep_summary(archive)
-    if plan.sensitivity_points is not None:
-        _print_sensitivity_summary(archive)
-    out.print(f"archive: {archive}", highlight=False)
-    if with_report:
-        out.print(f"report:  {api.write_report(archive)}", highlight=False)
+        again = (f"--out {target} --resume {target.name}" if out_dir is not None else
+                 f"--results-dir {results_dir} --resume {target.name}"
+                 if results_dir is not None else f"--resume {target.name}")
+        if as_json:
+            _print_json({"archive": None, "report": None, "summary": [], "sensitivity": None,
+                         "failures": failures, "resume": again})
+        else:
+            for failure in failures:
+                _say(("failed:", "bold red"), f" {failure}", console=err)
+            _say(f"completed chunks are kept; run the same command with {again}",
+                 console=err)
+        raise typer.Exit(code=EXIT_DIFFERS)
+    summary = _sweep_summary(archive)
+    indices = _sensitivity_summary(archive) if plan.sensitivity_points is not None else None
+    report = api.write_report(archive) if with_report else None
+    if as_json:
+        _print_json({"archive": archive, "report": report, "summary": summary,
+                     "sensitivity": indices, "failures": [], "resume": None})
+        return
+    table = Table("format", "escalation freq.", "P(abandoned | esc.)", "deterred share",
+                  "cells deterred (exact)", box=None, header_style="bold")
+    for row in summary:
+        table.add_row(row["format"], _number(row["escalation_frequency"], ".3f"),
+                      _number(row["abandoned_given_escalation"], ".3f"),
+                      _number(row["deterred_share"], ".3f"),
+                      _number(row["points_deterred_exact"], ".0%"))
+    out.print(table)
+    if indices is not None:
+        table = Table("format", "outcome", "most influential parameter", indices["index"],
+                      box=None, header_style="bold", title_justify="left",
+                      title=f"{indices['method']} sensitivity, {indices['design_points']} "
+                            f"design points, ± {indices['confidence']:.0%} interval")
+        for row in indices["rows"]:
+            if row["parameter"] is None:
+                table.add_row(row["format"], row["outcome"], f"({row['note']})", "")
+            else:
+                table.add_row(row["format"], row["outcome"], row["parameter"],
+                              f"{row['value']:.2f} ± {row['half_width']:.2f}")
+        out.print(table)
+    _say(f"archive: {archive}")
+    if report is not None:
+        _say(f"report:  {report}")
 
 
-def _print_sweep_summary(archive: Path) -> None:
+def _sweep_summary(archive: Path) -> list[dict]:
+    """Per format: the mean escalation frequency, P(abandoned | escalation) (runs without
+    an escalation left out; NaN if none escalated), share of rounds deterred, and share of
+    points the exact solver finds deterred."""
     import xarray as xr
 
+    deterred = api.REGIME_NAMES.index("deterred")
+    rows = []
     with xr.open_dataset(archive / "data" / "simulation.nc", engine="scipy") as sim, \
             xr.open_dataset(archive / "data" / "exact.nc", engine="scipy") as exact:
-        table = Table("format", "escalation freq.", "P(abandoned | esc.)", "deterred share",
-                      "cells deterred (exact)", box=None, header_style="bold")
         for fmt in sim["format"].values:
             one = sim.sel(format=fmt)
-            table.add_row(str(fmt), f"{float(one.escalation_frequency.mean()):.3f}",
-                          f"{float(one.abandoned_given_escalation.mean(skipna=True)):.3f}",
-                          f"{float(one.deterred_share.mean()):.3f}",
-                          f"{float((exact.regime.sel(format=fmt) == 0).mean()):.0%}")
-        out.print(table)
+            rows.append({"format": str(fmt),
+                         "escalation_frequency": float(one.escalation_frequency.mean()),
+                         "abandoned_given_escalation": float(
+                             one.abandoned_given_escalation.mean(skipna=True)),
+                         "deterred_share": float(one.deterred_share.mean()),
+                         "points_deterred_exact": float(
+                             (exact.regime.sel(format=fmt) == deterred).mean())})
+    return rows
 
 
-def _print_sensitivity_summary(archive: Path) -> None:
+def _sensitivity_summary(archive: Path) -> dict:
+    """The most influential parameter per format and outcome: by the total index (Sobol)
+    or mu* (Morris), with the half-width of its interval. None where there is no estimate:
+    the outcome is constant over the design, or (Sobol) over its base samples, where the
+    estimators divide by a variance of 0 and SALib reports 0 for every parameter."""
     import xarray as xr
 
     with xr.open_dataset(archive / api.INDICES_FILE, engine="scipy") as ind:
         method = str(ind.attrs["method"])
         key = "ST" if method == "sobol" else api.INDICES[method][0]
-        table = Table("format", "outcome", "most influential parameter", key, box=None,
-                      header_style="bold", title_justify="left",
-                      title=f"{method} sensitivity, {int(ind.attrs['design_points'])} design "
-                            f"points, ± {ind.attrs['confidence']:.0%} interval")
+        rows = []
         for fmt in ind["format"].values:
             for o in ind["output"].values:
                 v = ind[key].sel(format=fmt, output=o).values
                 c = ind[f"{key}_conf"].sel(format=fmt, output=o).values
+                row = {"format": str(fmt), "outcome": str(o), "parameter": None,
+                       "value": None, "half_width": None, "note": None}
                 if not np.isfinite(v).any():
-                    table.add_row(str(fmt), str(o), "(outcome constant)", "")
-                    continue
-                i = int(np.nanargmax(v))
-                table.add_row(str(fmt), str(o), str(ind["parameter"].values[i]),
-                              f"{v[i]:.2f} ± {c[i]:.2f}")
-        out.print(table)
+                    row["note"] = "outcome constant"
+                elif method == "sobol" and not v.any() and not np.nan_to_num(c).any():
+                    row["note"] = "constant on the base sample"
+                else:
+                    i = int(np.nanargmax(v))
+                    row.update(parameter=str(ind["parameter"].values[i]), value=float(v[i]),
+                               half_width=float(c[i]))
+                rows.append(row)
+        return {"method": method, "design_points": int(ind.attrs["design_points"]),
+                "confidence": float(ind.attrs["confidence"]), "index": key, "rows": rows}
 
 
 @app.command()
-def verify(archive: ArchiveArgument) -> None:
+def verify(archive: ArchiveArgument, as_json: JsonFlag = False) -> None:
     """Re-run an archive; exit 0 if every array reproduces bit for bit, 1 if not, 2 if the
     archive is malformed."""
     try:
-        problems = api.verify(archive)
+        with _progress(f"verify {archive.name}", "chunks", None, "comparing") as update:
+            problems = api.verify(archive, progress=update)
     except (ArchiveError, ConfigError) as exc:
         _fail(str(exc))
-    if problems:
+    if as_json:
+        _print_json({"archive": str(archive), "reproduces": not problems,
+                     "problems": problems})
+    else:
         for problem in problems:
-            err.print(f"[bold red]differs:[/] {problem}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1)
-    out.print(f"{archive}: reproduces bit for bit", highlight=False)
+            _say(("differs:", "bold red"), f" {problem}", console=err)
+        if not problems:
+            _say(f"{archive}: reproduces bit for bit")
+    if problems:
+        raise typer.Exit(code=EXIT_DIFFERS)
 
 
 @app.command()
@@ -334,13 +592,17 @@ def report(
     out_path: Annotated[Path | None, typer.Option(
         "--out", help="Report file (*.html) or folder (default: <archive>.report/ beside "
                       "the archive).")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Write a self-contained HTML report of an archive (outside it) and print its path."""
     try:
         path = api.write_report(archive, out_path)
     except (ArchiveError, ConfigError) as exc:
         _fail(str(exc))
-    print(path)
+    if as_json:
+        _print_json({"report": str(path)})
+    else:
+        print(path)
 
 
 @app.command()
@@ -363,14 +625,17 @@ def compare(
              **api.significance_counts(diff, outcome)}
             for outcome in api.COMPARED_OUTCOMES]
     if as_json:
-        print(json.dumps({"first": first, "second": second, "confidence": confidence,
-                          "outcomes": rows}, indent=2))
+        _print_json({"first": first, "second": second, "confidence": confidence,
+                     "outcomes": rows})
         return
-    table = Table("outcome", f"{first} - {second}", "points lower", "higher",
-                  "lower / higher (FDR)", box=None, header_style="bold")
+    table = Table(box=None, header_style="bold")
+    table.add_column("outcome", no_wrap=True)  # a name to pass on: never cut
+    for header in (f"{first} - {second}, points", "points lower", "higher",
+                   "lower / higher (FDR)"):
+        table.add_column(header)
     for r in rows:
-        table.add_row(r["outcome"], f"{100 * r['difference']:+.1f} ± "
-                      f"{100 * r['half_width']:.1f} points",
+        table.add_row(r["outcome"], f"{_number(100 * r['difference'], '+.1f')} ± "
+                      f"{_number(100 * r['half_width'], '.1f')}",
                       f"{r['points_lower']} of {r['points']}", str(r["points_higher"]),
                       f"{r['points_lower_fdr']} / {r['points_higher_fdr']}")
     out.print(table)
@@ -380,9 +645,9 @@ def compare(
 def discover(
     archive: ArchiveArgument,
     format_ids: FormatIdsOption = None,
-    outcome: Annotated[str, typer.Option(
-        help="escalation_frequency, abandoned_given_escalation, deterred_share, "
-             "first_escalation or regime_not_deterred.")] = "escalation_frequency",
+    outcome: Annotated[Literal[api.DISCOVERY_OUTCOMES], typer.Option(
+        help="A simulated summary (fails above --threshold), or regime_not_deterred.")
+    ] = "escalation_frequency",
     threshold: Annotated[float, typer.Option(
         help="A point fails where the outcome's mean over replicates exceeds this.")] = 0.5,
     min_density: Annotated[float, typer.Option(
@@ -396,18 +661,17 @@ def discover(
     except (ArchiveError, ConfigError) as exc:
         _fail(str(exc))
     if as_json:
-        print(json.dumps({"points": source, "outcome": outcome, "threshold": threshold,
-                          "boxes": [{"format": fid, "found": box is not None,
-                                     **({"limits": box.limits, "coverage": box.coverage,
-                                         "density": box.density, "mass": box.mass,
-                                         "points": box.cases, "text": box.describe()}
-                                        if box is not None else {})}
-                                    for fid, box in results]}, indent=2))
+        _print_json({"points": source, "outcome": outcome, "threshold": threshold,
+                     "boxes": [{"format": fid, "found": box is not None,
+                                **({"limits": box.limits, "coverage": box.coverage,
+                                    "density": box.density, "mass": box.mass,
+                                    "points": box.cases, "text": box.describe()}
+                                   if box is not None else {})}
+                               for fid, box in results]})
         return
-    out.print(f"PRIM over {source}", highlight=False)
+    _say(f"PRIM over {source}")
     for fid, box in results:
-        text = box.describe() if box is not None else "no point fails"
-        out.print(f"[bold]{fid}[/]: {text}", highlight=False, soft_wrap=True)
+        _say((fid, "bold"), f": {box.describe() if box is not None else 'no point fails'}")
 
 
 @app.command()
@@ -427,6 +691,12 @@ def dashboard(
     out.print(f"dashboard: http://127.0.0.1:{port}", highlight=False)
     sys.stdout.flush()
     os.execv(sys.executable, command)  # become Streamlit: signals reach the server itself
+
+
+
+def _number(value: float, spec: str) -> str:
+    """``value`` formatted by ``spec``; a dash for NaN (e.g. no run escalated)."""
+    return format(value, spec) if math.isfinite(value) else "—"
 
 
 def _mean_ci(values: np.ndarray) -> dict:
@@ -450,7 +720,7 @@ def _print_brief(results) -> None:
     out.print(table)
     out.print("SPE: subgame-perfect equilibria (stability under replicator learning with "
               "readiness costs); QRE: logit equilibrium at the scenario's rationality. "
-              "See docs/model.md.", style="dim")
+              "See docs/model.md.", style="dim", soft_wrap=True)
 
 
 def main() -> None:

@@ -75,6 +75,11 @@ def analyse(spec: SensitivitySpec, names: list[str], low, high, points: np.ndarr
     bootstrap_seed = int(stream_generator(seed, 1).integers(1, 2**31 - 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
+        # SALib warns when the outcome is constant over the Sobol base samples A and B
+        # (while it varies elsewhere in the design) and returns indices of 0 with 0
+        # intervals; the command line says so in its own words
+        warnings.filterwarnings("ignore", message="Constant values encountered",
+                                category=UserWarning)
         if spec.method == "sobol":
             from SALib.analyze import sobol
 

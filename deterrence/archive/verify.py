@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
 
@@ -19,10 +20,12 @@ from .write import Derive, archive_files, plan_file, start_staging
 
 
 def verify(archive: str | Path, executor: Executor | None = None,
-           derive: Derive | None = None) -> list[str]:
+           derive: Derive | None = None,
+           progress: Callable[[int, int], None] | None = None) -> list[str]:
     """Re-run an archive's sweep and compare every array bit for bit.
 
     Returns what differs (empty: it reproduces). Raises ArchiveError if malformed.
+    ``progress``, if given, is called with (chunks re-run, chunks) as the re-run goes on.
     """
     import xarray as xr
 
@@ -41,7 +44,7 @@ def verify(archive: str | Path, executor: Executor | None = None,
     scratch = Path(tempfile.mkdtemp(prefix="deterrence-verify-"))
     try:
         start_staging(plan, None, scratch)
-        failures = execute(plan, scratch, executor or InProcessExecutor())
+        failures = execute(plan, scratch, executor or InProcessExecutor(), progress=progress)
         if failures:
             return [f"re-run failed: {f}" for f in failures]
         fresh = archive_files(plan, scratch, derive)

@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from ..game.config import (
+    FORMATS_DIR,
     ConfigError,
     FormatSpec,
     Scenario,
@@ -167,10 +168,12 @@ class Plan:
             raise ConfigError(f"{origin}: not a valid sweep plan ({exc!r})") from None
 
 
-def load_plan(path: str | Path, sensitivity: dict[str, Any] | None = None) -> Plan:
+def load_plan(path: str | Path, sensitivity: dict[str, Any] | None = None,
+              formats_dir: str | Path = FORMATS_DIR) -> Plan:
     """Read a sweep file and resolve it: scenario, formats, points, seed.
 
-    ``sensitivity`` sets or overrides keys of the file's ``[sensitivity]`` table."""
+    ``sensitivity`` sets or overrides keys of the file's ``[sensitivity]`` table; the
+    formats are read from ``formats_dir``."""
     path = Path(path)
     data = read_toml(path)
     if sensitivity is not None:
@@ -179,13 +182,15 @@ def load_plan(path: str | Path, sensitivity: dict[str, Any] | None = None) -> Pl
             raise ConfigError(f"{path}: key 'sensitivity' must be a table")
         data["sensitivity"] = {**table, **sensitivity}
     spec = validate(SweepSpec, data, str(path))
-    return resolve(spec, load_scenario(path.parent / spec.scenario), str(path))
+    return resolve(spec, load_scenario(path.parent / spec.scenario), str(path), formats_dir)
 
 
-def resolve(spec: SweepSpec, scenario: Scenario, origin: str = "sweep") -> Plan:
-    """The plan of a validated sweep on a loaded scenario; every axis path and value is
-    checked against every chosen format before any work."""
-    catalogue = load_catalogue()
+def resolve(spec: SweepSpec, scenario: Scenario, origin: str = "sweep",
+            formats_dir: str | Path = FORMATS_DIR) -> Plan:
+    """The plan of a validated sweep on a loaded scenario, with the formats of
+    ``formats_dir``; every axis path and value is checked against every chosen format
+    before any work."""
+    catalogue = load_catalogue(formats_dir)
     ids = list(catalogue) if spec.formats == "all" else spec.formats
     unknown = [f for f in ids if f not in catalogue]
     if unknown:
