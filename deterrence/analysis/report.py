@@ -28,6 +28,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from ..archive.read import Archive, load_archive  # noqa: E402
 from ..game.config import ConfigError  # noqa: E402
 from ..solve.equilibrium import REGIME_NAMES  # noqa: E402
+from ..sweep.datasets import dim_name  # noqa: E402
 from ..sweep.spec import Plan  # noqa: E402
 from .stats import mean_ci, paired_difference  # noqa: E402
 
@@ -308,7 +309,8 @@ def _comparison_html(a: Archive, rows: list[dict[str, Any]], reference: str) -> 
 
 def _maps_html(a: Archive) -> str:
     kind = layout(a.plan)
-    dims = [x.path for x in a.plan.spec.axes] if a.plan.grid_shape is not None else []
+    dims = [dim_name(x.path) for x in a.plan.spec.axes] if a.plan.grid_shape is not None \
+        else []
     coords = [np.asarray(a.sim[d].values) for d in dims]
     parts = []
     for fid in a.plan.formats:
@@ -364,7 +366,7 @@ def _difference_figure(a: Archive, diffs: dict[str, Any], reference: str) -> str
                               interpolation="nearest", **style)
             i, j = np.unravel_index(np.flatnonzero(marked), shape)
             ax.scatter(i, j, s=8, color="black")
-            coords = [np.asarray(a.sim[p].values) for p in paths]
+            coords = [np.asarray(a.sim[dim_name(p)].values) for p in paths]
             _ticks(ax, coords[0], "x")
             _ticks(ax, coords[1], "y")
         elif kind == "line":
