@@ -27,6 +27,7 @@ from deterrence.api import (
     STABILITY_NAMES,
     ConfigError,
     compare_formats,
+    dim_name,
     load_scenario,
     paired_difference,
     parameter_paths,
@@ -189,7 +190,7 @@ def validated(scenario_name: str, spec: dict) -> str | None:
 
 def map_frame(ds, variable: str, fmt: str, plan_axes: list[str]) -> pd.DataFrame:
     frame = ds[variable].sel(format=fmt).to_dataframe().reset_index()
-    return frame.rename(columns={plan_axes[0]: "x", plan_axes[1]: "y"})
+    return frame.rename(columns={dim_name(plan_axes[0]): "x", dim_name(plan_axes[1]): "y"})
 
 
 def heatmap(frame: pd.DataFrame, value: str, title: str, axes: list[str], colour) -> alt.Chart:
@@ -258,7 +259,7 @@ def simulated_view(sim, axes: list[str]) -> None:
         charts = []
         for fmt in sim["format"].values:
             frame = mean.sel(format=fmt).to_dataframe().reset_index().rename(
-                columns={axes[0]: "x", axes[1]: "y"})
+                columns={dim_name(axes[0]): "x", dim_name(axes[1]): "y"})
             charts.append(heatmap(frame, variable, str(fmt), axes, alt.Color(
                 f"{variable}:Q", title=label, scale=alt.Scale(scheme="viridis",
                                                               domain=[0, 1]))))
@@ -305,7 +306,7 @@ def compare_view(sim, axes: list[str]) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True)
     frame = cells[["escalation_frequency", "escalation_frequency_half_width",
                    "escalation_frequency_significant_fdr"]].to_dataframe().reset_index()
-    frame = frame.rename(columns={axes[0]: "x", axes[1]: "y",
+    frame = frame.rename(columns={dim_name(axes[0]): "x", dim_name(axes[1]): "y",
                                   "escalation_frequency": "difference",
                                   "escalation_frequency_half_width": "half_width",
                                   "escalation_frequency_significant_fdr": "significant"})

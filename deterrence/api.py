@@ -44,6 +44,7 @@ from .solve.equilibrium import (
     solve_grid,
 )
 from .sweep.datasets import OUTPUTS as SIMULATED_OUTPUTS
+from .sweep.datasets import decode_flags, dim_name, parameter_attributes, parameter_path
 from .sweep.design import DEFAULT_SAMPLES
 from .sweep.design import OUTPUTS as SENSITIVITY_OUTPUTS
 from .sweep.execute import EXECUTORS, make_executor, simulate_plan
@@ -54,8 +55,9 @@ __all__ = [
     "COMPARED_OUTCOMES", "DEFAULT_SAMPLES", "EXECUTORS", "FORMATS_DIR", "INDICES",
     "INDICES_FILE", "MAP_VARIABLES", "REGIME_NAMES", "RESULTS_DIR", "SCENARIOS_DIR",
     "STABILITY_NAMES", "SUMMARY_DESCRIPTIONS", "SWEEPS_DIR", "ArchiveError", "ConfigError",
-    "Plan", "SweepSpec", "compare_formats", "hazard_of_first_escalation", "load_catalogue",
-    "load_plan", "load_scenario", "mean_ci", "paired_difference", "parameter_paths",
+    "Plan", "SweepSpec", "compare_formats", "decode_flags", "dim_name",
+    "hazard_of_first_escalation", "load_catalogue", "load_plan", "load_scenario", "mean_ci",
+    "paired_difference", "parameter_path", "parameter_paths",
     "read_toml", "resolve", "significance_counts", "simulate_plan", "simulation_dataset",
     "SENSITIVITY_OUTPUTS",
     # the operations defined here
@@ -125,6 +127,8 @@ def solve_map(scenario: Scenario | str | Path, format_id: str,
     """Solve a 2-D parameter grid for one format; returns labelled arrays (x by y).
 
     ``x`` and ``y`` are (parameter path, values); see :func:`deterrence.parameter_paths`.
+    The dimensions are named by :func:`dim_name` (``russia.war_cost`` ->
+    ``russia__war_cost``).
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -143,10 +147,14 @@ def solve_map(scenario: Scenario | str | Path, format_id: str,
     grid: GridSolution = solve_grid(
         game, defended_below=scenario.analysis.defended_below_russia_success)
     shape = (x_values.size, y_values.size)
-    data = {name: ((x_path, y_path), getattr(grid, name).reshape(shape),
-                   {"description": desc, "units": unit})
-            for name, (desc, unit) in MAP_VARIABLES.items()}
-    return xr.Dataset(data, coords={x_path: x_values, y_path: y_values},
+    try:
+        dims = (dim_name(x_path), dim_name(y_path))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    data = {name: (dims, getattr(grid, name).reshape(shape), attrs)
+            for name, attrs in MAP_VARIABLES.items()}
+    return xr.Dataset(data, coords={dims[0]: (dims[0], x_values, parameter_attributes(x_path)),
+                                    dims[1]: (dims[1], y_values, parameter_attributes(y_path))},
                       attrs={"scenario": scenario.name, "format": format_id,
                              "regime_names": list(REGIME_NAMES),
                              "stability_names": list(STABILITY_NAMES)})

@@ -141,7 +141,7 @@ def small_plan() -> api.Plan:
 def exact_map(plan: api.Plan, variable: str, fmt: str) -> pd.DataFrame:
     """One format's exact map as (x, y, value) rows sorted by x then y."""
     ds = api.exact_dataset(plan)
-    x, y = (a.path for a in plan.spec.axes)
+    x, y = (api.dim_name(a.path) for a in plan.spec.axes)
     frame = ds[variable].sel(format=fmt).to_dataframe().reset_index()
     return frame.rename(columns={x: "x", y: "y"})[["x", "y", variable]].sort_values(
         ["x", "y"], ignore_index=True)

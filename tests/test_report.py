@@ -101,7 +101,7 @@ def test_provenance_and_reproduction(built):
     assert str(manifest["seed"]) in page
     assert f"{manifest['runs']} in all" in page
     assert f"numpy {manifest['packages']['numpy']}" in page
-    assert html.escape(DESCRIPTION) in page
+    assert DESCRIPTION in html.unescape(page) and "<grid>" not in page
     # the test's sweep file names its scenario by an absolute path: the copy runs as is
     assert f"deterrence sweep {(archive / 'config' / 'sweep.toml').resolve()}" in page
 
@@ -134,8 +134,51 @@ def test_comparison_table_matches_the_data(built):
 def test_config_is_shown_escaped(built):
     archive, _, page = built
     text = (archive / "config" / "sweep.toml").read_text()
-    assert html.escape(text) in page
+    shown = re.search(r"<h2 id=\"config\">.*?<pre>(.*?)</pre>", page, re.DOTALL).group(1)
+    assert html.unescape(shown) == text
     assert "<grid>" not in page
+
+
+ATTACK = "<img src=x onerror=alert(1)>"
+
+
+def test_values_read_from_the_archive_are_escaped(built, tmp_path):
+    """Text from plan.json and manifest.json (a description, a format's and the scenario's
+    names, the executor) is shown as text, never as markup."""
+    import json
+    import shutil
+
+    archive = Path(shutil.copytree(built[0], tmp_path / "archive"))
+    plan_file = archive / "config" / "plan.json"
+    plan = json.loads(plan_file.read_text())
+    plan["spec"]["description"] = ATTACK
+    plan["scenario"]["name"] = ATTACK
+    plan["formats"]["bilateral"]["name"] = ATTACK
+    plan_file.write_text(json.dumps(plan))
+    manifest = json.loads((archive / "manifest.json").read_text())
+    manifest["executor"] = ATTACK
+    (archive / "manifest.json").write_text(json.dumps(manifest))
+    page = write_report(archive, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<img src=x" not in page and "onerror=alert(1)>" not in page
+    assert html.unescape(page).count(ATTACK) >= 4
+    assert "config/plan.json: changed (checksum differs)" in page  # and it is reported
+
+
+def test_an_axis_path_that_is_no_parameter_is_refused(built, tmp_path):
+    """An axis path no sweep accepts (markup, say) makes the archive malformed: exit 2,
+    one line, no report."""
+    import json
+    import shutil
+
+    archive = Path(shutil.copytree(built[0], tmp_path / "archive"))
+    plan_file = archive / "config" / "plan.json"
+    plan = json.loads(plan_file.read_text())
+    plan["spec"]["axes"][0]["path"] = ATTACK
+    plan_file.write_text(json.dumps(plan))
+    done = _cli(str(archive), "--out", str(tmp_path / "report"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "NetCDF name" in " ".join(done.stderr.split())
+    assert not (tmp_path / "report").exists()
 
 
 def test_verify_still_passes_after_the_report(built):

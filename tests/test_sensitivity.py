@@ -193,7 +193,8 @@ def test_the_design_is_salibs_over_the_axes_ranges(archive):
     np.testing.assert_array_equal(plan.sensitivity_points, expected)
     data = _load(target / datasets.SENSITIVITY_DESIGN_FILE)
     for j, axis in enumerate(spec.axes):
-        np.testing.assert_array_equal(data[axis.path].values, expected[:, j])
+        np.testing.assert_array_equal(data[datasets.dim_name(axis.path)].values,
+                                      expected[:, j])
     assert data.escalation_frequency.shape == (2, 16 * 4, 2)
     # the sweep's own grid is unchanged by the design
     sim = _load(target / "data" / "simulation.nc")
@@ -373,7 +374,8 @@ def test_discover_uses_the_design_and_its_box_statistics_hold(archive):
         found += 1
         inside = np.ones(fails.size, dtype=bool)
         for name, (low, high) in box["limits"].items():
-            inside &= (data[name].values >= low) & (data[name].values <= high)
+            values = data[datasets.dim_name(name)].values  # limits are by parameter path
+            inside &= (values >= low) & (values <= high)
         assert box["points"] == inside.sum()
         assert box["coverage"] == pytest.approx(fails[inside].sum() / fails.sum())
         assert box["density"] == pytest.approx(fails[inside].mean())

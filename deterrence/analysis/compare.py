@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..archive.read import open_dataset
 from ..game.config import ConfigError
+from ..simulate.engine import YES_NO
+from ..sweep.datasets import SIMULATION_FILE
 from .stats import paired_cells, paired_difference
 
 #: Outcomes compared run by run between two formats.
@@ -29,11 +32,10 @@ def compare_formats(simulated, first: str, second: str,
     import xarray as xr
 
     if isinstance(simulated, str | Path):
-        path = Path(simulated) / "data" / "simulation.nc"
+        path = Path(simulated) / SIMULATION_FILE
         if not path.is_file():
-            raise ConfigError(f"{simulated}: not a sweep archive (no data/simulation.nc)")
-        with xr.open_dataset(path, engine="scipy") as ds:
-            simulated = ds.load()
+            raise ConfigError(f"{simulated}: not a sweep archive (no {SIMULATION_FILE})")
+        simulated = open_dataset(path)
     formats = [str(f) for f in simulated["format"].values]
     for name, value in (("first", first), ("second", second)):
         if value not in formats:
@@ -52,15 +54,21 @@ def compare_formats(simulated, first: str, second: str,
         x = a[outcome].transpose(*dims, "replicate").values
         y = b[outcome].transpose(*dims, "replicate").values
         cells = paired_cells(x, y, confidence)
-        unit = f"difference in {outcome} ({first} - {second})"
-        data[outcome] = (dims, cells.mean, {"description": unit})
-        data[f"{outcome}_half_width"] = (dims, cells.half_width,
-                                         {"description": f"half-width of the {confidence:.0%}"
-                                                         " Student-t interval"})
-        data[f"{outcome}_pairs"] = (dims, cells.pairs)
-        data[f"{outcome}_p_value"] = (dims, cells.p_value)
-        data[f"{outcome}_significant"] = (dims, cells.significant.astype(np.int8))
-        data[f"{outcome}_significant_fdr"] = (dims, cells.significant_fdr.astype(np.int8))
+        data[outcome] = (dims, cells.mean, {
+            "long_name": f"mean paired difference in {outcome} ({first} - {second})",
+            "units": "1"})
+        data[f"{outcome}_half_width"] = (dims, cells.half_width, {
+            "long_name": f"half-width of the {confidence:.0%} Student-t interval",
+            "units": "1"})
+        data[f"{outcome}_pairs"] = (dims, cells.pairs, {"long_name": "pairs counted",
+                                                        "units": "1"})
+        data[f"{outcome}_p_value"] = (dims, cells.p_value, {
+            "long_name": "two-sided p-value of the paired t-test", "units": "1"})
+        data[f"{outcome}_significant"] = (dims, cells.significant.astype(np.int8), {
+            "long_name": "the interval excludes 0", **YES_NO})
+        data[f"{outcome}_significant_fdr"] = (dims, cells.significant_fdr.astype(np.int8), {
+            "long_name": "a discovery under Benjamini-Hochberg control of the false "
+                         f"discovery rate at {1 - confidence:.0%}", **YES_NO})
         overall = paired_difference(x, y)
         attrs[f"{outcome}_overall"] = overall.mean
         attrs[f"{outcome}_overall_half_width"] = overall.half_width

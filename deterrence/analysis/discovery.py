@@ -218,7 +218,10 @@ def find_failure_box(sim, exact, format_id: str, outcome: str = "escalation_freq
 
 
 def _parameters(values) -> dict[str, np.ndarray]:
-    """Each numeric coordinate along the points, broadcast over them and flattened."""
+    """Each numeric coordinate along the points, broadcast over them and flattened, by its
+    parameter path."""
+    from ..sweep.datasets import parameter_path
+
     names = [d for d in values.dims if d in values.coords and d != "sample"]
     names += [c for c in values.coords if c not in values.dims and values[c].ndim > 0
               and set(values[c].dims) <= set(values.dims)]
@@ -227,7 +230,7 @@ def _parameters(values) -> dict[str, np.ndarray]:
         coord = values[name]
         if np.issubdtype(coord.dtype, np.number):
             full = coord.broadcast_like(values).transpose(*values.dims)
-            out[str(name)] = full.values.astype(np.float64).ravel()
+            out[parameter_path(str(name))] = full.values.astype(np.float64).ravel()
     if not out:
         raise ValueError(f"no parameter coordinates along the points (dims {values.dims})")
     return out

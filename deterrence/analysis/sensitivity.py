@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..archive.read import FIGURE_FILE, INDICES_FILE
+from ..simulate.engine import cf_variable, global_attributes, history
 from ..sweep.design import OUTPUTS, SensitivitySpec, problem, stream_generator
 
 #: Index variables per method, each with its confidence half-width ``<name>_conf``.
@@ -123,18 +124,38 @@ def indices_dataset(spec: SensitivitySpec, names: list[str], low, high, points: 
         if key.endswith("_conf"):
             desc = f"half-width of the {spec.confidence:.0%} bootstrap interval of {base}"
         values = np.asarray(stacked).reshape(shape).transpose(1, 0, 2)
-        data[key] = (("format", "output", "parameter"), values, {"description": desc})
+        data[key] = cf_variable(("format", "output", "parameter"), values, {
+            "long_name": desc, "units": "1",
+            "comment": "missing where the outcome does not vary over the design"})
     variance = np.array([[np.var(per_output[o][f]) for o in spec.outputs]
                          for f in range(len(formats))])
-    data["output_variance"] = (("format", "output"), variance,
-                               {"description": "variance of the outcome over the design"})
-    return xr.Dataset(
-        data, coords={"format": formats, "output": list(spec.outputs), "parameter": names,
-                      "low": ("parameter", np.asarray(low, dtype=np.float64)),
-                      "high": ("parameter", np.asarray(high, dtype=np.float64))},
-        attrs={"method": spec.method, "samples": spec.samples, "levels": spec.levels,
-               "confidence": spec.confidence, "resamples": spec.resamples,
-               "design_points": int(points.shape[0]), "sweep": sweep})
+    data["output_variance"] = cf_variable(("format", "output"), variance, {
+        "long_name": "variance of the outcome over the design", "units": "1"})
+    bound = {"units": "1", "comment": "in the parameter's own unit (its coordinate in "
+                                      "data/sensitivity.nc)"}
+    coords = {
+        "format": cf_variable("format", formats, {"long_name": "guarantee format id"},
+                              coordinate=True),
+        "output": cf_variable("output", list(spec.outputs), {
+            "long_name": "outcome whose variance is apportioned",
+            "comment": "; ".join(f"{name}: {OUTPUTS[name][0]}" for name in spec.outputs)},
+            coordinate=True),
+        "parameter": cf_variable("parameter", list(names), {
+            "long_name": "parameter path (docs/sweeps.md)"}, coordinate=True),
+        "low": cf_variable("parameter", np.asarray(low, dtype=np.float64),
+                           {"long_name": "lower end of the parameter's range", **bound},
+                           coordinate=True),
+        "high": cf_variable("parameter", np.asarray(high, dtype=np.float64),
+                            {"long_name": "upper end of the parameter's range", **bound},
+                            coordinate=True)}
+    title = f"{sweep}: {spec.method} sensitivity indices" if sweep else \
+        f"{spec.method} sensitivity indices"
+    return xr.Dataset(data, coords=coords, attrs=global_attributes(
+        title, history("deterrence.analysis.sensitivity.indices_dataset (SALib) of the "
+                       "design in data/sensitivity.nc"),
+        method=spec.method, samples=spec.samples, levels=spec.levels,
+        confidence=spec.confidence, resamples=spec.resamples,
+        design_points=int(points.shape[0]), sweep=sweep))
 
 
 def figure(indices, title: str = "") -> bytes:

@@ -1,10 +1,16 @@
-"""Means and paired differences with normal-approximation 95% intervals."""
+"""Means and paired differences with normal-approximation 95% intervals, and paired
+t-tests per cell (SciPy's ``ttest_rel`` and ``false_discovery_control``)."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
+#: The two-sided 95% quantile of the standard normal, rounded as the report states it
+#: (mean ± 1.96·sd/√n).
+NORMAL_95 = 1.96
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,7 @@ def mean_ci(values) -> Estimate:
     v = v[np.isfinite(v)]
     if v.size == 0:
         return Estimate(float("nan"), float("nan"), 0)
-    half = 1.96 * float(v.std(ddof=1)) / np.sqrt(v.size) if v.size > 1 else float("nan")
+    half = NORMAL_95 * float(v.std(ddof=1)) / np.sqrt(v.size) if v.size > 1 else float("nan")
     return Estimate(float(v.mean()), half, int(v.size))
 
 
@@ -67,8 +73,9 @@ def paired_cells(values, reference, confidence: float = 0.95) -> CellDifferences
     """Per-cell paired differences ``values - reference`` over the last axis, which holds
     replicates that share their random numbers (common random numbers).
 
-    The interval is mean ± t(n-1)·sd/√n (Student, as replicates per cell are few). With
-    zero spread the difference is exact: significant when it is not 0. Many cells are
+    Each cell's interval and p-value are SciPy's paired t-test (``scipy.stats.ttest_rel``;
+    Student, as replicates per cell are few) over the pairs with no NaN on either side.
+    With zero spread the difference is exact: significant when it is not 0. Many cells are
     tested at once, so ``significant_fdr`` also controls the false discovery rate
     (Benjamini & Hochberg 1995)."""
     from scipy import stats
@@ -79,36 +86,42 @@ def paired_cells(values, reference, confidence: float = 0.95) -> CellDifferences
     b = np.asarray(reference, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"paired arrays differ in shape: {a.shape} vs {b.shape}")
-    d = a - b
-    ok = np.isfinite(d)
+    ok = np.isfinite(a) & np.isfinite(b)
     n = ok.sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(n > 0, np.where(ok, d, 0.0).sum(axis=-1) / n, np.nan)
-        dev = np.where(ok, d - mean[..., None], 0.0)
-        sd = np.sqrt((dev ** 2).sum(axis=-1) / (n - 1))
-        se = sd / np.sqrt(n)
-        half = np.where(n > 1, stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * se,
-                        np.nan)
-        t = np.abs(mean) / se
-        p = np.where(n > 1, 2 * stats.t.sf(t, np.maximum(n - 1, 1)), np.nan)
-    exact = (n > 1) & (se == 0)
+    cells, width = n.size, a.shape[-1] if a.ndim else 1
+    flat_a, flat_b, flat_ok = (x.reshape(cells, width) for x in (a, b, ok))
+    mean, low, high, p = (np.full(cells, np.nan) for _ in range(4))
+    # cells with the same number of pairs are tested in one vectorised call: SciPy's own
+    # NaN handling (nan_policy="omit") tests cell by cell, 100 times slower
+    for pairs in np.unique(n[n > 0]):
+        rows = np.flatnonzero(n.ravel() == pairs)
+        x = flat_a[rows][flat_ok[rows]].reshape(rows.size, pairs)
+        y = flat_b[rows][flat_ok[rows]].reshape(rows.size, pairs)
+        mean[rows] = (x - y).mean(axis=-1)
+        if pairs > 1:
+            with warnings.catch_warnings():  # zero spread: t is infinite, or 0 / 0
+                warnings.simplefilter("ignore", RuntimeWarning)
+                test = stats.ttest_rel(x, y, axis=-1)
+                interval = test.confidence_interval(confidence)
+            low[rows], high[rows], p[rows] = interval.low, interval.high, test.pvalue
+    exact = (n.ravel() > 1) & (low == high)
     p = np.where(exact, np.where(mean != 0, 0.0, 1.0), p)
-    significant = (n > 1) & (np.abs(mean) > half)
-    significant = np.where(exact, mean != 0, significant)
-    return CellDifferences(mean, half, n, p, significant,
-                           benjamini_hochberg(p, 1 - confidence), confidence)
+    significant = (low > 0) | (high < 0)
+    shape = n.shape
+    return CellDifferences(mean.reshape(shape), ((high - low) / 2).reshape(shape), n,
+                           p.reshape(shape), significant.reshape(shape),
+                           benjamini_hochberg(p, 1 - confidence).reshape(shape), confidence)
 
 
 def benjamini_hochberg(p_values, rate: float) -> np.ndarray:
-    """Which tests are discoveries at false discovery rate ``rate`` (NaN: never)."""
+    """Which tests are discoveries at false discovery rate ``rate``: the Benjamini-Hochberg
+    adjusted p-value (``scipy.stats.false_discovery_control``) is at most ``rate``. A NaN
+    p-value is no test: never a discovery, and not counted among the tests."""
+    from scipy import stats
+
     p = np.asarray(p_values, dtype=np.float64)
-    flat = p.ravel()
-    tested = np.flatnonzero(np.isfinite(flat))
-    out = np.zeros(flat.shape, dtype=bool)
-    if tested.size:
-        order = tested[np.argsort(flat[tested], kind="stable")]
-        ranks = np.arange(1, order.size + 1)
-        passed = flat[order] <= rate * ranks / order.size
-        if passed.any():
-            out[order[:np.flatnonzero(passed).max() + 1]] = True
-    return out.reshape(p.shape)
+    tested = np.isfinite(p)
+    out = np.zeros(p.shape, dtype=bool)
+    if tested.any():
+        out[tested] = stats.false_discovery_control(p[tested], method="bh") <= rate
+    return out

@@ -32,8 +32,18 @@ def code_version() -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": dirty}
 
 
+#: The installed packages whose versions can change an archive's numbers or bytes: the
+#: engine and solver (numpy, scipy), validation (pydantic), the reference engine (mesa),
+#: the NetCDF files (xarray, written with scipy's NetCDF 3 writer; pandas for its indexes),
+#: the sensitivity indices (SALib) and tornado figure (matplotlib), and scenario discovery
+#: in the report (ema_workbench).
+PACKAGES = ("deterrence", "numpy", "scipy", "pydantic", "mesa", "xarray", "pandas", "SALib",
+            "matplotlib", "ema_workbench")
+
+
 def packages() -> dict[str, str]:
-    names = ("deterrence", "numpy", "scipy", "pydantic", "mesa", "xarray")
+    """The version of each of :data:`PACKAGES`, or "not installed"."""
+    names = PACKAGES
     out = {}
     for name in names:
         try:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..game.config import ConfigError
-from ..sweep.datasets import SENSITIVITY_DESIGN_FILE
+from ..sweep.datasets import SENSITIVITY_DESIGN_FILE, dim_name
 from ..sweep.spec import Plan
 from .manifest import ArchiveError, check_files, read_manifest
 from .write import plan_file
@@ -34,10 +34,18 @@ class Archive:
     design: Any = None              # xarray.Dataset: data/sensitivity.nc, if designed
 
 
-def load_archive(archive: str | Path) -> Archive:
-    """Read an archive; raises ArchiveError if it is malformed."""
+def open_dataset(path: str | Path):
+    """A NetCDF file of an archive, read into memory with its CF encoding decoded: a
+    ``_FillValue`` reads as NaN; ``units`` are left as attributes (a parameter in days is a
+    number, not a time span)."""
     import xarray as xr
 
+    with xr.open_dataset(path, engine="scipy", decode_timedelta=False) as ds:
+        return ds.load()
+
+
+def load_archive(archive: str | Path) -> Archive:
+    """Read an archive; raises ArchiveError if it is malformed."""
     archive = Path(archive)
     if not archive.is_dir():
         raise ArchiveError(f"{archive}: not an archive (not a folder)")
@@ -51,17 +59,23 @@ def load_archive(archive: str | Path) -> Archive:
         raise ArchiveError(f"{archive}: unreadable plan ({exc})") from None
     except ConfigError as exc:
         raise ArchiveError(str(exc)) from None
+    try:
+        names = {a.path: dim_name(a.path) for a in plan.spec.axes}
+    except ValueError as exc:  # a path no sweep accepts
+        raise ArchiveError(f"{archive}: {exc}") from None
     data = []
     for name, needed in (("simulation.nc", ("escalation_frequency", "deterred_share",
                                             "abandoned_given_escalation")),
                          ("exact.nc", ("regime",))):
         path = archive / "data" / name
         try:
-            with xr.open_dataset(path, engine="scipy") as ds:
-                ds = ds.load()
+            ds = open_dataset(path)
         except Exception as exc:  # missing, truncated or not NetCDF
             raise ArchiveError(f"{path}: unreadable ({exc})") from None
         missing = [v for v in needed if v not in ds]
+        missing += [f"{coordinate} (the coordinate of axis {axis}; an archive made before "
+                    "dimensions had identifier names: re-run its sweep)"
+                    for axis, coordinate in names.items() if coordinate not in ds.coords]
         if missing:
             raise ArchiveError(f"{path}: lacks {', '.join(missing)}")
         data.append(ds)
@@ -90,11 +104,9 @@ def load_archive(archive: str | Path) -> Archive:
     if plan.sensitivity_points is not None:
         try:
             path = archive / SENSITIVITY_DESIGN_FILE
-            with xr.open_dataset(path, engine="scipy") as ds:
-                design = ds.load()
+            design = open_dataset(path)
             path = archive / INDICES_FILE
-            with xr.open_dataset(path, engine="scipy") as ds:
-                indices = ds.load()
+            indices = open_dataset(path)
             path = archive / FIGURE_FILE
             figure = path.read_bytes()
         except Exception as exc:  # missing, truncated or not NetCDF

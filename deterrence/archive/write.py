@@ -72,11 +72,14 @@ def finish_archive(plan: Plan, staging: Path, target: Path, started: str,
         "started": started,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "seed": plan.seed,
-        "random_key": root_key(plan.seed),
+        # as text: the 64-bit key exceeds the integers that JSON readers in R or
+        # JavaScript hold exactly (2^53) and R's integers (2^31)
+        "random_key": str(root_key(plan.seed)),
         "runs": plan.runs_per_format * len(plan.formats),
         "executor": executor_name,
-        # config/sweep.toml names its scenario relative to this file
-        "sweep_file": str(source.resolve()) if source is not None else None,
+        # the archive's copy of the sweep file, relative to the archive (its scenario
+        # path is relative to where the original lay)
+        "sweep_file": "config/sweep.toml" if source is not None else None,
         "code": code_version(),
         "packages": packages(),
         "platform": {"python": sys.version.split()[0], "system": platform.platform(),

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from .config import (
     ConfigError,
@@ -254,16 +255,9 @@ def parameter_paths(scenario: Scenario, fmt: FormatSpec) -> list[str]:
     return paths
 
 
-def _check_override(path: str, values: np.ndarray, scenario: Scenario, fmt: FormatSpec):
-    """Raise ConfigError unless every value is allowed at ``path``."""
-    allowed = parameter_paths(scenario, fmt)
-    if path not in allowed:
-        raise ConfigError(f"parameter path {path!r} is not a numeric parameter of this "
-                          f"scenario and format; allowed: {', '.join(allowed)}")
-    if values.size == 0:
-        raise ConfigError(f"parameter path {path!r}: no values given")
-    if not np.all(np.isfinite(values)):
-        raise ConfigError(f"parameter path {path!r}: values must be finite numbers")
+def parameter_field(path: str) -> FieldInfo:
+    """The schema field a parameter path (see :func:`parameter_paths`) sets: its unit and
+    source in ``json_schema_extra``, its description and limits."""
     parts = path.split(".")
     model: type[BaseModel]
     if parts[0] == "russia":
@@ -276,7 +270,20 @@ def _check_override(path: str, values: np.ndarray, scenario: Scenario, fmt: Form
         model, field = FormatSpec, parts[1]
     else:
         model, field = ResponseSpec, parts[-1]
-    info = model.model_fields[field]
+    return model.model_fields[field]
+
+
+def _check_override(path: str, values: np.ndarray, scenario: Scenario, fmt: FormatSpec):
+    """Raise ConfigError unless every value is allowed at ``path``."""
+    allowed = parameter_paths(scenario, fmt)
+    if path not in allowed:
+        raise ConfigError(f"parameter path {path!r} is not a numeric parameter of this "
+                          f"scenario and format; allowed: {', '.join(allowed)}")
+    if values.size == 0:
+        raise ConfigError(f"parameter path {path!r}: no values given")
+    if not np.all(np.isfinite(values)):
+        raise ConfigError(f"parameter path {path!r}: values must be finite numbers")
+    info = parameter_field(path)
     for value in (float(values.min()), float(values.max())):
         for rule in info.metadata:
             for name, ok in (("gt", lambda v, b: v > b), ("ge", lambda v, b: v >= b),

@@ -127,38 +127,144 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, st
     return tally.summary(steps), (series.arrays() if keep_series else None)
 
 
-SUMMARY_DESCRIPTIONS = {
-    "escalation_frequency": ("share of rounds in which Russia escalated", "share"),
-    "abandoned_given_escalation": ("share of escalations met by an insufficient response "
-                                   "(NaN: no escalation)", "share"),
-    "deterred_share": ("share of rounds in which Russia refrained", "share"),
-    "first_escalation": ("round of the first escalation (-1: none)", "round"),
+# ---------------------------------------------------------------------------------------
+# Labelled arrays, written to NetCDF by the CF conventions
+
+#: The conventions every NetCDF file of the package follows (docs/sweeps.md#netcdf-files).
+CONVENTIONS = "CF-1.10"
+#: netCDF's default fill value for doubles (NC_FILL_DOUBLE): a missing float (NaN in
+#: memory) is written as this ``_FillValue``, which every NetCDF reader (netCDF4, R's
+#: ncdf4, Julia's NCDatasets) reads back as missing.
+FLOAT_FILL = 9.969209968386869e36
+REFERENCES = ("deterrence documentation: docs/sweeps.md (archive files), docs/model.md "
+              "(the model and its outputs), docs/analysis.md (comparisons, sensitivity)")
+
+#: A yes/no variable, stored as int8 codes 0 and 1.
+YES_NO = {"flag_values": np.array([0, 1], dtype=np.int8), "flag_meanings": "no yes",
+          "units": "1"}
+
+#: CF attributes of each run summary. Shares and rounds are dimensionless (``units = 1``):
+#: a round is one crisis, not a length of time, so UDUNITS has no unit for it.
+SUMMARY_DESCRIPTIONS: dict[str, dict] = {
+    "escalation_frequency": {"long_name": "share of rounds in which Russia escalated",
+                             "units": "1"},
+    "abandoned_given_escalation": {
+        "long_name": "share of escalations met by an insufficient response", "units": "1",
+        "comment": "missing in a run without any escalation"},
+    "deterred_share": {"long_name": "share of rounds in which Russia refrained",
+                       "units": "1"},
+    "first_escalation": {
+        "long_name": "round of the first escalation", "units": "1",
+        "valid_min": np.int32(0),
+        "comment": "crisis round, counted from 0; missing (code -1) in a run without "
+                   "any escalation", "_FillValue": -1},
 }
+
+
+def cf_variable(dims, values, meta: dict, coordinate: bool = False):
+    """An ``xarray.Variable`` with CF attributes ``meta`` (``long_name``, ``units``,
+    ``flag_values`` ...), encoded so that it reads back as it is held:
+
+    - booleans become int8 codes 0 and 1;
+    - an integer variable with ``_FillValue`` in ``meta`` (a missing code) holds NaN
+      where the code is and is written as integers with that fill value;
+    - a float data variable is written with ``_FillValue`` :data:`FLOAT_FILL` for NaN;
+      a coordinate has no fill value (CF 5: coordinates are never missing).
+    """
+    import xarray as xr
+
+    attrs = dict(meta)
+    fill = attrs.pop("_FillValue", None)
+    values = np.asarray(values)
+    if values.dtype == bool:
+        values = values.astype(np.int8)
+    encoding: dict = {}
+    if fill is not None:
+        if not np.issubdtype(values.dtype, np.integer):
+            raise TypeError(f"a missing code needs integer values, not {values.dtype}")
+        # NetCDF 3 has no 64-bit integers; codes and rounds fit in 32 bits
+        encoding = {"_FillValue": np.int32(fill), "dtype": "int32"}
+        values = np.where(values == fill, np.nan, values)
+    elif values.dtype.kind == "f":
+        encoding = {"_FillValue": None if coordinate else FLOAT_FILL}
+    return xr.Variable(dims, values, attrs, encoding)
+
+
+def history(function: str, created: str | None = None) -> str:
+    """The CF ``history`` line: when (if given) and by which function a file was made."""
+    made = f"deterrence {package_version()}: {function}"
+    return f"{created} {made}" if created else made
+
+
+def package_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("deterrence")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def global_attributes(title: str, history_line: str, **attrs) -> dict:
+    """The CF global attributes of a file (Conventions, title, history, source,
+    references), then ``attrs``."""
+    return {"Conventions": CONVENTIONS, "title": title, "history": history_line,
+            "source": f"deterrence {package_version()}", "references": REFERENCES, **attrs}
 
 
 def simulation_dataset(sim, attrs: dict):
     """Labelled arrays of a simulation (an ``xarray.Dataset``): summaries by run and, if
-    kept, series by run and round (and guarantor)."""
+    kept, series by run and round (and guarantor); ``attrs`` are added to the global
+    attributes."""
+    from datetime import UTC, datetime
+
     import xarray as xr
-    data = {name: ("run", values, {"description": SUMMARY_DESCRIPTIONS[name][0],
-                                   "units": SUMMARY_DESCRIPTIONS[name][1]})
+
+    from ..solve.equilibrium import REGIME_NAMES
+
+    data = {name: cf_variable("run", values, SUMMARY_DESCRIPTIONS[name])
             for name, values in sim.summary.items()}
-    coords = {"run": sim.run_ids, "guarantor": list(sim.guarantor_ids)}
+    coords = {"run": cf_variable("run", sim.run_ids, {
+                  "long_name": "run index (its random numbers depend only on the root seed "
+                               "and this index)", "units": "1"}, coordinate=True),
+              "guarantor": cf_variable("guarantor", list(sim.guarantor_ids),
+                                       {"long_name": "guarantor id"}, coordinate=True)}
     if sim.series is not None:
         s = sim.series
-        coords["round"] = np.arange(sim.steps)
+        run_round, per_guarantor = ("run", "round"), ("run", "round", "guarantor")
+        capability = {"units": "1", "comment": "in USD bn (military expenditure and aid); "
+                                               "UDUNITS has no currency, so units is 1"}
+        outcomes = REGIME_NAMES[:3]  # a round is never "mixed"
+        coords["round"] = cf_variable("round", np.arange(sim.steps), {
+            "long_name": "crisis round, counted from 0", "units": "1"}, coordinate=True)
         data.update({
-            "escalated": (("run", "round"), s["escalated"].astype(np.int8)),
-            "team_formed": (("run", "round"), s["team"].astype(np.int8)),
-            "outcome": (("run", "round"), s["outcome"],
-                        {"description": "0 deterred, 1 defended, 2 abandoned"}),
-            "honoured": (("run", "round", "guarantor"), s["actions"]),
-            "belief": (("run", "round", "guarantor"), s["belief"],
-                       {"description": "Russia's belief that the guarantor honours, after "
-                                       "the round's learning"}),
-            "attraction": (("run", "round", "guarantor"), s["attraction"]),
-            "ukraine_capability": (("run", "round"), s["stocks"][..., 0], {"units": "USD bn"}),
-            "russia_capability": (("run", "round"), s["stocks"][..., 1], {"units": "USD bn"}),
-            "sanctions_stock": (("run", "round"), s["stocks"][..., 2]),
+            "escalated": cf_variable(run_round, s["escalated"], {
+                "long_name": "Russia escalated in the round", **YES_NO}),
+            "team_formed": cf_variable(run_round, s["team"], {
+                "long_name": "the members responded as one team", **YES_NO}),
+            "outcome": cf_variable(run_round, s["outcome"], {
+                "long_name": "outcome of the round", "units": "1",
+                "flag_values": np.arange(len(outcomes), dtype=s["outcome"].dtype),
+                "flag_meanings": " ".join(outcomes)}),
+            "honoured": cf_variable(per_guarantor, s["actions"], {
+                "long_name": "the guarantor honoured its commitment in the round (no in a "
+                             "round without escalation)", **YES_NO}),
+            "belief": cf_variable(per_guarantor, s["belief"], {
+                "long_name": "Russia's belief that the guarantor honours, after the round's "
+                             "learning", "units": "1"}),
+            "attraction": cf_variable(per_guarantor, s["attraction"], {
+                "long_name": "the guarantor's attraction of honouring (experience-weighted)",
+                "units": "1", "comment": "in the guarantor's utility units"}),
+            "ukraine_capability": cf_variable(run_round, s["stocks"][..., 0], {
+                "long_name": "Ukraine's capability in the denial contest, USD bn",
+                **capability}),
+            "russia_capability": cf_variable(run_round, s["stocks"][..., 1], {
+                "long_name": "Russia's capability in the denial contest, USD bn",
+                **capability}),
+            "sanctions_stock": cf_variable(run_round, s["stocks"][..., 2], {
+                "long_name": "accumulated sanctions stock", "units": "1"}),
         })
-    return xr.Dataset(data, coords=coords, attrs=attrs)
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    cf = global_attributes("Repeated crisis simulation",
+                           history("deterrence.simulate.engine.simulation_dataset", created))
+    return xr.Dataset(data, coords=coords, attrs={**cf, **attrs})

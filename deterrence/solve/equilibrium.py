@@ -438,23 +438,37 @@ def solve_cell(game: Game, rationality: float, defended_below: float = 0.5,
     return found
 
 
-#: Fields of :class:`GridSolution` drawn on maps: (description, unit).
-MAP_VARIABLES = {  # GridSolution field -> (description, unit)
-    "regime": ("regime over the pure subgame-perfect equilibria (the totally mixed one where "
-               "there is no pure one); codes: "
-               + ", ".join(f"{i} {name}" for i, name in enumerate(REGIME_NAMES)), "code"),
-    "equilibrium_count": ("number of pure subgame-perfect equilibria (1 where the totally "
-                          "mixed one stands in, 0 where none was found)", "count"),
-    "escalation_share": ("share of those equilibria in which Russia escalates", "share"),
-    "has_pure_equilibrium": ("the guarantors' subgame has a pure equilibrium", "yes/no"),
-    "worst_escalates": ("Russia escalates in the equilibrium it likes best", "yes/no"),
-    "worst_russia_success": ("P(Russia succeeds | escalation) in that equilibrium",
-                             "probability"),
-    "worst_deter_share": ("mean P(deter) of guarantors deciding alone in that equilibrium",
-                          "probability"),
-    "worst_stability": ("stability of that equilibrium under replicator learning; codes: "
-                        + ", ".join(f"{i} {name}" for i, name in enumerate(bg.STABILITY_NAMES)),
-                        "code"),
-    "worst_max_real_eigenvalue": ("largest real part of the replicator Jacobian's eigenvalues "
-                                  "there (> 0: learning moves away)", "1 / round"),
+def _codes(names) -> dict:
+    """CF flag attributes of integer codes 0, 1, ... naming ``names`` (int8, as stored)."""
+    return {"units": "1", "flag_values": np.arange(len(names), dtype=np.int8),
+            "flag_meanings": " ".join(name.replace(" ", "_") for name in names)}
+
+
+#: CF attributes of each GridSolution field, as written to NetCDF (booleans as int8 codes).
+MAP_VARIABLES = {
+    "regime": {"long_name": "regime over the pure subgame-perfect equilibria (the totally "
+                            "mixed one where there is no pure one)", **_codes(REGIME_NAMES)},
+    "equilibrium_count": {"long_name": "number of pure subgame-perfect equilibria",
+                          "units": "1",
+                          "comment": "1 where the totally mixed one stands in, 0 where none "
+                                     "was found"},
+    "escalation_share": {"long_name": "share of the pure subgame-perfect equilibria in "
+                                       "which Russia escalates",
+                         "units": "1"},
+    "has_pure_equilibrium": {"long_name": "the guarantors' subgame has a pure equilibrium",
+                             **_codes(("no", "yes"))},
+    "worst_escalates": {"long_name": "Russia escalates in the equilibrium it likes best",
+                        **_codes(("no", "yes"))},
+    "worst_russia_success": {"long_name": "P(Russia succeeds | escalation) in the "
+                                          "equilibrium Russia likes best", "units": "1"},
+    "worst_deter_share": {"long_name": "mean P(deter) of guarantors deciding alone in the "
+                                       "equilibrium Russia likes best", "units": "1"},
+    "worst_stability": {"long_name": "stability under replicator learning of the "
+                                     "equilibrium Russia likes best", **_codes(bg.STABILITY_NAMES)},
+    "worst_max_real_eigenvalue": {
+        "long_name": "largest real part of the replicator Jacobian's eigenvalues at "
+                     "the equilibrium Russia likes best",
+        "units": "1",
+        "comment": "per crisis round (a round is not a unit of time, so units is 1); > 0: "
+                   "learning moves away"},
 }

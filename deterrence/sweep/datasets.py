@@ -1,15 +1,25 @@
-"""Labelled arrays of a sweep: the exact solutions and the simulated summaries per point."""
+"""Labelled arrays of a sweep: the exact solutions and the simulated summaries per point.
+
+Each is an ``xarray.Dataset`` that an archive writes as NetCDF 3 by the CF conventions
+(CF-1.10, docs/sweeps.md#netcdf-files): every variable and coordinate has a ``long_name``
+and ``units``; codes carry ``flag_values`` and ``flag_meanings``; missing values a
+``_FillValue``; and every name is an identifier, so a swept parameter's dimension is named
+by :func:`dim_name` and keeps its path in the attribute ``parameter_path``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..game.payoffs import build_game
-from ..simulate.engine import SUMMARY_DESCRIPTIONS
+from ..game.payoffs import build_game, parameter_field
+from ..simulate.engine import SUMMARY_DESCRIPTIONS, cf_variable, global_attributes, history
 from ..solve.equilibrium import MAP_VARIABLES
-from .spec import Plan
+
+if TYPE_CHECKING:
+    from .spec import Plan
 
 OUTPUTS = ("escalation_frequency", "abandoned_given_escalation", "deterred_share",
            "first_escalation")
@@ -20,19 +30,105 @@ SIMULATION_FILE = "data/simulation.nc"
 EXACT_FILE = "data/exact.nc"
 SENSITIVITY_DESIGN_FILE = "data/sensitivity.nc"
 
+# ---------------------------------------------------------------------------------------
+# Names and units of the swept parameters
+
+#: Joins the segments of a parameter path in its NetCDF name.
+SEPARATOR = "__"
+#: Stands for the wildcard segment ``*`` (every guarantor) in a NetCDF name.
+WILDCARD_NAME = "all"
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+#: Parameter units (the schema's ``unit``) that UDUNITS knows, as UDUNITS spells them.
+#: Every other unit of the schema is a share, probability, multiple, utility or currency:
+#: UDUNITS has no currency or utility, so such a parameter gets ``units = "1"`` and its
+#: unit in words in ``comment``.
+UDUNITS = {"days": "day"}
+
+
+def dim_name(path: str) -> str:
+    """The NetCDF name of a parameter path: its segments joined by ``__``, the wildcard
+    ``*`` written ``all`` (``russia.war_cost`` -> ``russia__war_cost``,
+    ``guarantors.*.honouring_cost`` -> ``guarantors__all__honouring_cost``).
+
+    :func:`parameter_path` reads it back. Raises ValueError for a path whose name would not
+    read back: one naming a guarantor whose id is ``all``, contains ``__`` or ends in ``_``.
+    """
+    name = SEPARATOR.join(WILDCARD_NAME if part == "*" else part for part in path.split("."))
+    if not _IDENTIFIER.match(name) or parameter_path(name) != path:
+        raise ValueError(f"parameter path {path!r}: its NetCDF name {name!r} would not read "
+                         f"back as the path; a swept guarantor's id must not be "
+                         f"{WILDCARD_NAME!r}, contain {SEPARATOR!r} or end in '_'")
+    return name
+
+
+def parameter_path(name: str) -> str:
+    """The parameter path of a NetCDF name made by :func:`dim_name`."""
+    return ".".join("*" if part == WILDCARD_NAME else part for part in name.split(SEPARATOR))
+
+
+def parameter_attributes(path: str) -> dict[str, str]:
+    """CF attributes of a swept parameter: its description, UDUNITS unit (``1`` for a
+    unit UDUNITS lacks, with the schema's unit in ``comment``), source and path."""
+    field = parameter_field(path)
+    extra = field.json_schema_extra or {}
+    unit = str(extra.get("unit", ""))
+    description = re.split(r"[.;] ", field.description or path)[0].rstrip(".")
+    attrs = {"long_name": description, "units": UDUNITS.get(unit, "1"),
+             "parameter_path": path}
+    note = f"unit: {unit}; " if unit not in UDUNITS else ""
+    attrs["comment"] = f"{note}source of the default: {extra.get('source', 'not given')}"
+    return attrs
+
+
+def _parameter(dims, path: str, values):
+    return cf_variable(dims, np.asarray(values, dtype=np.float64),
+                       parameter_attributes(path), coordinate=True)
+
+
+def _labels(plan: Plan, replicates: bool) -> dict[str, Any]:
+    coords = {"format": cf_variable("format", list(plan.formats), {
+        "long_name": "guarantee format id (configs/formats/<id>.toml; resolved in the "
+                     "archive's config/plan.json)"}, coordinate=True)}
+    if replicates:
+        coords["replicate"] = cf_variable("replicate", np.arange(plan.spec.replicates), {
+            "long_name": "replicate: run r of a point draws the same random numbers under "
+                         "every format", "units": "1"}, coordinate=True)
+    return coords
+
+
+def _sample(count: int) -> Any:
+    return cf_variable("sample", np.arange(count), {
+        "long_name": "index of the sample point (the parameters' values are coordinates "
+                     "along it)", "units": "1"}, coordinate=True)
+
 
 def _layout(plan: Plan):
     """Dimensions, shape and coordinates of the points: one dimension per grid axis, or
     ``sample`` with one coordinate per parameter."""
     spec = plan.spec
     if plan.grid_shape is not None:
-        coords = {a.path: np.unique(plan.points[:, j]) if a.values is None
-                  else np.asarray(a.values, dtype=np.float64)
-                  for j, a in enumerate(spec.axes)}
-        return tuple(a.path for a in spec.axes), plan.grid_shape, coords
-    coords: dict[str, Any] = {"sample": np.arange(plan.cells)}
-    coords.update({a.path: ("sample", plan.points[:, j]) for j, a in enumerate(spec.axes)})
+        coords = {}
+        for j, a in enumerate(spec.axes):
+            values = np.unique(plan.points[:, j]) if a.values is None else a.values
+            coords[dim_name(a.path)] = _parameter(dim_name(a.path), a.path, values)
+        return tuple(coords), plan.grid_shape, coords
+    coords = {"sample": _sample(plan.cells)}
+    coords.update({dim_name(a.path): _parameter("sample", a.path, plan.points[:, j])
+                   for j, a in enumerate(spec.axes)})
     return ("sample",), (plan.cells,), coords
+
+
+def _attributes(plan: Plan, title: str, function: str, **attrs) -> dict[str, Any]:
+    spec = plan.spec
+    return global_attributes(
+        f"{spec.name}: {title}",
+        # no clock time: the files of a sweep are the same bytes on every run; the
+        # archive's manifest.json records when it was run, by which code
+        history(f"deterrence.sweep.datasets.{function} of a sweep plan (in an archive: "
+                "config/plan.json, and manifest.json records when, with which code and "
+                "packages)"),
+        # the seed as text: NetCDF 3 attributes hold 32-bit integers, seeds are larger
+        sweep=spec.name, seed=str(plan.seed), **attrs)
 
 
 def _solve(plan: Plan, points: np.ndarray) -> list:
@@ -53,17 +149,14 @@ def exact_dataset(plan: Plan):
     import xarray as xr
 
     dims, shape, coords = _layout(plan)
-    formats = list(plan.formats)
     solutions = _solve(plan, plan.points)
-    exact: dict[str, Any] = {}
-    for name in EXACT_OUTPUTS:
-        desc, unit = MAP_VARIABLES[name]
-        values = np.stack([getattr(s, name).reshape(shape) for s in solutions])
-        if values.dtype == bool:
-            values = values.astype(np.int8)
-        exact[name] = (("format", *dims), values, {"description": desc, "units": unit})
-    return xr.Dataset(exact, coords={"format": formats, **coords},
-                      attrs={"sweep": plan.spec.name})
+    exact = {name: cf_variable(("format", *dims),
+                               np.stack([getattr(s, name).reshape(shape) for s in solutions]),
+                               MAP_VARIABLES[name])
+             for name in EXACT_OUTPUTS}
+    return xr.Dataset(exact, coords={**_labels(plan, False), **coords},
+                      attrs=_attributes(plan, "exact equilibria per format and point",
+                                        "exact_dataset"))
 
 
 def simulated_dataset(plan: Plan, summaries: dict[str, np.ndarray]):
@@ -74,16 +167,14 @@ def simulated_dataset(plan: Plan, summaries: dict[str, np.ndarray]):
     spec = plan.spec
     dims, shape, coords = _layout(plan)
     runs = plan.cells * spec.replicates
-    sim: dict[str, Any] = {}
-    for name in OUTPUTS:
-        desc, unit = SUMMARY_DESCRIPTIONS[name]
-        values = summaries[name][:, :runs].reshape(len(plan.formats), *shape,
-                                                   spec.replicates)
-        sim[name] = (("format", *dims, "replicate"), values,
-                     {"description": desc, "units": unit})
-    return xr.Dataset(sim, coords={"format": list(plan.formats), **coords,
-                                   "replicate": np.arange(spec.replicates)},
-                      attrs={"sweep": spec.name, "steps": spec.steps, "seed": plan.seed})
+    sim = {name: cf_variable(("format", *dims, "replicate"),
+                             summaries[name][:, :runs].reshape(len(plan.formats), *shape,
+                                                               spec.replicates),
+                             SUMMARY_DESCRIPTIONS[name])
+           for name in OUTPUTS}
+    return xr.Dataset(sim, coords={**_labels(plan, True), **coords},
+                      attrs=_attributes(plan, "simulated summaries per format, point and "
+                                        "replicate", "simulated_dataset", steps=spec.steps))
 
 
 def sensitivity_dataset(plan: Plan, summaries: dict[str, np.ndarray]):
@@ -94,23 +185,21 @@ def sensitivity_dataset(plan: Plan, summaries: dict[str, np.ndarray]):
     spec = plan.spec
     points = plan.sensitivity_points
     first = plan.cells * spec.replicates
-    data: dict[str, Any] = {}
-    for name in OUTPUTS:
-        desc, unit = SUMMARY_DESCRIPTIONS[name]
-        data[name] = (("format", "sample", "replicate"),
-                      summaries[name][:, first:].reshape(len(plan.formats), points.shape[0],
-                                                         spec.replicates),
-                      {"description": desc, "units": unit})
-    desc, unit = MAP_VARIABLES["regime"]
-    data["regime"] = (("format", "sample"),
-                      np.stack([s.regime for s in _solve(plan, points)]),
-                      {"description": desc, "units": unit})
-    coords: dict[str, Any] = {"format": list(plan.formats), "sample": np.arange(len(points)),
-                              "replicate": np.arange(spec.replicates)}
-    coords.update({a.path: ("sample", points[:, j]) for j, a in enumerate(spec.axes)})
-    return xr.Dataset(data, coords=coords, attrs={"sweep": spec.name, "steps": spec.steps,
-                                                  "seed": plan.seed,
-                                                  "method": spec.sensitivity.method})
+    data = {name: cf_variable(("format", "sample", "replicate"),
+                              summaries[name][:, first:].reshape(
+                                  len(plan.formats), points.shape[0], spec.replicates),
+                              SUMMARY_DESCRIPTIONS[name])
+            for name in OUTPUTS}
+    data["regime"] = cf_variable(("format", "sample"),
+                                 np.stack([s.regime for s in _solve(plan, points)]),
+                                 MAP_VARIABLES["regime"])
+    coords = {**_labels(plan, True), "sample": _sample(len(points))}
+    coords.update({dim_name(a.path): _parameter("sample", a.path, points[:, j])
+                   for j, a in enumerate(spec.axes)})
+    return xr.Dataset(data, coords=coords, attrs=_attributes(
+        plan, f"{spec.sensitivity.method} sensitivity design: simulated summaries and exact "
+              "regime per format, sample and replicate", "sensitivity_dataset",
+        steps=spec.steps, method=spec.sensitivity.method))
 
 
 def datasets(plan: Plan, summaries: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -121,3 +210,40 @@ def datasets(plan: Plan, summaries: dict[str, np.ndarray]) -> dict[str, Any]:
     if plan.sensitivity_points is not None:
         out[SENSITIVITY_DESIGN_FILE] = sensitivity_dataset(plan, summaries)
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Reading codes
+
+
+def decode_flags(da):
+    """The labels of a coded variable (``regime``, ``worst_stability``, ...): a DataArray
+    of strings, the variable's CF ``flag_meanings`` with ``_`` read as a space (so they
+    are :data:`~deterrence.solve.equilibrium.REGIME_NAMES` and
+    :data:`~deterrence.solve.binary_games.STABILITY_NAMES`). ``attrs["categories"]`` lists
+    every label in code order, e.g. for ``pandas.Categorical``.
+
+    Raises ValueError if ``da`` has no flag attributes or holds a value that is not a code.
+    """
+    import xarray as xr
+
+    codes, meanings = da.attrs.get("flag_values"), da.attrs.get("flag_meanings")
+    if codes is None or meanings is None:
+        raise ValueError(f"{da.name}: not a coded variable (no flag_values and "
+                         "flag_meanings attributes)")
+    codes = np.atleast_1d(np.asarray(codes))
+    labels = np.array([word.replace("_", " ") for word in str(meanings).split()])
+    if labels.size != codes.size:
+        raise ValueError(f"{da.name}: {codes.size} flag_values but {labels.size} "
+                         "flag_meanings")
+    values = np.asarray(da.values)
+    match = values[..., None] == codes
+    known = match.any(axis=-1)
+    if not known.all():
+        strange = ", ".join(map(str, np.unique(values[~known])))
+        raise ValueError(f"{da.name}: values {strange} are not among the flag_values "
+                         f"{', '.join(map(str, codes))}")
+    attrs = {"long_name": da.attrs.get("long_name", da.name),
+             "categories": [str(label) for label in labels]}
+    return xr.DataArray(labels[match.argmax(axis=-1)], coords=da.coords, dims=da.dims,
+                        name=da.name, attrs=attrs)

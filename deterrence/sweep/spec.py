@@ -28,6 +28,7 @@ from ..game.config import (
     validate,
 )
 from ..game.payoffs import build_game, parameter_paths
+from .datasets import dim_name
 from .design import SensitivitySpec
 
 
@@ -213,6 +214,10 @@ def resolve(spec: SweepSpec, scenario: Scenario, origin: str = "sweep",
             if axis.path not in allowed:
                 raise ConfigError(f"{origin}: axis {axis.path!r} is not a parameter of format "
                                   f"{fid!r}; allowed: {', '.join(allowed)}")
+            try:
+                dim_name(axis.path)  # its name in the data files
+            except ValueError as exc:
+                raise ConfigError(f"{origin}: {exc}") from None
         try:
             build_game(scenario, fmt, {a.path: plan.all_points[:, j]
                                        for j, a in enumerate(spec.axes)})
