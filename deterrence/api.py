@@ -338,7 +338,7 @@ SCENARIO_TABLES = ("analysis", "dynamics")
 CATEGORY_COLOURS = ("#009E73", "#0072B2", "#D55E00", "#CC79A7", "#E69F00", "#56B4E9",
                     "#F0E442", "#000000")
 #: The coded variables of the exact solutions and the names of their codes.
-CATEGORIES = {"regime": REGIME_NAMES, "worst_stability": STABILITY_NAMES}
+CATEGORIES = ("regime", "worst_stability")
 #: Close matches offered for a mistyped parameter path.
 CLOSE_MATCHES = 3
 
@@ -597,26 +597,6 @@ def sweep_dataset(scenario: Scenario | str | Path | Plan, axes: dict | None = No
     return label_categories(merged)
 
 
-def _category_names(array, default: tuple[str, ...]) -> tuple[str, ...]:
-    """The names of a coded variable's codes 0, 1, ...: its CF ``flag_meanings`` (words,
-    ``_`` for a space) where it has them, else ``default``."""
-    meanings = array.attrs.get("flag_meanings")
-    if meanings is None:
-        return default
-    values = np.asarray(array.attrs.get("flag_values", []))
-    names = [m.replace("_", " ") for m in str(meanings).split()]
-    if not np.array_equal(values, np.arange(len(names))):
-        raise ConfigError(f"variable {array.name!r}: flag_values {values.tolist()} are not "
-                          f"the codes 0-{len(names) - 1} of its flag_meanings")
-    return tuple(names)
-
-
-def _flag_attrs(names: tuple[str, ...]) -> dict:
-    """CF attributes of a coded variable (flag_meanings are words: ``_`` for a space)."""
-    return {"flag_values": np.arange(len(names), dtype=np.int8),
-            "flag_meanings": " ".join(n.replace(" ", "_") for n in names)}
-
-
 def label_categories(dataset):
     """``dataset`` with its coded variables (``regime``, ``worst_stability``) labelled:
     CF ``flag_values`` and ``flag_meanings`` on the codes, and the names themselves as
@@ -626,15 +606,18 @@ def label_categories(dataset):
     archive's exact dataset. To draw a map with a legend, see :func:`plot_categories`.
     """
     out = dataset.copy()
-    for variable, default in CATEGORIES.items():
-        if variable not in out:
-            continue
-        names = _category_names(out[variable], default)
-        codes = out[variable].values
-        out[variable] = out[variable].assign_attrs(_flag_attrs(names))
-        out[f"{variable}_name"] = (out[variable].dims, np.asarray(names)[codes],
-                                   {"description": f"{variable} by name"})
+    for variable in CATEGORIES:
+        if variable in out:
+            out[f"{variable}_name"] = _decoded(out[variable])
     return out
+
+
+def _decoded(array):
+    """:func:`decode_flags` with a user's error."""
+    try:
+        return decode_flags(array)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def plot_categories(array, ax=None):
@@ -648,10 +631,7 @@ def plot_categories(array, ax=None):
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
-    if "flag_meanings" not in array.attrs and array.name not in CATEGORIES:
-        raise ConfigError(f"variable {array.name!r} is not coded; allowed: "
-                          f"{', '.join(CATEGORIES)} (with flag_meanings)")
-    names = _category_names(array, CATEGORIES.get(array.name, ()))
+    names = _decoded(array).attrs["categories"]
     if len(names) > len(CATEGORY_COLOURS):
         raise ConfigError(f"variable {array.name!r}: {len(names)} categories; at most "
                           f"{len(CATEGORY_COLOURS)} can be told apart")
