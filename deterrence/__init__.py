@@ -11,6 +11,7 @@ from .api import (
     ArchiveError,
     ConfigError,
     FormatResult,
+    __version__,
     compare_formats,
     discover,
     load_archive,
@@ -33,5 +34,5 @@ __all__ = [
     "compare_formats", "discover", "load_archive", "load_catalogue", "load_format",
     "load_plan", "load_scenario", "parameter_paths", "run_sweep", "simulate_scenario",
     "solve_cell", "solve_formats", "solve_grid", "solve_map", "verify", "write_report",
+    "__version__",
 ]
-__version__ = "0.1.0"

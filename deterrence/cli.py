@@ -13,6 +13,7 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import api
@@ -30,8 +31,21 @@ FormatIdsOption = Annotated[list[str] | None, typer.Option(
     "--format", "-f", help="Format id; repeat for several (default: all).")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"deterrence {api.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """Compare security-guarantee formats for Ukraine."""
+
+
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -242,10 +256,10 @@ def _sweep(sweep_file: Path, sensitivity_overrides: dict | None, executor: str,
     try:
         plan = api.load_plan(sweep_file, sensitivity_overrides)
         if resume is not None:
-            target = api.RESULTS_DIR / resume if out_dir is None else out_dir
+            target = api.results_dir() / resume if out_dir is None else out_dir
         else:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            target = out_dir or api.RESULTS_DIR / f"{plan.spec.name}-{stamp}"
+            target = out_dir or api.results_dir() / f"{plan.spec.name}-{stamp}"
     except ConfigError as exc:
         _fail(str(exc))
     try:
@@ -417,11 +431,14 @@ def dashboard(
     """Launch the Streamlit dashboard on 127.0.0.1 (usage statistics off)."""
     import os
 
-    app_file = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-    if not app_file.is_file():
-        _fail(f"{app_file}: the dashboard is not there (install the project from its "
-              "repository: make demo)")
-    command = [sys.executable, "-m", "streamlit", "run", str(app_file),
+    try:
+        api.require_extra("streamlit", "dashboard", "the dashboard")
+    except ConfigError as exc:
+        _fail(str(exc))
+    if not api.DASHBOARD_APP.is_file():
+        _fail(f"{api.DASHBOARD_APP}: the dashboard's script is missing from the installed "
+              "package (reinstall it)")
+    command = [sys.executable, "-m", "streamlit", "run", str(api.DASHBOARD_APP),
                "--server.address", "127.0.0.1", "--server.port", str(port),
                "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     out.print(f"dashboard: http://127.0.0.1:{port}", highlight=False)

@@ -26,7 +26,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from ..archive.read import Archive, load_archive  # noqa: E402
-from ..game.config import ConfigError  # noqa: E402
+from ..game.config import ConfigError, MissingExtra  # noqa: E402
 from ..solve.equilibrium import REGIME_NAMES  # noqa: E402
 from ..sweep.spec import Plan  # noqa: E402
 from .stats import mean_ci, paired_difference  # noqa: E402
@@ -522,6 +522,8 @@ def _discovery_html(a: Archive) -> str:
         for outcome in ("escalation_frequency", REGIME_OUTCOME):
             try:
                 box = find_failure_box(sim, exact, fid, outcome, DISCOVERY_THRESHOLD)
+            except MissingExtra as exc:  # the section needs ema_workbench; the rest does not
+                return f"<p>Not analysed: {_e(exc)}.</p>"
             except ValueError as exc:  # e.g. too few points
                 cells.append(f"<td>not analysed: {_e(exc)}</td>")
                 continue
