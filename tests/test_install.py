@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -184,6 +185,15 @@ def test_version_comes_from_the_package_metadata():
     result = subprocess.run([sys.executable, "-m", "deterrence", "--version"],
                             capture_output=True, text=True, env=_with_this_package())
     assert (result.returncode, result.stdout) == (0, f"deterrence {VERSION}\n")
+
+
+def test_the_citation_and_changelog_name_the_version_and_licence_of_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    citation = (ROOT / "CITATION.cff").read_text()
+    assert re.search(r'^version: "?([^"\n]+)"?$', citation, re.M).group(1) == VERSION
+    assert re.search(r"^license: (\S+)$", citation, re.M).group(1) == project["license"]
+    assert f"## [{VERSION}]" in (ROOT / "CHANGELOG.md").read_text()
+    assert (ROOT / "LICENSE").read_text().startswith(f"{project['license']} License")
 
 
 def _with_this_package() -> dict[str, str]:
