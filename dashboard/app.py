@@ -385,11 +385,11 @@ def run_view(scenario_name: str, spec_json: str, axes: list[str]) -> None:
 
 def save_view(scenario_name: str, spec_json: str) -> None:
     st.write("Write this sweep as an archive (data, configuration, provenance, checksums) "
-             "and its HTML report under `results/`.")
+             f"and its HTML report under `{api.results_dir()}`.")
     if st.button("Save archive", key="save"):
         plan = make_plan(scenario_name, spec_json)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        target = api.RESULTS_DIR / f"dashboard-{stamp}"
+        target = api.results_dir() / f"dashboard-{stamp}"
         with st.spinner("Running the sweep into an archive…"):
             archive, failures = api.run_sweep(plan, target)
         if failures:

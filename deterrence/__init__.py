@@ -11,6 +11,7 @@ from .api import (
     ArchiveError,
     ConfigError,
     FormatResult,
+    __version__,
     compare_formats,
     discover,
     label_categories,
@@ -44,5 +45,5 @@ __all__ = [
     "run_sweep", "sensitivity", "significance_counts", "simulate_runs", "simulate_scenario",
     "solve_cell", "solve_formats", "solve_grid", "solve_map", "solve_table", "sweep_dataset",
     "sweep_plan", "verify", "with_parameters", "write_report",
+    "__version__",
 ]
-__version__ = "0.1.0"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +20,21 @@ from .analysis.sensitivity import INDICES
 from .analysis.stats import mean_ci, paired_difference
 from .archive.manifest import ArchiveError
 from .archive.read import INDICES_FILE
-from .archive.write import RESULTS_DIR
+from .archive.write import results_dir
 from .game.config import (
+    DASHBOARD_APP,
     FORMATS_DIR,
     SCENARIOS_DIR,
     SWEEPS_DIR,
     ConfigError,
     FormatSpec,
+    MissingExtra,
     Scenario,
     load_catalogue,
     load_scenario,
+    locate,
     read_toml,
+    require_extra,
 )
 from .game.payoffs import build_game, parameter_paths
 from .simulate.engine import SUMMARY_DESCRIPTIONS, simulation_dataset
@@ -52,14 +57,14 @@ from .sweep.spec import Plan, SweepSpec, load_plan, resolve
 
 __all__ = [
     # names re-exported from the layers below, for the faces and for notebooks
-    "COMPARED_OUTCOMES", "DEFAULT_SAMPLES", "EXECUTORS", "FORMATS_DIR", "INDICES",
-    "INDICES_FILE", "MAP_VARIABLES", "REGIME_NAMES", "RESULTS_DIR", "SCENARIOS_DIR",
+    "COMPARED_OUTCOMES", "DASHBOARD_APP", "DEFAULT_SAMPLES", "EXECUTORS", "FORMATS_DIR",
+    "INDICES", "INDICES_FILE", "MAP_VARIABLES", "REGIME_NAMES", "SCENARIOS_DIR",
     "STABILITY_NAMES", "SUMMARY_DESCRIPTIONS", "SWEEPS_DIR", "ArchiveError", "ConfigError",
-    "Plan", "SweepSpec", "compare_formats", "decode_flags", "dim_name",
-    "hazard_of_first_escalation", "load_catalogue", "load_plan", "load_scenario", "mean_ci",
-    "paired_difference", "parameter_path", "parameter_paths",
-    "read_toml", "resolve", "significance_counts", "simulate_plan", "simulation_dataset",
-    "SENSITIVITY_OUTPUTS",
+    "MissingExtra", "Plan", "SweepSpec", "compare_formats", "decode_flags", "dim_name",
+    "hazard_of_first_escalation", "load_catalogue", "load_plan", "load_scenario", "locate",
+    "mean_ci", "paired_difference", "parameter_path", "parameter_paths", "read_toml",
+    "require_extra", "resolve", "results_dir", "significance_counts", "simulate_plan",
+    "simulation_dataset", "SENSITIVITY_OUTPUTS",
     # the operations defined here
     "DISCOVERY_OUTCOMES", "ENGINES",
     "FormatResult", "discover", "exact_dataset", "load_archive", "plan_run", "run_sweep",
@@ -69,6 +74,11 @@ __all__ = [
     "label_categories", "plot_categories", "sensitivity", "simulate_runs", "solve_table",
     "sweep_dataset", "sweep_plan", "with_parameters",
 ]
+
+try:  # the version is declared once, in pyproject.toml
+    __version__ = metadata.version("deterrence")
+except metadata.PackageNotFoundError:  # a source tree on sys.path, never installed
+    __version__ = "unknown"
 
 ENGINES = ("vector", "mesa")
 #: What :func:`discover` can look at: a simulated summary, or the exact regime.
@@ -231,12 +241,12 @@ def run_sweep(plan: Plan, target: str | Path, executor: str | Executor = "inproc
     from .analysis.sensitivity import archive_outputs
     from .archive.write import run_sweep as run
 
+    source_file = locate(source, "sweep") if source is not None else None  # a file or a name
     own = isinstance(executor, str)
     pool = make_executor(executor, workers, scheduler) if own else executor
     name = executor_name or (executor if own else type(executor).__name__)
     try:
-        return run(plan, Path(target), pool, name,
-                   Path(source) if source is not None else None, resume=resume,
+        return run(plan, Path(target), pool, name, source_file, resume=resume,
                    retries=retries, progress=progress, derive=archive_outputs)
     finally:
         if own:

@@ -59,10 +59,21 @@ out = Console()
 err = Console(stderr=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"deterrence {api.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _options(debug: Annotated[bool, typer.Option(
+def _options(
+    debug: Annotated[bool, typer.Option(
         "--debug", help="On an internal error (exit code 3), print the traceback instead of "
-                        "writing it to a file.")] = False) -> None:
+                        "writing it to a file.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False,
+) -> None:
     """Compare security-guarantee formats for Ukraine."""
 
 
@@ -354,7 +365,8 @@ ResumeOption = Annotated[str | None, typer.Option(
     help="Resume the interrupted sweep with this archive id: the folder name under the "
          "results dir, or the name of --out when it is given.")]
 ResultsDirOption = Annotated[Path | None, typer.Option(
-    "--results-dir", help="Folder of new archives and of --resume (default: results/).")]
+    "--results-dir", help="Folder of new archives and of --resume (default: "
+                          "$DETERRENCE_RESULTS_DIR, else ./results).")]
 #: The outcomes ``--output`` may name (an Enum: Typer takes no list of literals).
 SensitivityOutput = StrEnum("SensitivityOutput", {o: o for o in api.SENSITIVITY_OUTPUTS})
 ReportOption = Annotated[bool, typer.Option(
@@ -423,7 +435,7 @@ def sensitivity(
 
 def _results_dir(explicit: Path | None) -> Path:
     """Where new archives go and ``--resume`` looks."""
-    return explicit if explicit is not None else api.RESULTS_DIR
+    return api.results_dir(explicit)
 
 
 def _archive_target(name: str, out_dir: Path | None, resume: str | None,
@@ -681,11 +693,14 @@ def dashboard(
     """Launch the Streamlit dashboard on 127.0.0.1 (usage statistics off)."""
     import os
 
-    app_file = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-    if not app_file.is_file():
-        _fail(f"{app_file}: the dashboard is not there (install the project from its "
-              "repository: make demo)")
-    command = [sys.executable, "-m", "streamlit", "run", str(app_file),
+    try:
+        api.require_extra("streamlit", "dashboard", "the dashboard")
+    except ConfigError as exc:
+        _fail(str(exc))
+    if not api.DASHBOARD_APP.is_file():
+        _fail(f"{api.DASHBOARD_APP}: the dashboard's script is missing from the installed "
+              "package (reinstall it)")
+    command = [sys.executable, "-m", "streamlit", "run", str(api.DASHBOARD_APP),
                "--server.address", "127.0.0.1", "--server.port", str(port),
                "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     out.print(f"dashboard: http://127.0.0.1:{port}", highlight=False)

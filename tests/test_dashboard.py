@@ -465,7 +465,7 @@ def test_one_run_follows_the_chosen_format_and_point():
 def test_save_writes_an_archive_that_verifies(monkeypatch, tmp_path):
     results = tmp_path / "results"
     results.mkdir()
-    monkeypatch.setattr(api, "RESULTS_DIR", results)
+    monkeypatch.setenv("DETERRENCE_RESULTS_DIR", str(results))
     real = sorted(p.name for p in (ROOT / "results").iterdir())
     at = started(**SMALL)
     at.button(key="save").click().run()

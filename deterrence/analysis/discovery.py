@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ..game.config import require_extra
+
 #: Fewer points than this are refused: a box over a handful of points says nothing.
 MIN_POINTS = 10
 #: The exact outcome that needs no threshold: the exact regime is not "deterred".
@@ -267,6 +269,7 @@ def _checked(x: Mapping[str, Any], y) -> tuple[dict[str, np.ndarray], np.ndarray
 def _prim_module():
     """ema_workbench's PRIM, imported quietly (about 2.5 s; it warns that an optional
     package is missing and resets matplotlib's colour cycle)."""
+    require_extra("ema_workbench", "discovery", "scenario discovery (PRIM)")
     import matplotlib
 
     with warnings.catch_warnings(), matplotlib.rc_context():

@@ -29,7 +29,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from ..archive.read import Archive, load_archive  # noqa: E402
-from ..game.config import ConfigError  # noqa: E402
+from ..game.config import ConfigError, MissingExtra  # noqa: E402
 from ..solve.equilibrium import REGIME_NAMES  # noqa: E402
 from ..sweep.datasets import dim_name  # noqa: E402
 from ..sweep.spec import Plan  # noqa: E402
@@ -379,6 +379,9 @@ def _discovery(a: Archive) -> dict[str, Any]:
         for outcome in ("escalation_frequency", REGIME_OUTCOME):
             try:
                 box = find_failure_box(sim, exact, fid, outcome, DISCOVERY_THRESHOLD)
+            except MissingExtra as exc:  # the section needs ema_workbench; the rest does not
+                return {"missing": str(exc), "rows": [], "source": source,
+                        "threshold": f"{DISCOVERY_THRESHOLD:g}"}
             except ValueError as exc:  # e.g. too few points
                 cells.append(f"not analysed: {exc}")
                 continue

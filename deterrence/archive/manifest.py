@@ -20,16 +20,28 @@ def sha256(path: Path) -> str:
 
 
 def code_version() -> dict[str, Any]:
-    root = Path(__file__).resolve().parents[2]
+    """The installed version of the package and, when it is imported from the git work tree
+    it belongs to (an editable install or a clone), the commit and whether deterrence/ or
+    configs/ have uncommitted changes. Git is not run anywhere else: an installed wheel
+    records ``git_commit: null``."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, timeout=10).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "deterrence",
-                                     "configs"], cwd=root, capture_output=True, text=True,
-                                    timeout=10).stdout.strip()) if commit else None
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = None, None
-    return {"git_commit": commit, "git_dirty": dirty}
+        version = metadata.version("deterrence")
+    except metadata.PackageNotFoundError:
+        version = None
+    commit = dirty = None
+    root = Path(__file__).resolve().parents[2]  # the folder that holds deterrence/
+    if (root / ".git").exists():  # a folder in a clone, a file in a linked work tree
+        def git(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                                  timeout=10)
+        try:
+            if git("ls-files", "--error-unmatch", "--", "deterrence/__init__.py").returncode == 0:
+                commit = git("rev-parse", "HEAD").stdout.strip() or None
+                dirty = bool(git("status", "--porcelain", "--", "deterrence", "configs")
+                             .stdout.strip()) if commit else None
+        except (OSError, subprocess.SubprocessError):
+            commit, dirty = None, None
+    return {"version": version, "git_commit": commit, "git_dirty": dirty}
 
 
 #: The installed packages whose versions can change an archive's numbers or bytes: the

@@ -24,7 +24,15 @@ from ..sweep.execute import execute, read_summaries
 from ..sweep.spec import Plan
 from .manifest import code_version, packages, sha256, simd_features
 
-RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
+#: Environment variable naming the folder where new archives go.
+RESULTS_ENV = "DETERRENCE_RESULTS_DIR"
+
+
+def results_dir(folder: str | Path | None = None) -> Path:
+    """Where new archives go: ``folder`` if given, else the folder named by the environment
+    variable ``DETERRENCE_RESULTS_DIR``, else ``results`` in the working directory. Read at
+    each call, as an absolute path."""
+    return Path(folder or os.environ.get(RESULTS_ENV) or "results").absolute()
 
 #: Files computed from an archive's datasets by a higher layer (the analysis), written into
 #: the archive with them and re-computed by ``verify``: {name: Dataset or bytes}.

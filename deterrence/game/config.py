@@ -2,7 +2,8 @@
 
 Every model parameter is declared once, here, with a self-explaining name, a unit, a
 default and a source (a public reference, or the word "assumption"). The values used in
-studies live in ``configs/``; the defaults below are what a file may leave out.
+studies live in ``configs/``, shipped as package data (:data:`CONFIG_DIR`); the defaults
+below are what a file may leave out.
 
 Files are TOML. Unknown keys, wrong types and out-of-range values raise
 :class:`ConfigError`, whose message names the file, the key, the value and what is allowed.
@@ -10,17 +11,27 @@ Files are TOML. Unknown keys, wrong types and out-of-range values raise
 
 from __future__ import annotations
 
+import importlib.util
 import tomllib
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-#: The repository's configuration folder (formats, scenarios, sweeps).
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+#: The package's data: the repository's configs/ and dashboard/ folders, which the package
+#: holds as deterrence/configs and deterrence/dashboard (links in the repository, copies in
+#: a wheel). pip installs packages unpacked, so this is a folder on disk.
+PACKAGE_DATA = Path(str(files("deterrence")))
+#: The bundled configuration: the format catalogue, example scenarios and sweeps.
+CONFIG_DIR = PACKAGE_DATA / "configs"
 FORMATS_DIR = CONFIG_DIR / "formats"
 SCENARIOS_DIR = CONFIG_DIR / "scenarios"
 SWEEPS_DIR = CONFIG_DIR / "sweeps"
+#: The Streamlit script that ``deterrence dashboard`` runs.
+DASHBOARD_APP = PACKAGE_DATA / "dashboard" / "app.py"
+#: Where a bundled file of each kind is looked up by name (:func:`locate`).
+BUNDLED = {"scenario": SCENARIOS_DIR, "sweep": SWEEPS_DIR}
 
 UTILITY_RUSSIA = "Russia's utility (value of achieving its war aims = 1)"
 UTILITY_GUARANTOR = "guarantor's utility (Ukraine's defeat = loss of its stake)"
@@ -28,6 +39,41 @@ UTILITY_GUARANTOR = "guarantor's utility (Ukraine's defeat = loss of its stake)"
 
 class ConfigError(ValueError):
     """A configuration file or value is invalid. The message is meant for the user."""
+
+
+class MissingExtra(ConfigError):
+    """An optional dependency is not installed; the message names the extra that adds it."""
+
+
+def require_extra(module: str, extra: str, purpose: str) -> None:
+    """Raise :class:`MissingExtra` unless the top-level package ``module``, which the extra
+    ``extra`` of deterrence installs, is installed (looked up without importing it)."""
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtra(f"{purpose} needs {module}, which is not installed: "
+                           f'pip install "deterrence[{extra}]" adds it')
+
+
+def bundled_names(kind: str) -> list[str]:
+    """The bundled files of ``kind`` ("scenario" or "sweep"), by name: the path under its
+    folder without ``.toml`` (``baseline``, ``validation/baltic_efp``)."""
+    folder = BUNDLED[kind]
+    return sorted(p.relative_to(folder).with_suffix("").as_posix()
+                  for p in folder.rglob("*.toml"))
+
+
+def locate(path: str | Path, kind: str, base: Path | None = None) -> Path:
+    """The file ``path`` (relative to ``base`` if given) if it exists, else the bundled file
+    of ``kind`` ("scenario" or "sweep") with that name (``baseline`` or ``baseline.toml``)."""
+    given = Path(path)
+    candidate = base / given if base is not None else given
+    if candidate.exists():
+        return candidate
+    names = bundled_names(kind)
+    name = given.as_posix().removesuffix(".toml")
+    if name in names:
+        return BUNDLED[kind] / f"{name}.toml"
+    raise ConfigError(f"{candidate}: file not found, and {str(given)!r} is not the name of a "
+                      f"bundled {kind} (bundled: {', '.join(names)})")
 
 
 def parameter(default: Any = ..., *, unit: str, source: str, description: str, **limits: Any):
@@ -389,9 +435,11 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Load a scenario file. ``extends = "other.toml"`` (relative to the file) starts from
-    another scenario: tables are merged key by key, lists (guarantors, shocks) replaced."""
-    return validate(Scenario, _resolve_extends(Path(path), ()), str(path))
+    """Load a scenario file, or a bundled scenario by name (:func:`locate`).
+    ``extends = "other.toml"`` (relative to the file) starts from another scenario: tables
+    are merged key by key, lists (guarantors, shocks) replaced."""
+    path = locate(path, "scenario")
+    return validate(Scenario, _resolve_extends(path, ()), str(path))
 
 
 def _resolve_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..game.config import ConfigError, FormatSpec, Scenario
+from ..game.config import ConfigError, FormatSpec, Scenario, require_extra
 from ..game.payoffs import build_game
 from .datasets import OUTPUTS, simulated_dataset
 from .spec import Plan
@@ -126,6 +126,7 @@ class DaskExecutor(Executor):
     with its dashboard off. Dask reschedules the tasks of a worker that dies."""
 
     def __init__(self, address: str | None, workers: int | None) -> None:
+        require_extra("distributed", "dask", "the Dask executor")
         import dask
         from dask.distributed import Client, LocalCluster
 

@@ -24,6 +24,7 @@ from ..game.config import (
     Strict,
     load_catalogue,
     load_scenario,
+    locate,
     read_toml,
     validate,
 )
@@ -171,11 +172,13 @@ class Plan:
 
 def load_plan(path: str | Path, sensitivity: dict[str, Any] | None = None,
               formats_dir: str | Path = FORMATS_DIR) -> Plan:
-    """Read a sweep file and resolve it: scenario, formats, points, seed.
+    """Read a sweep file, or a bundled sweep by name (``quickstart``), and resolve it:
+    scenario, formats, points, seed. The file names its scenario relative to itself, or a
+    bundled scenario by name.
 
     ``sensitivity`` sets or overrides keys of the file's ``[sensitivity]`` table; the
     formats are read from ``formats_dir``."""
-    path = Path(path)
+    path = locate(path, "sweep")
     data = read_toml(path)
     if sensitivity is not None:
         table = data.get("sensitivity", {})
@@ -183,7 +186,8 @@ def load_plan(path: str | Path, sensitivity: dict[str, Any] | None = None,
             raise ConfigError(f"{path}: key 'sensitivity' must be a table")
         data["sensitivity"] = {**table, **sensitivity}
     spec = validate(SweepSpec, data, str(path))
-    return resolve(spec, load_scenario(path.parent / spec.scenario), str(path), formats_dir)
+    scenario = load_scenario(locate(spec.scenario, "scenario", base=path.parent))
+    return resolve(spec, scenario, str(path), formats_dir)
 
 
 def resolve(spec: SweepSpec, scenario: Scenario, origin: str = "sweep",
