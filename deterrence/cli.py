@@ -417,7 +417,7 @@ def sensitivity(
     """Run a sweep with a global sensitivity design over its axes' ranges (Sobol or Morris,
     SALib); the archive holds the indices with confidence intervals and a tornado chart."""
     try:
-        table = api.read_toml(sweep_file).get("sensitivity", {})
+        table = api.read_toml(api.locate(sweep_file, "sweep")).get("sensitivity", {})
     except ConfigError as exc:
         _fail(str(exc))
     overrides: dict = {k: v for k, v in (("method", method), ("samples", samples),
