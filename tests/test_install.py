@@ -7,6 +7,7 @@ folder and runs the command line there from another folder."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -282,7 +283,7 @@ def test_the_wheel_installs_and_works_outside_the_repository(tmp_path):
     assert (manifest["code"]["version"], manifest["code"]["git_commit"]) == (VERSION, None)
     # ema_workbench is not installed ([dashboard] only): the report says how to add it
     report = (work / "results" / f"{archive.name}.report" / "index.html").read_text()
-    assert "pip install &quot;deterrence[discovery]&quot; adds it" in report
+    assert 'pip install "deterrence[discovery]" adds it' in html.unescape(report)
     run(deterrence, "verify", archive, cwd=work)
 
     assert "--port" in run(deterrence, "dashboard", "--help", cwd=work).stdout
