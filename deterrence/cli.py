@@ -248,6 +248,7 @@ def _sweep(sweep_file: Path, sensitivity_overrides: dict | None, executor: str,
             target = out_dir or api.RESULTS_DIR / f"{plan.spec.name}-{stamp}"
     except ConfigError as exc:
         _fail(str(exc))
+    again = f"--out {target} --resume {target.name}" if out_dir else f"--resume {target.name}"
     try:
         with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=err, transient=True) as bar:
@@ -260,10 +261,13 @@ def _sweep(sweep_file: Path, sensitivity_overrides: dict | None, executor: str,
                 progress=lambda done, total: bar.update(task, completed=done, total=total))
     except ConfigError as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:
+        err.print(f"interrupted: completed chunks are kept; run again with {again}",
+                  soft_wrap=True)
+        raise
     if failures:
         for failure in failures:
             err.print(f"[bold red]failed:[/] {failure}", highlight=False, soft_wrap=True)
-        again = f"--out {target} --resume {target.name}" if out_dir else f"--resume {target.name}"
         err.print(f"completed chunks are kept; run again with {again}", soft_wrap=True)
         raise typer.Exit(code=1)
     _print_sweep_summary(archive)
