@@ -473,6 +473,12 @@ def _sweep(command: str, sweep_file: Path, sensitivity_overrides: dict | None, e
     try:
         plan = api.load_plan(sweep_file, sensitivity_overrides, formats_dir)
         target = _archive_target(plan.spec.name, out_dir, resume, results_dir)
+    except ConfigError as exc:
+        _fail(str(exc))
+    again = (f"--out {target} --resume {target.name}" if out_dir is not None else
+             f"--results-dir {results_dir} --resume {target.name}"
+             if results_dir is not None else f"--resume {target.name}")
+    try:
         with _progress(f"{command} {plan.spec.name}", "chunks", len(plan.chunks()),
                        "writing the archive") as update:
             archive, failures = api.run_sweep(
@@ -480,10 +486,11 @@ def _sweep(command: str, sweep_file: Path, sensitivity_overrides: dict | None, e
                 source=sweep_file, resume=resume is not None, progress=update)
     except ConfigError as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:
+        _say(f"interrupted: completed chunks are kept; run the same command with {again}",
+             console=err)
+        raise
     if failures:
-        again = (f"--out {target} --resume {target.name}" if out_dir is not None else
-                 f"--results-dir {results_dir} --resume {target.name}"
-                 if results_dir is not None else f"--resume {target.name}")
         if as_json:
             _print_json({"archive": None, "report": None, "summary": [], "sensitivity": None,
                          "failures": failures, "resume": again})
