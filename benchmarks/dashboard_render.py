@@ -30,8 +30,8 @@ Chromium).
 
 Run from the repository root (well under a minute)::
 
-    /tmp/venv/bin/python benchmarks/dashboard_render.py
-    /tmp/venv/bin/python benchmarks/dashboard_render.py --repeats 5
+    .venv/bin/python benchmarks/dashboard_render.py
+    .venv/bin/python benchmarks/dashboard_render.py --repeats 5
 
 Options: ``--repeats``, ``--app``.
 """

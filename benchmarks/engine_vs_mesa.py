@@ -27,8 +27,8 @@ What it measures, in one run:
 
 Run from the repository root (about two to three minutes on a 2-core machine)::
 
-    /tmp/venv/bin/python benchmarks/engine_vs_mesa.py
-    /tmp/venv/bin/python benchmarks/engine_vs_mesa.py --format coalition --sweep-runs 8000
+    .venv/bin/python benchmarks/engine_vs_mesa.py
+    .venv/bin/python benchmarks/engine_vs_mesa.py --format coalition --sweep-runs 8000
 
 Options: ``--scenario``, ``--format``, ``--runs-mesa``, ``--runs-engine``, ``--steps``,
 ``--sweep-runs``, ``--profile-runs``, ``--profile-steps``, ``--seed``.

@@ -20,8 +20,8 @@ What it measures, in one run:
 
 Run from the repository root (takes well under two minutes)::
 
-    /tmp/venv/bin/python benchmarks/solve_grid.py
-    /tmp/venv/bin/python benchmarks/solve_grid.py --format coalition --size 100 \\
+    .venv/bin/python benchmarks/solve_grid.py
+    .venv/bin/python benchmarks/solve_grid.py --format coalition --size 100 \\
         --x russia.war_cost 0 1 --y 'guarantors.*.audience_cost' 0 1
 
 Options: ``--scenario``, ``--format``, ``--x PATH LOW HIGH``, ``--y PATH LOW HIGH``,

@@ -24,8 +24,8 @@ What it measures, in one run:
 
 Run from the repository root (about two to three minutes on a 2-core machine)::
 
-    /tmp/venv/bin/python benchmarks/sweep_scaling.py
-    /tmp/venv/bin/python benchmarks/sweep_scaling.py --sizes 20000 100000 --dask-runs 50000
+    .venv/bin/python benchmarks/sweep_scaling.py
+    .venv/bin/python benchmarks/sweep_scaling.py --sizes 20000 100000 --dask-runs 50000
 
 Options: ``--scenario``, ``--format``, ``--sizes``, ``--steps``, ``--grid``,
 ``--chunk-runs``, ``--dask-runs``, ``--dask-chunk-runs``, ``--dask-steps``, ``--repeats``,
