@@ -230,9 +230,10 @@ class DaskExecutor(Executor):
                     processes=True, host="127.0.0.1", dashboard_address=None,
                     # its HTTP endpoints (health, metrics) on a free loopback port
                     scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                    # the sweep reports its failures; Dask's own warnings (a cancelled
-                    # task, a worker killed when a sweep is interrupted) are noise here
-                    silence_logs=logging.ERROR)
+                    # the sweep reports its failures; Dask's own messages (a cancelled
+                    # task, a worker killed when a sweep is interrupted, a worker's failed
+                    # heartbeat to a scheduler that is closing) are noise here
+                    silence_logs=logging.CRITICAL)
             os.environ.clear()
             os.environ.update(saved)
             address = self._cluster.scheduler_address
