@@ -2,15 +2,26 @@
 
 Run with ``deterrence dashboard`` (bound to 127.0.0.1). The defaults are those of
 ``configs/sweeps/quickstart.toml``; the sweep is the same plan and code path as
-``deterrence sweep``.
+``deterrence sweep``, validated as a sweep file is.
+
+It answers only a page opened under a loopback name (:func:`host_allowed`), so a web
+page elsewhere cannot drive it by having its own name resolve to this machine (DNS
+rebinding), and it saves at most one archive at a time, :data:`SAVE_INTERVAL_S` apart.
+Streamlit runs this file as ``__main__``; importing it (the tests do) defines the
+functions without drawing a page.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
+import re
+import threading
+import time
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +29,6 @@ import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
-from pydantic import ValidationError
 
 from deterrence import api
 from deterrence.api import (
@@ -42,8 +52,74 @@ REGIME_COLOURS = ["#009E73", "#0072B2", "#D55E00", "#CC79A7"]
 STABILITY_COLOURS = ["#009E73", "#56B4E9", "#E69F00", "#D55E00", "#999999"]
 MAPS_PER_ROW = 3
 SIMULATIONS_KEPT = 16
+#: The dashboard's own limits on what a visitor may ask for (the sweep file's schema allows
+#: more; larger sweeps run headless with ``deterrence sweep``): points per axis (the exact
+#: maps solve every point of every format at once), replicates and rounds (one run of the
+#: Mesa model is simulated whatever the size of the sweep).
+AXIS_POINTS = (2, 60)
+REPLICATES = (1, 1000)
+ROUNDS = (1, 2000)
+#: Seconds from the end of one save to the start of the next, for the whole server: a save
+#: runs the sweep into an archive and writes its report, so pressing Save again and again
+#: (or a script doing it) cannot keep the machine busy or fill the disk.
+SAVE_INTERVAL_S = 10.0
+#: Host headers the dashboard answers: the loopback names, with any port.
+LOOPBACK_HOST = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?", re.IGNORECASE)
 
-st.set_page_config(page_title="deterrence", layout="wide")
+
+# ---------------------------------------------------------------------------------------
+# Who may use the dashboard, and how often it saves
+
+
+def host_allowed(host: str) -> bool:
+    """Whether ``host``, a request's Host header, is a loopback name (localhost, 127.0.0.1,
+    [::1]) with or without a port. A page elsewhere that has its own name resolve to
+    127.0.0.1 (DNS rebinding) reaches the server with its own name as Host, and Streamlit
+    accepts its WebSocket as same-origin."""
+    return LOOPBACK_HOST.fullmatch(host) is not None
+
+
+def visitor_host() -> str | None:
+    """The Host header of the visitor's connection (its WebSocket handshake); None when the
+    script runs without a connection (AppTest, bare mode), which has no headers at all."""
+    headers = st.context.headers
+    if not len(headers):
+        return None
+    hosts = headers.get_all("Host")
+    return hosts[0] if len(hosts) == 1 else ", ".join(hosts)  # none or several: refused
+
+
+class SaveGate:
+    """At most one save at a time, and ``interval`` seconds from the end of one save to the
+    start of the next; ``clock`` gives seconds (monotonic)."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval, self._clock = interval, clock
+        self._lock = threading.Lock()
+        self._finished: float | None = None
+
+    def try_start(self) -> str | None:
+        """None if a save may start now (the caller then calls :meth:`finish`); otherwise
+        the reason it may not, in one line."""
+        if not self._lock.acquire(blocking=False):
+            return "A save is already running: press Save again when it has finished."
+        if self._finished is not None:
+            wait = self.interval - (self._clock() - self._finished)
+            if wait > 0:
+                self._lock.release()
+                return (f"Saves are at least {self.interval:g} s apart: press Save again in "
+                        f"{math.ceil(wait)} s.")
+        return None
+
+    def finish(self) -> None:
+        self._finished = self._clock()
+        self._lock.release()
+
+
+@st.cache_resource
+def save_gate() -> SaveGate:
+    """The server's one gate, shared by every visitor."""
+    return SaveGate(SAVE_INTERVAL_S)
 
 
 # ---------------------------------------------------------------------------------------
@@ -72,8 +148,14 @@ def axis_choices(scenario_name: str, formats: tuple[str, ...]) -> list[str]:
 
 
 def make_plan(scenario_name: str, spec_json: str) -> api.Plan:
-    spec = api.SweepSpec.model_validate(json.loads(spec_json))
-    return api.resolve(spec, load_scenario(SCENARIOS_DIR / scenario_name), "dashboard")
+    """The sweep's plan, validated as a sweep file is (raises ConfigError naming the key,
+    the value and what is allowed)."""
+    spec = json.loads(spec_json)
+    return api.sweep_plan(
+        load_scenario(SCENARIOS_DIR / scenario_name),
+        {a["path"]: {k: a[k] for k in ("low", "high", "count")} for a in spec["axes"]},
+        formats=spec["formats"], method=spec["method"], replicates=spec["replicates"],
+        steps=spec["steps"], rationality=spec["rationality"], name=spec["name"])
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -117,8 +199,48 @@ def one_run(scenario_name: str, spec_json: str, format_id: str, cell: int, repli
 # Inputs
 
 
-def sidebar() -> tuple[str, dict]:
+class Numbers:
+    """The sidebar's numbers, typed as text and read here, so that every entry reaches the
+    checks (a number box would drop, without a word, what the browser cannot hold, such as
+    1e400). Each is a key of the sweep file; what cannot be read is kept as a problem."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def read(self, place, label: str, default: float, key: str, spec_key: str, *,
+             whole: bool = False, limits: tuple[int, int] | None = None,
+             title: str | None = None) -> float | None:
+        """The number typed in the box ``label`` (widget ``key``) for the sweep file's key
+        ``spec_key``: finite, whole if ``whole``, within the dashboard's ``limits`` if
+        given; otherwise None, and the problem is kept, named by ``title`` (default: the
+        label) and the key."""
+        text = place.text_input(label, value=str(int(default) if whole else float(default)),
+                                key=key)
+        name = f"{title or label} (key '{spec_key}')"
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or (whole and not value.is_integer()):
+            allowed = (f"a whole number from {limits[0]} to {limits[1]}" if limits else
+                       "a finite decimal number such as 0.25 or 1e-3")
+            self.problems.append(f"{name} = {text!r}: not {'a whole' if whole else 'a finite'}"
+                                 f" number; allowed: {allowed}")
+            return None
+        if limits and not limits[0] <= value <= limits[1]:
+            larger = "; larger sweeps run headless with `deterrence sweep`" \
+                if value > limits[1] else ""
+            self.problems.append(f"{name} = {value:g}: the dashboard takes {limits[0]} to "
+                                 f"{limits[1]}{larger}")
+            return None
+        return int(value) if whole else value
+
+
+def sidebar() -> tuple[str, dict, list[str]]:
+    """The scenario, the sweep as typed (None for numbers that cannot be read) and the
+    problems reading it."""
     defaults = default_spec()
+    numbers = Numbers()
     st.sidebar.header("Sweep")
     files = scenario_files()
     scenario_name = st.sidebar.selectbox(
@@ -133,51 +255,50 @@ def sidebar() -> tuple[str, dict]:
                                                               for a in defaults["axes"]]
     axes = []
     for number, default in enumerate(defaults["axes"][:2]):
-        st.sidebar.subheader(f"Axis {'xy'[number]}")
+        name = f"Axis {'xy'[number]}"
+        st.sidebar.subheader(name)
         path = st.sidebar.selectbox(
             "Parameter", choices, key=f"axis{number}_path",
             index=choices.index(default["path"]) if default["path"] in choices else number)
         cols = st.sidebar.columns(3)
-        low = cols[0].number_input("from", value=float(default["low"]), key=f"axis{number}_low",
-                                   format="%.3g")
-        high = cols[1].number_input("to", value=float(default["high"]),
-                                    key=f"axis{number}_high", format="%.3g")
-        count = cols[2].number_input("points", min_value=2, max_value=60,
-                                     value=max(2, int(default["count"])),
-                                     key=f"axis{number}_count")
-        axes.append({"path": path, "low": low, "high": high, "count": int(count)})
+        axes.append({"path": path, **{
+            field: numbers.read(col, label, default[field], f"axis{number}_{field}",
+                                f"axes.{number}.{field}", title=f"{name} '{label}'",
+                                whole=field == "count",
+                                limits=AXIS_POINTS if field == "count" else None)
+            for col, field, label in zip(cols, ("low", "high", "count"),
+                                         ("from", "to", "points"), strict=True)}})
     st.sidebar.subheader("Simulation")
-    replicates = st.sidebar.number_input("Replicates per point", min_value=0, max_value=1000,
-                                         value=int(defaults["replicates"]), key="replicates")
-    steps = st.sidebar.number_input("Rounds per run", min_value=1, max_value=2000,
-                                    value=int(defaults["steps"]), key="steps")
+    replicates = numbers.read(st.sidebar, "Replicates per point", defaults["replicates"],
+                              "replicates", "replicates", whole=True, limits=REPLICATES)
+    steps = numbers.read(st.sidebar, "Rounds per run", defaults["steps"], "steps", "steps",
+                         whole=True, limits=ROUNDS)
     scenario = load_scenario(SCENARIOS_DIR / scenario_name)
-    rationality = st.sidebar.number_input(
-        "Rationality λ (logit precision)", min_value=0.0, max_value=1e4,
-        value=float(scenario.analysis.rationality), key="rationality")
+    rationality = numbers.read(st.sidebar, "Rationality λ (logit precision)",
+                               scenario.analysis.rationality, "rationality", "rationality")
     spec = {"name": "dashboard", "scenario": scenario_name, "formats": formats,
-            "method": "grid", "axes": axes, "replicates": int(replicates),
-            "steps": int(steps), "rationality": float(rationality)}
-    return scenario_name, spec
+            "method": "grid", "axes": axes, "replicates": replicates, "steps": steps,
+            "rationality": rationality}
+    return scenario_name, spec, numbers.problems
 
 
-def validated(scenario_name: str, spec: dict) -> str | None:
-    """The plan's JSON if the inputs are valid; otherwise show why and return None."""
-    problems = []
+def validated(scenario_name: str, spec: dict, problems: list[str]) -> str | None:
+    """The sweep's JSON if the inputs are valid; otherwise show why, one line per problem,
+    and return None. What the dashboard cannot read or does not take is found here; the
+    rest is checked as a sweep file is (``api.sweep_plan``)."""
+    problems = list(problems)
     if not spec["formats"]:
         problems.append("Choose at least one format.")
     if spec["axes"][0]["path"] == spec["axes"][1]["path"]:
         problems.append("The two axes must be different parameters.")
     for name, axis in zip("xy", spec["axes"], strict=True):
-        if not axis["low"] < axis["high"]:
+        if None not in (axis["low"], axis["high"]) and not axis["low"] < axis["high"]:
             problems.append(f"Axis {name}: 'from' ({axis['low']:g}) must be below 'to' "
                             f"({axis['high']:g}).")
-    if spec["replicates"] < 1:
-        problems.append("Replicates must be at least 1.")
     if not problems:
         try:
             make_plan(scenario_name, json.dumps(spec))
-        except (ConfigError, ValidationError) as exc:
+        except ConfigError as exc:
             problems.append(str(exc))
     for problem in problems:
         st.error(problem)
@@ -385,26 +506,48 @@ def run_view(scenario_name: str, spec_json: str, axes: list[str]) -> None:
 
 def save_view(scenario_name: str, spec_json: str) -> None:
     st.write("Write this sweep as an archive (data, configuration, provenance, checksums) "
-             f"and its HTML report under `{api.results_dir()}`.")
-    if st.button("Save archive", key="save"):
-        plan = make_plan(scenario_name, spec_json)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        target = api.results_dir() / f"dashboard-{stamp}"
-        with st.spinner("Running the sweep into an archive…"):
+             f"and its HTML report under `{api.results_dir()}`. One save runs at a time, "
+             f"at least {SAVE_INTERVAL_S:g} s after the last one.")
+    if not st.button("Save archive", key="save"):
+        return
+    gate = save_gate()
+    refusal = gate.try_start()
+    if refusal is not None:
+        st.warning(refusal)
+        return
+    try:
+        archive = write_archive(scenario_name, spec_json)
+    finally:
+        gate.finish()
+    if archive is None:
+        return
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(archive.rglob("*")):
+            if path.is_file():
+                zf.write(path, Path(archive.name) / path.relative_to(archive))
+    st.download_button("Download the archive (.zip)", buffer.getvalue(),
+                       file_name=f"{archive.name}.zip", mime="application/zip",
+                       key="download")
+
+
+def write_archive(scenario_name: str, spec_json: str) -> Path | None:
+    """Run the sweep into a new archive with its report; the archive, or None (shown why)."""
+    plan = make_plan(scenario_name, spec_json)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = api.results_dir() / f"dashboard-{stamp}"
+    with st.spinner("Running the sweep into an archive…"):
+        try:
             archive, failures = api.run_sweep(plan, target)
-        if failures:
-            st.error("Chunks failed: " + "; ".join(failures))
-            return
-        report = api.write_report(archive)
-        st.success(f"Archive: {archive} — report: {report}")
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted(archive.rglob("*")):
-                if path.is_file():
-                    zf.write(path, Path(archive.name) / path.relative_to(archive))
-        st.download_button("Download the archive (.zip)", buffer.getvalue(),
-                           file_name=f"{archive.name}.zip", mime="application/zip",
-                           key="download")
+        except (ConfigError, OSError) as exc:  # e.g. the folder exists or is not writable
+            st.error(f"Not saved: {exc}")
+            return None
+    if failures:
+        st.error("Chunks failed: " + "; ".join(failures))
+        return None
+    report = api.write_report(archive)
+    st.success(f"Archive: {archive} — report: {report}")
+    return archive
 
 
 def cli_hint(spec: dict) -> str:
@@ -423,9 +566,16 @@ def cli_hint(spec: dict) -> str:
 
 
 def main() -> None:
+    st.set_page_config(page_title="deterrence", layout="wide")
+    host = visitor_host()
+    if host is not None and not host_allowed(host):
+        st.error(f"Refused: this page asked for the dashboard as `{host.replace('`', '')}`; "
+                 f"it answers only to localhost, 127.0.0.1 and [::1] — open "
+                 f"http://127.0.0.1:{st.get_option('server.port')}/.")
+        st.stop()
     st.title("Security guarantees for Ukraine: where does deterrence hold?")
-    scenario_name, spec = sidebar()
-    spec_json = validated(scenario_name, spec)
+    scenario_name, spec, problems = sidebar()
+    spec_json = validated(scenario_name, spec, problems)
     if spec_json is None:
         return
     axes = [a["path"] for a in spec["axes"]]
@@ -460,4 +610,5 @@ def main() -> None:
         save_view(scenario_name, spec_json)
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -709,7 +709,10 @@ def dashboard(
               "package (reinstall it)")
     command = [sys.executable, "-m", "streamlit", "run", str(api.DASHBOARD_APP),
                "--server.address", "127.0.0.1", "--server.port", str(port),
-               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+               "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               # flags outrank config files and STREAMLIT_* variables: no user setting
+               # opens the dashboard's WebSocket to other origins
+               "--server.enableCORS", "true", "--server.enableXsrfProtection", "true"]
     out.print(f"dashboard: http://127.0.0.1:{port}", highlight=False)
     sys.stdout.flush()
     os.execv(sys.executable, command)  # become Streamlit: signals reach the server itself

@@ -1,17 +1,23 @@
 """The Streamlit dashboard, headless (``streamlit.testing.v1.AppTest``): the default page
 loads, every tab shows its content, the numbers on the page are the package's numbers for
-the same inputs, changing an input re-runs with new maps, invalid inputs give an error and
-no exception, large sweeps are sent to the CLI, and saving writes an archive that verifies.
+the same inputs, changing an input re-runs with new maps, invalid inputs give one error line
+each (the same as a sweep file's) and no exception, large sweeps are sent to the CLI, saving
+writes an archive that verifies and is refused while a save runs or too soon after one, and
+a page opened under a foreign name is refused before any computation.
 
 AppTest runs the script in this process, so the tests can check the page against an
 independent computation with ``deterrence.sweep`` and can monkeypatch the package (e.g. where
-archives go). Streamlit's caches are process-wide: every test starts from empty caches.
+archives go) or Streamlit (the request's headers, which AppTest leaves empty). The script's
+pure helpers (the Host check, the save gate) are also tested by importing it. Streamlit's
+caches are process-wide: every test starts from empty caches.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import threading
 import tomllib
 from pathlib import Path
 
@@ -20,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import streamlit as st
+from streamlit.runtime.context import ContextProxy, StreamlitHeaders
 from streamlit.testing.v1 import AppTest
 
 from deterrence import api
@@ -39,6 +46,9 @@ TABS = ["Regime maps", "Stability", "Simulated outcomes", "Compare formats", "On
 CHART_TYPES = frozenset({"arrow_vega_lite_chart", "vega_lite_chart"})
 SELECTBOXES = frozenset({"scenario", "axis0_path", "axis1_path", "compare_a", "compare_b",
                          "run_format", "run_x", "run_y"})
+# the sidebar's numbers are typed as text
+TEXT_INPUTS = frozenset({"axis0_low", "axis0_high", "axis0_count", "axis1_low", "axis1_high",
+                         "axis1_count", "replicates", "steps", "rationality"})
 # A small sweep (3 formats x 4 x 4 points x 2 replicates x 20 rounds): runs in well under 1 s.
 SMALL_FORMATS = ["bilateral", "coalition", "nato_lite"]
 SMALL = {"formats": SMALL_FORMATS, "axis0_count": 4, "axis1_count": 4, "replicates": 2,
@@ -71,14 +81,22 @@ def assert_clean(at: AppTest) -> None:
 def widget(at: AppTest, key: str):
     if key == "formats":
         return at.multiselect(key=key)
+    if key in TEXT_INPUTS:
+        return at.text_input(key=key)
     return at.selectbox(key=key) if key in SELECTBOXES else at.number_input(key=key)
 
 
 def apply(at: AppTest, **inputs) -> AppTest:
-    """Set sidebar or tab widgets by key, then re-run the script."""
+    """Set sidebar or tab widgets by key (a number for a sidebar box is typed as its
+    ``str``), then re-run the script."""
     for key, value in inputs.items():
-        widget(at, key).set_value(value)
+        widget(at, key).set_value(str(value) if key in TEXT_INPUTS else value)
     return at.run()
+
+
+def typed(at: AppTest, key: str) -> float:
+    """The number in a sidebar box."""
+    return float(at.text_input(key=key).value)
 
 
 def started(**inputs) -> AppTest:
@@ -121,7 +139,9 @@ def default_spec() -> dict:
 
 
 def expected_plan(formats=None, axes=(None, None), replicates=None, steps=None) -> api.Plan:
-    """The plan of the defaults with some inputs changed, resolved by the package alone."""
+    """The plan of the defaults with some inputs changed, resolved by the package alone. A
+    plan made from arguments instead of a file names its scenario by name
+    (``api.sweep_plan``, docs/api.md)."""
     spec = default_spec()
     if formats is not None:
         spec["formats"] = list(formats)
@@ -129,8 +149,9 @@ def expected_plan(formats=None, axes=(None, None), replicates=None, steps=None) 
         axis.update(change or {})
     spec["replicates"] = replicates or spec["replicates"]
     spec["steps"] = steps or spec["steps"]
-    return api.resolve(api.SweepSpec.model_validate(spec),
-                      load_scenario(SCENARIOS_DIR / spec["scenario"]), "test")
+    scenario = load_scenario(SCENARIOS_DIR / spec["scenario"])
+    spec["scenario"] = scenario.name
+    return api.resolve(api.SweepSpec.model_validate(spec), scenario, "test")
 
 
 def small_plan() -> api.Plan:
@@ -193,12 +214,12 @@ def test_default_page_loads_with_quickstart_defaults(default_app):
     assert at.multiselect(key="formats").value == defaults["formats"]
     for number, axis in enumerate(defaults["axes"]):
         assert at.selectbox(key=f"axis{number}_path").value == axis["path"]
-        assert at.number_input(key=f"axis{number}_low").value == axis["low"]
-        assert at.number_input(key=f"axis{number}_high").value == axis["high"]
-        assert at.number_input(key=f"axis{number}_count").value == axis["count"]
-    assert at.number_input(key="replicates").value == defaults["replicates"]
-    assert at.number_input(key="steps").value == defaults["steps"]
-    assert at.number_input(key="rationality").value == defaults["rationality"]
+        assert typed(at, f"axis{number}_low") == axis["low"]
+        assert typed(at, f"axis{number}_high") == axis["high"]
+        assert typed(at, f"axis{number}_count") == axis["count"]
+    assert typed(at, "replicates") == defaults["replicates"]
+    assert typed(at, "steps") == defaults["steps"]
+    assert typed(at, "rationality") == defaults["rationality"]
 
 
 def test_every_tab_renders_its_content(default_app):
@@ -367,24 +388,104 @@ def _refuse(*_args, **_kwargs):
     raise AssertionError("the dashboard simulated a sweep it should not run")
 
 
+def assert_refused(at: AppTest, needle: str) -> None:
+    """The page shows one error line containing ``needle``, no exception and no map."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(needle in e.value for e in at.error), [e.value for e in at.error]
+    assert all("\n" not in e.value for e in at.error), [e.value for e in at.error]
+    assert not charts(at)
+
+
 @pytest.mark.parametrize(("inputs", "needle"), [
     ({"formats": []}, "Choose at least one format."),
     ({"axis0_low": 0.8, "axis0_high": 0.2}, "Axis x: 'from' (0.8) must be below 'to' (0.2)."),
     ({"axis1_low": 0.7}, "Axis y: 'from' (0.7) must be below 'to' (0.7)."),
-    ({"replicates": 0}, "Replicates must be at least 1."),
     ({"axis1_path": "format.commitment_bindingness"},
      "The two axes must be different parameters."),
-    ({"axis0_high": 2.0}, "'format.commitment_bindingness' = 2.0: must be <= 1"),
-], ids=["no-formats", "inverted-range", "empty-range", "no-replicates", "same-parameter",
-        "out-of-bounds"])
+    # what a browser's number box drops without a word: too large for a double, not a number
+    ({"axis0_high": "1e400"}, "Axis x 'to' (key 'axes.0.high') = '1e400': not a finite "
+                              "number; allowed: a finite decimal number"),
+    ({"axis1_low": "nan"}, "Axis y 'from' (key 'axes.1.low') = 'nan': not a finite number"),
+    ({"rationality": "ten"}, "Rationality λ (logit precision) (key 'rationality') = 'ten': "
+                             "not a finite number"),
+    ({"axis0_count": "2.5"}, "Axis x 'points' (key 'axes.0.count') = '2.5': not a whole "
+                             "number; allowed: a whole number from 2 to 60"),
+    ({"steps": "sixty"}, "Rounds per run (key 'steps') = 'sixty': not a whole number; "
+                         "allowed: a whole number from 1 to 2000"),
+    # the dashboard's own limits (docs/cli.md)
+    ({"replicates": 0}, "Replicates per point (key 'replicates') = 0: the dashboard takes 1 "
+                        "to 1000"),
+    ({"axis1_count": 100}, "Axis y 'points' (key 'axes.1.count') = 100: the dashboard takes "
+                           "2 to 60; larger sweeps run headless with `deterrence sweep`"),
+    ({"steps": "1e9"}, "Rounds per run (key 'steps') = 1e+09: the dashboard takes 1 to 2000"),
+], ids=["no-formats", "inverted-range", "empty-range", "same-parameter", "overflow", "nan",
+        "not-a-number", "fractional-count", "word-for-steps", "no-replicates", "many-points",
+        "many-rounds"])
 def test_invalid_inputs_show_an_error_and_no_exception(monkeypatch, inputs, needle):
     at = started(**SMALL)
     monkeypatch.setattr(api, "simulate_plan", _refuse)
     monkeypatch.setattr(api, "exact_dataset", _refuse)
     apply(at, **inputs)
+    assert_refused(at, needle)
+
+
+WAR_COST = {"axis0_path": "russia.war_cost", "axis0_low": 0.05, "axis0_high": 0.5}
+
+
+@pytest.mark.parametrize("inputs", [
+    {"axis0_high": 2.0},  # a probability-like share above 1
+    {**WAR_COST, "axis0_low": -1},  # a cost below 0
+    {"axis1_low": -0.5},
+    {"rationality": "1e5"},
+    {"rationality": -1},
+], ids=["bindingness-above-1", "negative-war-cost", "negative-status-quo",
+        "rationality-above-10000", "negative-rationality"])
+def test_values_out_of_range_are_refused_as_in_a_sweep_file(monkeypatch, tmp_path, inputs):
+    """The same sweep written as a sweep file is refused by ``deterrence sweep``'s loader
+    with the same message (after the origin, which names the file or the dashboard)."""
+    at = started(**SMALL)
+    monkeypatch.setattr(api, "simulate_plan", _refuse)
+    monkeypatch.setattr(api, "exact_dataset", _refuse)
+    apply(at, **inputs)
     assert not at.exception, [e.value for e in at.exception]
-    assert any(needle in e.value for e in at.error), [e.value for e in at.error]
+    assert len(at.error) == 1, [e.value for e in at.error]
+    shown = at.error[0].value
+    # the sweep as a file, from the boxes on the page
+    scenario = SCENARIOS_DIR / at.selectbox(key="scenario").value
+    lines = ['name = "typed"', f'scenario = "{scenario}"',
+             f"formats = {json.dumps(at.multiselect(key='formats').value)}",
+             'method = "grid"', f"replicates = {int(typed(at, 'replicates'))}",
+             f"steps = {int(typed(at, 'steps'))}", f"rationality = {typed(at, 'rationality')!r}"]
+    for number in range(2):
+        lines += ["[[axes]]", f'path = "{at.selectbox(key=f"axis{number}_path").value}"',
+                  f"low = {typed(at, f'axis{number}_low')!r}",
+                  f"high = {typed(at, f'axis{number}_high')!r}",
+                  f"count = {int(typed(at, f'axis{number}_count'))}"]
+    sweep = tmp_path / "typed.toml"
+    sweep.write_text("\n".join(lines) + "\n")
+    with pytest.raises(api.ConfigError) as refused:
+        api.load_plan(sweep)
+    from_file = str(refused.value)
+    assert from_file.startswith(f"{sweep}: ") and shown.startswith("sweep 'dashboard': ")
+    assert shown.removeprefix("sweep 'dashboard': ") == from_file.removeprefix(f"{sweep}: ")
+    # the line names the key or parameter, the value typed and what is allowed
+    assert re.search(r"(key '[\w.]+'|parameter path '[\w.]+') = -?[\d.e+]+: ", shown), shown
     assert not charts(at)
+
+
+def test_an_absurd_value_a_sweep_file_allows_is_run_as_from_the_file():
+    """The schema bounds a cost below (>= 0), not above: war_cost up to 1e300 is a valid
+    sweep file, and the dashboard runs it as ``deterrence sweep`` would, without an error.
+    Such a cost deters Russia under every format."""
+    at = started(**SMALL)
+    apply(at, **{**WAR_COST, "axis0_high": "1e300"})
+    assert_clean(at)
+    plan = expected_plan(SMALL_FORMATS, ({"path": "russia.war_cost", "low": 0.05,
+                                          "high": 1e300, "count": 4}, {"count": 4}), 2, 20)
+    assert_regime_maps(at, plan)
+    for chart in charts(at.tabs[0]):
+        frame = shown_map(chart, "regime")
+        assert set(frame.loc[frame["x"] == 1e300, "regime"]) == {"deterred"}
 
 
 def test_a_sweep_over_the_interactive_limit_is_sent_to_the_cli(monkeypatch):
@@ -483,3 +584,172 @@ def test_save_writes_an_archive_that_verifies(monkeypatch, tmp_path):
     assert stored.to_json() == small_plan().to_json()
     # nothing was written to the repository's results/
     assert sorted(p.name for p in (ROOT / "results").iterdir()) == real
+
+
+def test_a_second_click_on_save_right_after_a_save_writes_nothing(monkeypatch, tmp_path):
+    """Saves are at least 10 s apart, for the whole server (docs/cli.md)."""
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.setenv("DETERRENCE_RESULTS_DIR", str(results))
+    at = started(**SMALL)
+    at.button(key="save").click().run()
+    assert_clean(at)
+    assert len(at.success) == 1
+    at.button(key="save").click().run()
+    assert_clean(at)
+    assert not at.success and not at.download_button
+    (message,) = [w.value for w in at.tabs[5].warning]
+    # the wait left: 10 s less the time since the first save ended, rounded up
+    assert re.fullmatch(r"Saves are at least 10 s apart: press Save again in (10|[1-9]) s\.",
+                        message), message
+    # one archive and its report beside it
+    (archive,) = [p for p in results.iterdir() if (p / "manifest.json").is_file()]
+    assert sorted(p.name for p in results.iterdir()) == [archive.name, f"{archive.name}.report"]
+
+
+def test_save_while_another_save_runs_writes_nothing(monkeypatch, tmp_path):
+    """A visitor who presses Save while another visitor's save runs is told so, and only
+    the first archive is written."""
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.setenv("DETERRENCE_RESULTS_DIR", str(results))
+    first, second = started(**SMALL), started(**SMALL)
+    real_run_sweep = api.run_sweep
+    during = {}
+
+    def run_sweep(plan, target, *args, **kwargs):
+        # the first save is under way: the second visitor presses Save now
+        if "second" not in during:
+            during["second"] = None
+            press = threading.Thread(
+                target=lambda: during.update(second=second.button(key="save").click().run()))
+            press.start()
+            press.join(TIMEOUT)
+        return real_run_sweep(plan, target, *args, **kwargs)
+
+    monkeypatch.setattr(api, "run_sweep", run_sweep)
+    first.button(key="save").click().run()
+    assert_clean(first)
+    assert len(first.success) == 1
+    assert during["second"] is second
+    assert not second.exception and not second.success
+    assert [w.value for w in second.tabs[5].warning] == [
+        "A save is already running: press Save again when it has finished."]
+    assert len([p for p in results.iterdir() if (p / "manifest.json").is_file()]) == 1
+
+
+def test_save_into_a_folder_that_cannot_be_made_shows_one_line(monkeypatch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("DETERRENCE_RESULTS_DIR", str(blocker / "results"))
+    at = started(**SMALL)
+    at.button(key="save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (error,) = [e.value for e in at.error]
+    assert error.startswith("Not saved: ") and "a-file" in error and "\n" not in error
+    assert not at.success and not at.download_button
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+# ---------------------------------------------------------------------------------------
+# Who the dashboard answers
+
+
+def test_a_page_under_a_foreign_name_is_refused_before_any_work(monkeypatch):
+    """A page whose own name resolves to 127.0.0.1 (DNS rebinding) sends that name as Host:
+    the page shows one refusal line and nothing else, and computes nothing."""
+    handshake = [("Host", "evil.example:8501"), ("Origin", "http://evil.example:8501"),
+                 ("Upgrade", "websocket"), ("Connection", "Upgrade")]
+    monkeypatch.setattr(ContextProxy, "headers", property(lambda _: StreamlitHeaders(handshake)))
+    for name in ("load_plan", "load_catalogue", "exact_dataset", "simulate_plan", "run_sweep",
+                 "sweep_plan", "plan_run"):
+        monkeypatch.setattr(api, name, _refuse)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == [
+        "Refused: this page asked for the dashboard as `evil.example:8501`; it answers only "
+        "to localhost, 127.0.0.1 and [::1] — open http://127.0.0.1:8501/."]
+    assert not at.title and not at.tabs and not at.sidebar.children and not charts(at)
+
+
+def test_loopback_hosts_are_served(monkeypatch):
+    host = {}
+    monkeypatch.setattr(ContextProxy, "headers", property(
+        lambda _: StreamlitHeaders([("Host", host["now"]), ("Upgrade", "websocket")])))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    for host["now"] in ("127.0.0.1:8501", "localhost:8501", "LOCALHOST:8501", "[::1]:8501",
+                        "127.0.0.1", "localhost", "[::1]"):
+        at.run()
+        assert_clean(at)
+        assert [t.label for t in at.tabs] == TABS, host
+        assert len(charts(at.tabs[0])) == len(load_catalogue()), host
+
+
+# ---------------------------------------------------------------------------------------
+# The script's helpers, imported
+
+
+@pytest.fixture(scope="module")
+def app_module():
+    """dashboard/app.py imported as a module: Streamlit runs it as __main__, so importing it
+    defines its functions without drawing a page."""
+    spec = importlib.util.spec_from_file_location("dashboard_app", APP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("host", "allowed"), [
+    ("localhost", True), ("localhost:8501", True), ("LocalHost:1", True),
+    ("127.0.0.1", True), ("127.0.0.1:65535", True), ("[::1]", True), ("[::1]:8501", True),
+    # DNS rebinding: the attacker's own name, resolved to 127.0.0.1
+    ("evil.example", False), ("evil.example:8501", False),
+    # names that only look local
+    ("localhost.evil.example", False), ("127.0.0.1.evil.example:8501", False),
+    ("evil-localhost:8501", False), ("localhost@evil.example", False),
+    ("evil.example@localhost", False), ("localhost:8501/evil", False),
+    ("localhost:8501, evil.example", False), ("localhost evil.example", False),
+    # other spellings and other addresses: not the names the server is opened under
+    ("::1", False), ("[::1", False), ("127.1", False), ("0x7f000001", False),
+    ("127.0.0.2", False), ("0.0.0.0:8501", False), ("localhost:", False),
+    ("localhost:port", False), ("", False),
+])
+def test_host_allowed_accepts_only_loopback_names(app_module, host, allowed):
+    assert app_module.host_allowed(host) is allowed
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_save_gate_lets_one_save_run_and_spaces_them(app_module):
+    clock = FakeClock()
+    gate = app_module.SaveGate(10.0, clock)
+    assert gate.try_start() is None
+    running = gate.try_start()
+    assert running == "A save is already running: press Save again when it has finished."
+    clock.now += 60.0  # however long the save takes
+    assert gate.try_start() == running
+    gate.finish()
+    clock.now += 2.5
+    assert gate.try_start() == "Saves are at least 10 s apart: press Save again in 8 s."
+    clock.now += 7.4
+    assert gate.try_start() == "Saves are at least 10 s apart: press Save again in 1 s."
+    clock.now += 0.1  # 10 s after the end of the last save
+    assert gate.try_start() is None
+    gate.finish()
+    clock.now += 10.0
+    assert gate.try_start() is None
+    # a save that fails counts too: the caller finishes it in any case
+    gate.finish()
+    assert gate.try_start().startswith("Saves are at least 10 s apart")
+
+
+def test_the_documented_save_interval_is_the_gates(app_module):
+    """docs/cli.md promises saves at least 10 s apart."""
+    assert app_module.SAVE_INTERVAL_S == 10.0
+    assert "at least 10 s apart" in (ROOT / "docs" / "cli.md").read_text()
