@@ -387,7 +387,8 @@ def _discovery(a: Archive) -> dict[str, Any]:
                 continue
             cells.append("no point fails" if box is None else box.describe())
         rows.append({"format": fid, "cells": cells})
-    return {"rows": rows, "source": source, "threshold": f"{DISCOVERY_THRESHOLD:g}"}
+    return {"missing": None, "rows": rows, "source": source,
+            "threshold": f"{DISCOVERY_THRESHOLD:g}"}
 
 
 def render(a: Archive, out_hint: Path) -> str:
