@@ -201,6 +201,9 @@ class Plan:
         return plan
 
 
+#: How far, in units in the last place, a stored point may lie outside its axis's range:
+#: a sample drawn on [0, 1) and scaled to the range is rounded.
+ROUNDING_ULPS = 4
 #: A number of a stored plan: finite (JSON has no NaN or infinity; Python's reader allows
 #: them).
 _Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -233,7 +236,8 @@ def _stored_points(rows: list[list[float]], key: str, spec: SweepSpec,
             outside = ~np.isin(column, axis.values)
             allowed = f"one of the axis's values {axis.values}"
         else:
-            outside = (column < axis.low) | (column > axis.high)
+            slack = ROUNDING_ULPS * np.spacing(max(abs(axis.low), abs(axis.high)))
+            outside = (column < axis.low - slack) | (column > axis.high + slack)
             allowed = f"within the axis's range [{axis.low}, {axis.high}]"
         if outside.any():
             i = int(np.flatnonzero(outside)[0])
