@@ -10,6 +10,7 @@ import hashlib
 import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import xarray as xr
 from typer.testing import CliRunner
 
 from deterrence import api, cli
@@ -498,3 +500,56 @@ def test_a_sweep_whose_plan_exceeds_the_limit_is_refused_before_any_work(tmp_pat
     with pytest.raises(api.ConfigError, match=f"{size:,} bytes of config/plan.json"):
         api.run_sweep(plan, tmp_path / "archive")
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------
+# Readable NetCDF files without what the plan gives them
+
+
+def _rewritten(case: str, name: str, change: Callable, needle: str) -> Callable[[Path], str]:
+    """A data file replaced by a readable one, changed, with its checksum refreshed."""
+    def damage(archive: Path) -> str:
+        path = archive / name
+        with xr.open_dataset(path, engine="scipy") as ds:
+            changed = change(ds.load())
+        changed.to_netcdf(path, engine="scipy")
+        reseal(archive, update=(name,))
+        return f"{path}: {needle}"
+    damage.__name__ = case
+    return damage
+
+
+MISMATCHED = [
+    _rewritten("variable_missing", SIMULATION, lambda ds: ds.drop_vars("deterred_share"),
+               "lacks deterred_share"),
+    _rewritten("grid_cut", EXACT, lambda ds: ds.isel(russia__war_cost=[0]),
+               "dimension russia__war_cost has 1 entries; the plan gives it 2"),
+    _rewritten("formats_relabelled", SIMULATION,
+               lambda ds: ds.assign_coords(format=list(reversed(FORMATS))),
+               "formats differ from the plan's"),
+    _rewritten("text_for_numbers", SIMULATION,
+               lambda ds: ds.assign(escalation_frequency=ds.escalation_frequency.astype(str)),
+               "variable escalation_frequency"),
+    _rewritten("indices_of_another_method", INDICES,
+               lambda ds: ds.assign_attrs(method="morris"), "the indices of a morris"),
+]
+#: Changes that leave every array as it was: ``verify`` compares arrays, not attributes.
+SAME_ARRAYS = {"indices_of_another_method"}
+
+
+@pytest.mark.parametrize("damage", MISMATCHED, ids=lambda d: d.__name__)
+def test_a_data_file_that_does_not_fit_the_plan_is_refused(damage, archive, tmp_path):
+    """Every reader checks a file's variables, dimensions, formats and coordinates against
+    the plan; ``verify`` compares them with its re-run and names what differs (exit 1)."""
+    needle = damage(archive)
+    before = tree(tmp_path)
+    for command in ("report", "compare", "discover"):
+        assert_refused(*run_cli(command, archive), needle)
+    for name in ("load_archive", "compare_formats", "write_report", "discover"):
+        with pytest.raises(api.ArchiveError, match=re.escape(needle)):
+            API[name](archive)
+    if damage.__name__ not in SAME_ARRAYS:
+        name = Path(needle.split(": ")[0]).relative_to(archive).as_posix()
+        problems = api.verify(archive)
+        assert problems and all(p.startswith(f"{name}: ") for p in problems), problems
+    assert tree(tmp_path) == before
