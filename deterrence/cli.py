@@ -637,7 +637,7 @@ def compare(
     how many points differ significantly (Student-t per point; Benjamini-Hochberg)."""
     try:
         diff = api.compare_formats(archive, first, second, confidence=confidence)
-    except ConfigError as exc:
+    except (ArchiveError, ConfigError) as exc:
         _fail(str(exc))
     rows = [{"outcome": outcome, "difference": diff.attrs[f"{outcome}_overall"],
              "half_width": float(diff.attrs[f"{outcome}_overall_half_width"]),

@@ -206,10 +206,10 @@ def test_verify_checks_the_random_key_as_text(archive, tmp_path):
     manifest = json.loads((copy / "manifest.json").read_text())
     key = int(manifest["random_key"])
     manifest["random_key"] = key  # as archives wrote it before: a JSON number
-    (copy / "manifest.json").write_text(json.dumps(manifest))
+    archive_manifest.write_manifest(copy, manifest)
     assert api.verify(copy) == []
     manifest["random_key"] = str(key + 1)
-    (copy / "manifest.json").write_text(json.dumps(manifest))
+    archive_manifest.write_manifest(copy, manifest)
     assert api.verify(copy) == ["manifest.json: seed or random key does not match the plan"]
 
 

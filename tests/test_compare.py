@@ -12,7 +12,7 @@ import xarray as xr
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from deterrence import compare_formats
+from deterrence import ArchiveError, compare_formats
 from deterrence.analysis.stats import benjamini_hochberg, paired_cells
 from deterrence.game.config import ConfigError
 
@@ -94,7 +94,7 @@ def test_unknown_names_are_errors():
         compare_formats(REFERENCE, "nato_plus", "nato_lite")
     with pytest.raises(ConfigError, match="outcome 'war'.*allowed"):
         compare_formats(REFERENCE, "nato_lite", "nato_lite", outcomes=("war",))
-    with pytest.raises(ConfigError, match="not a sweep archive"):
+    with pytest.raises(ArchiveError, match="not an archive"):
         compare_formats(ROOT / "configs", "nato_lite", "nato_lite")
     with pytest.raises(ValueError, match="confidence"):
         paired_cells(np.zeros((2, 2)), np.zeros((2, 2)), confidence=1.5)

@@ -260,7 +260,7 @@ def test_the_archive_verifies_and_catches_changed_indices(archive, tmp_path):
     stored.to_netcdf(copy / read.INDICES_FILE, engine="scipy")
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["files"][read.INDICES_FILE] = archive_manifest.sha256(copy / read.INDICES_FILE)
-    (copy / "manifest.json").write_text(json.dumps(manifest))
+    archive_manifest.write_manifest(copy, manifest)
     assert any("analysis/sensitivity.nc: ST differs" in p for p in api.verify(copy))
 
 

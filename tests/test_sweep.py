@@ -117,7 +117,7 @@ def rewrite(archive: Path, name: str, dataset: xr.Dataset) -> None:
     dataset.to_netcdf(archive / name, engine="scipy")
     manifest = json.loads((archive / "manifest.json").read_text())
     manifest["files"][name] = sha256(archive / name)
-    (archive / "manifest.json").write_text(json.dumps(manifest))
+    archive_manifest.write_manifest(archive, manifest)
 
 
 @dataclass(frozen=True)
@@ -470,9 +470,11 @@ def test_a_changed_data_file_fails_verify_naming_it(archive):
 
 
 def _edit_manifest(archive: Path, edit) -> None:
+    """Edit the manifest's files table and write it with a valid digest, so that the
+    checksums are what tells."""
     manifest = json.loads((archive / "manifest.json").read_text())
     edit(manifest["files"])
-    (archive / "manifest.json").write_text(json.dumps(manifest))
+    archive_manifest.write_manifest(archive, manifest)
 
 
 @pytest.mark.parametrize(("edit", "expected"), [
@@ -532,7 +534,7 @@ def _invalid_json(archive: Path) -> None:
 
 
 def _no_files_table(archive: Path) -> None:
-    (archive / "manifest.json").write_text('{"files": ["data/exact.nc"]}')
+    archive_manifest.write_manifest(archive, {"files": ["data/exact.nc"]})
 
 
 def _no_plan(archive: Path) -> None:
@@ -568,9 +570,9 @@ def _unreadable_data(archive: Path) -> None:
     (_no_manifest, "no manifest.json"),
     (_invalid_json, "malformed manifest"),
     (_no_files_table, "malformed manifest"),
-    (_no_plan, "unreadable plan"),
+    (_no_plan, "config/plan.json: missing"),
     (_plan_invalid_json, "unreadable plan"),
-    (_plan_not_a_table, "not a valid sweep plan"),
+    (_plan_not_a_table, "not a sweep plan (a JSON object"),
     (_plan_without_keys, "key 'scenario' is required but missing"),
     (_unreadable_data, "exact.nc: unreadable"),
 ], ids=lambda v: getattr(v, "__name__", "")[1:] or None)

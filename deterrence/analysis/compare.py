@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..archive.read import open_dataset
+from ..archive.read import load_archive
 from ..game.config import ConfigError
 from ..simulate.engine import YES_NO
-from ..sweep.datasets import SIMULATION_FILE
 from .stats import paired_cells, paired_difference
 
 #: Outcomes compared run by run between two formats.
@@ -21,21 +20,20 @@ def compare_formats(simulated, first: str, second: str,
     """Paired differences ``first - second`` per point of a sweep, under common random
     numbers (run r of a point draws the same numbers under every format).
 
-    ``simulated`` is a sweep archive folder or its simulated dataset (dims format, point
-    dims..., replicate). Returns an ``xarray.Dataset`` over the point dims with, per
-    outcome, ``<outcome>`` (mean difference), ``<outcome>_half_width`` (Student-t interval at
-    ``confidence``), ``<outcome>_pairs``, ``<outcome>_p_value``, ``<outcome>_significant``
-    (the interval excludes 0) and ``<outcome>_significant_fdr`` (Benjamini-Hochberg over the
-    points); its attrs hold the difference over every pair (``<outcome>_overall`` and
+    ``simulated`` is a sweep archive folder (read and checked as every archive is:
+    :func:`deterrence.archive.read.load_archive`, which raises ArchiveError) or its
+    simulated dataset (dims format, point dims..., replicate). Returns an
+    ``xarray.Dataset`` over the point dims with, per outcome, ``<outcome>`` (mean
+    difference), ``<outcome>_half_width`` (Student-t interval at ``confidence``),
+    ``<outcome>_pairs``, ``<outcome>_p_value``, ``<outcome>_significant`` (the interval
+    excludes 0) and ``<outcome>_significant_fdr`` (Benjamini-Hochberg over the points); its
+    attrs hold the difference over every pair (``<outcome>_overall`` and
     ``_overall_half_width``, normal approximation).
     """
     import xarray as xr
 
     if isinstance(simulated, str | Path):
-        path = Path(simulated) / SIMULATION_FILE
-        if not path.is_file():
-            raise ConfigError(f"{simulated}: not a sweep archive (no {SIMULATION_FILE})")
-        simulated = open_dataset(path)
+        simulated = load_archive(simulated).sim
     formats = [str(f) for f in simulated["format"].values]
     for name, value in (("first", first), ("second", second)):
         if value not in formats:

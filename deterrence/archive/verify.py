@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -11,13 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..game.config import ConfigError
 from ..simulate.rules import root_key
 from ..sweep.execute import InProcessExecutor, execute
-from ..sweep.spec import Plan
-from .manifest import ArchiveError, check_files, read_manifest
-from .read import open_dataset
-from .write import Derive, archive_files, plan_file, start_staging
+from .manifest import PLAN_FILE, SWEEP_FILE, check_files, read_manifest, regular_files
+from .read import open_dataset, read_plan
+from .write import Derive, archive_files, start_staging
 
 
 def verify(archive: str | Path, executor: Executor | None = None,
@@ -25,20 +22,20 @@ def verify(archive: str | Path, executor: Executor | None = None,
            progress: Callable[[int, int], None] | None = None) -> list[str]:
     """Re-run an archive's sweep and compare every array bit for bit.
 
-    Returns what differs (empty: it reproduces). Raises ArchiveError if malformed.
-    ``progress``, if given, is called with (chunks re-run, chunks) as the re-run goes on.
+    Returns what differs (empty: it reproduces). Raises ArchiveError if malformed: the
+    manifest's digest is checked first, then the checksums, the plan and every data file,
+    all before the re-run. ``progress``, if given, is called with (chunks re-run, chunks)
+    as the re-run goes on.
     """
     archive = Path(archive)
-    manifest = read_manifest(archive)
-    problems = check_files(archive, manifest)
+    files = regular_files(archive)
+    manifest = read_manifest(archive, files)
+    problems = check_files(archive, manifest, files)
     if problems:
         return problems
-    try:
-        plan = Plan.from_json(json.loads(plan_file(archive).read_text()), str(archive))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ArchiveError(f"{archive}: unreadable plan ({exc})") from None
-    except ConfigError as exc:
-        raise ArchiveError(str(exc)) from None
+    plan = read_plan(archive, files)
+    stored = {name: open_dataset(archive / name) for name in manifest["files"]
+              if name.endswith(".nc")}
     # scratch space outside the archive: verify works on a read-only archive
     scratch = Path(tempfile.mkdtemp(prefix="deterrence-verify-"))
     try:
@@ -54,17 +51,28 @@ def verify(archive: str | Path, executor: Executor | None = None,
     if (manifest.get("seed") != plan.seed
             or str(manifest.get("random_key")) != str(root_key(plan.seed))):
         problems.append("manifest.json: seed or random key does not match the plan")
+    made = {PLAN_FILE, SWEEP_FILE, *fresh}
+    problems += [f"{name}: not a file the sweep makes" for name in sorted(manifest["files"])
+                 if name not in made]
     for name, new in fresh.items():
-        if isinstance(new, bytes):  # a figure: covered by its checksum
+        if name not in manifest["files"]:
+            problems.append(f"{name}: missing")
+        elif isinstance(new, bytes):  # a figure: covered by its checksum
             continue
-        try:
-            stored = open_dataset(archive / name)
-        except Exception as exc:  # unreadable data file
-            raise ArchiveError(f"{archive / name}: unreadable ({exc})") from None
-        for var in (*new.coords, *new.data_vars):
-            if var not in stored:
-                problems.append(f"{name}: {var} missing")
-            elif stored[var].dims != new[var].dims or not np.array_equal(
-                    stored[var].values, new[var].values, equal_nan=var in new.data_vars):
-                problems.append(f"{name}: {var} differs")
+        else:
+            for var in (*new.coords, *new.data_vars):
+                if var not in stored[name]:
+                    problems.append(f"{name}: {var} missing")
+                elif not _same(stored[name][var], new[var], var in new.data_vars):
+                    problems.append(f"{name}: {var} differs")
     return problems
+
+
+def _same(stored, new, nan_is_a_value: bool) -> bool:
+    """The same dimensions and values (a missing value equal to a missing value, for data
+    variables); values of another kind (text for numbers) differ."""
+    try:
+        return stored.dims == new.dims and bool(np.array_equal(
+            stored.values, new.values, equal_nan=nan_is_a_value))
+    except (TypeError, ValueError):
+        return False

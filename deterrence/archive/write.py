@@ -22,7 +22,17 @@ from ..simulate.rules import root_key
 from ..sweep.datasets import datasets
 from ..sweep.execute import execute, read_summaries
 from ..sweep.spec import Plan
-from .manifest import code_version, packages, sha256, simd_features
+from .manifest import (
+    PLAN_FILE,
+    PLAN_LIMIT,
+    SWEEP_FILE,
+    SWEEP_FILE_LIMIT,
+    code_version,
+    packages,
+    sha256,
+    simd_features,
+    write_manifest,
+)
 
 #: Environment variable naming the folder where new archives go.
 RESULTS_ENV = "DETERRENCE_RESULTS_DIR"
@@ -40,15 +50,26 @@ Derive = Callable[[Plan, Mapping[str, Any]], Mapping[str, Any]]
 
 
 def plan_file(staging: Path) -> Path:
-    return staging / "config" / "plan.json"
+    return staging / PLAN_FILE
 
 
 def start_staging(plan: Plan, source: Path | None, staging: Path) -> None:
-    (staging / "config").mkdir(parents=True, exist_ok=True)
+    """Write the plan and the sweep file into ``staging``; refused, before anything is
+    written, if either is larger than an archive's reader accepts."""
     # keys in their own order: the order of formats is part of the plan
-    plan_file(staging).write_text(json.dumps(plan.to_json(), indent=1))
+    text = json.dumps(plan.to_json(), indent=1)
+    if len(text) > PLAN_LIMIT:  # JSON of numbers and ASCII text: a byte a character
+        raise ConfigError(f"sweep {plan.spec.name!r}: its plan, {len(text):,} bytes of "
+                          f"{PLAN_FILE} for {len(plan.all_points):,} points, is above the "
+                          f"limit of {PLAN_LIMIT:,} bytes that archives are read with; "
+                          "sweep fewer points")
+    if source is not None and source.stat().st_size > SWEEP_FILE_LIMIT:
+        raise ConfigError(f"{source}: {source.stat().st_size:,} bytes, above the limit of "
+                          f"{SWEEP_FILE_LIMIT:,} bytes for the sweep file of an archive")
+    (staging / "config").mkdir(parents=True, exist_ok=True)
+    plan_file(staging).write_text(text)
     if source is not None:
-        shutil.copyfile(source, staging / "config" / "sweep.toml")
+        shutil.copyfile(source, staging / SWEEP_FILE)
 
 
 def archive_files(plan: Plan, staging: Path, derive: Derive | None = None) -> dict[str, Any]:
@@ -87,14 +108,14 @@ def finish_archive(plan: Plan, staging: Path, target: Path, started: str,
         "executor": executor_name,
         # the archive's copy of the sweep file, relative to the archive (its scenario
         # path is relative to where the original lay)
-        "sweep_file": "config/sweep.toml" if source is not None else None,
+        "sweep_file": SWEEP_FILE if source is not None else None,
         "code": code_version(),
         "packages": packages(),
         "platform": {"python": sys.version.split()[0], "system": platform.platform(),
                      "machine": platform.machine(), "numpy_simd": simd_features()},
         "files": {f: sha256(staging / f) for f in files},
     }
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    write_manifest(staging, manifest)
     os.rename(staging, target)
     return target
 

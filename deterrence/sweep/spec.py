@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -151,23 +151,130 @@ class Plan:
         return out
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], origin: str) -> Plan:
-        try:
-            return cls(spec=validate(SweepSpec, data["spec"], origin),
-                       scenario=validate(Scenario, data["scenario"], origin),
-                       formats={k: validate(FormatSpec, v, origin)
-                                for k, v in data["formats"].items()},
-                       points=np.asarray(data["points"], dtype=np.float64),
-                       grid_shape=tuple(data["grid_shape"]) if data["grid_shape"] else None,
-                       seed=int(data["seed"]),
-                       sensitivity_points=np.asarray(data["sensitivity_points"],
-                                                     dtype=np.float64).reshape(
-                           -1, len(data["spec"]["axes"]))
-                       if "sensitivity_points" in data else None)
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, ConfigError):
-                raise
-            raise ConfigError(f"{origin}: not a valid sweep plan ({exc!r})") from None
+    def from_json(cls, data: Any, origin: str) -> Plan:
+        """The plan stored by :meth:`to_json` (an archive's ``config/plan.json``), checked
+        as strictly as a sweep file is resolved: every key and value validated as in a
+        configuration file; the formats those the sweep names, in its order; the seed the
+        one the sweep or scenario gives; the points finite numbers on the axes' values or
+        within their ranges, as many as the grid, sample or sensitivity design has; and
+        every axis a parameter of every format, with valid values (:func:`resolve`'s
+        checks). Raises ConfigError naming ``origin`` and the key."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{origin}: not a sweep plan (a JSON object with keys "
+                              f"{', '.join(_StoredPlan.model_fields)}), but a "
+                              f"{type(data).__name__}")
+        stored = validate(_StoredPlan, data, origin)
+        spec, scenario, formats = stored.spec, stored.scenario, stored.formats
+        for key, fmt in formats.items():
+            if fmt.id != key:
+                raise ConfigError(f"{origin}: key 'formats.{key}.id' = {fmt.id!r}: must be "
+                                  f"its key in formats, {key!r}")
+        if spec.formats != "all" and list(formats) != list(dict.fromkeys(spec.formats)):
+            raise ConfigError(f"{origin}: key 'formats' = {list(formats)}: must be the "
+                              f"formats of key 'spec.formats', in order: {spec.formats}")
+        seed, source = ((scenario.seed, "scenario.seed") if spec.seed is None
+                        else (spec.seed, "spec.seed"))
+        if stored.seed != seed:
+            raise ConfigError(f"{origin}: key 'seed' = {stored.seed}: must be {seed}, the "
+                              f"seed of key '{source}'")
+        points = _stored_points(stored.points, "points", spec, origin)
+        shape = tuple(stored.grid_shape) if stored.grid_shape is not None else None
+        _check_layout(spec, points, shape, origin)
+        design = None
+        if (stored.sensitivity_points is None) != (spec.sensitivity is None):
+            raise ConfigError(f"{origin}: key 'sensitivity_points' must be given exactly "
+                              "when key 'spec.sensitivity' is")
+        if spec.sensitivity is not None:
+            from .design import design as sensitivity_design
+
+            design = _stored_points(stored.sensitivity_points, "sensitivity_points", spec,
+                                    origin)
+            expected = sensitivity_design(spec.sensitivity, [a.path for a in spec.axes],
+                                          [a.low for a in spec.axes],
+                                          [a.high for a in spec.axes], seed).shape[0]
+            if len(design) != expected:
+                raise ConfigError(f"{origin}: key 'sensitivity_points' has {len(design)} "
+                                  f"points; the {spec.sensitivity.method} design of key "
+                                  f"'spec.sensitivity' has {expected}")
+        plan = cls(spec, scenario, formats, points, shape, seed, design)
+        _check_axes(plan, origin, "spec.")
+        return plan
+
+
+#: How far, in units in the last place, a stored point may lie outside its axis's range:
+#: a sample drawn on [0, 1) and scaled to the range is rounded.
+ROUNDING_ULPS = 4
+#: A number of a stored plan: finite (JSON has no NaN or infinity; Python's reader allows
+#: them).
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _StoredPlan(Strict):
+    """The keys of :meth:`Plan.to_json`, as read back."""
+
+    spec: SweepSpec
+    scenario: Scenario
+    formats: dict[str, FormatSpec] = Field(..., min_length=1)
+    points: list[list[_Finite]] = Field(..., min_length=1)
+    grid_shape: list[Annotated[int, Field(ge=1)]] | None
+    seed: int = Field(..., ge=0)
+    sensitivity_points: list[list[_Finite]] | None = None
+
+
+def _stored_points(rows: list[list[float]], key: str, spec: SweepSpec,
+                   origin: str) -> np.ndarray:
+    """Stored points as an array (points, axes): one value per axis in each, each on the
+    axis's values or within its range."""
+    for i, row in enumerate(rows):
+        if len(row) != len(spec.axes):
+            raise ConfigError(f"{origin}: key '{key}.{i}' = {row!r:.200}: must hold "
+                              f"{len(spec.axes)} numbers, one per axis")
+    points = np.asarray(rows, dtype=np.float64)
+    for j, axis in enumerate(spec.axes):
+        column = points[:, j]
+        if axis.values is not None:
+            outside = ~np.isin(column, axis.values)
+            allowed = f"one of the axis's values {axis.values}"
+        else:
+            slack = ROUNDING_ULPS * np.spacing(max(abs(axis.low), abs(axis.high)))
+            outside = (column < axis.low - slack) | (column > axis.high + slack)
+            allowed = f"within the axis's range [{axis.low}, {axis.high}]"
+        if outside.any():
+            i = int(np.flatnonzero(outside)[0])
+            raise ConfigError(f"{origin}: key '{key}.{i}.{j}' = {float(column[i])!r}: must be "
+                              f"{allowed} (key 'spec.axes.{j}', {axis.path})")
+    return points
+
+
+def _check_layout(spec: SweepSpec, points: np.ndarray, shape: tuple[int, ...] | None,
+                  origin: str) -> None:
+    """A grid's shape is the axes' lengths and its points the grid of their values, in
+    :func:`_points`' order; a sample has ``samples`` points and no shape."""
+    if spec.method != "grid":
+        if shape is not None:
+            raise ConfigError(f"{origin}: key 'grid_shape' = {list(shape)}: must be null "
+                              f"for method {spec.method!r}")
+        if len(points) != spec.samples:
+            raise ConfigError(f"{origin}: key 'points' has {len(points)} points; key "
+                              f"'spec.samples' = {spec.samples}")
+        return
+    lengths = tuple(len(a.values) if a.values is not None else a.count for a in spec.axes)
+    if shape != lengths:
+        raise ConfigError(f"{origin}: key 'grid_shape' = {shape and list(shape)}: must be "
+                          f"{list(lengths)}, the lengths of the axes")
+    if len(points) != int(np.prod(lengths)):
+        raise ConfigError(f"{origin}: key 'points' has {len(points)} points; a grid of "
+                          f"shape {list(lengths)} has {int(np.prod(lengths))}")
+    for j, axis in enumerate(spec.axes):
+        grid = points[:, j].reshape(lengths)
+        values = np.moveaxis(grid, j, 0).reshape(lengths[j], -1)[:, 0]
+        on_grid = np.array_equal(grid, np.broadcast_to(
+            values.reshape([-1 if k == j else 1 for k in range(len(lengths))]), lengths))
+        in_order = (np.array_equal(values, axis.values) if axis.values is not None
+                    else bool(np.all(np.diff(values) > 0)))
+        if not (on_grid and in_order):
+            raise ConfigError(f"{origin}: key 'points': column {j} is not the grid of axis "
+                              f"{axis.path!r}'s values (key 'spec.axes.{j}')")
 
 
 def load_plan(path: str | Path, sensitivity: dict[str, Any] | None = None,
@@ -212,23 +319,30 @@ def resolve(spec: SweepSpec, scenario: Scenario, origin: str = "sweep",
                                     [a.low for a in spec.axes], [a.high for a in spec.axes],
                                     seed)
     plan = Plan(spec, scenario, formats, points, shape, seed, design)
-    for fid, fmt in formats.items():
-        allowed = parameter_paths(scenario, fmt)
-        for axis in spec.axes:
+    _check_axes(plan, origin)
+    return plan
+
+
+def _check_axes(plan: Plan, origin: str, prefix: str = "") -> None:
+    """Every axis of ``plan`` is a parameter of every format, with a NetCDF name, and every
+    point gives each format's game valid parameters. ``prefix``: the keys' prefix (the
+    sweep is ``spec`` in a stored plan)."""
+    for fid, fmt in plan.formats.items():
+        allowed = parameter_paths(plan.scenario, fmt)
+        for j, axis in enumerate(plan.spec.axes):
             if axis.path not in allowed:
-                raise ConfigError(f"{origin}: axis {axis.path!r} is not a parameter of format "
-                                  f"{fid!r}; allowed: {', '.join(allowed)}")
+                raise ConfigError(f"{origin}: key '{prefix}axes.{j}.path' = {axis.path!r}: "
+                                  f"not a parameter of format {fid!r}; allowed: "
+                                  f"{', '.join(allowed)}")
             try:
                 dim_name(axis.path)  # its name in the data files
             except ValueError as exc:
                 raise ConfigError(f"{origin}: {exc}") from None
         try:
-            build_game(scenario, fmt, {a.path: plan.all_points[:, j]
-                                       for j, a in enumerate(spec.axes)})
+            build_game(plan.scenario, fmt, {a.path: plan.all_points[:, j]
+                                            for j, a in enumerate(plan.spec.axes)})
         except ConfigError as exc:
             raise ConfigError(f"{origin}: {exc}") from None
-    return plan
-
 
 
 def _points(spec: SweepSpec) -> tuple[np.ndarray, tuple[int, ...] | None]:
