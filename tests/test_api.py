@@ -270,7 +270,8 @@ def test_sweep_dataset_rejects_mixed_or_missing_arguments(small_sweep):
         api.sweep_dataset(BASELINE, replicates=2, steps=5)
     with pytest.raises(ConfigError, match="key 'steps' is required but missing"):
         api.sweep_dataset(BASELINE, SMALL_AXES, replicates=2)
-    with pytest.raises(ConfigError, match="axis 'russia.war_cots' is not a parameter"):
+    with pytest.raises(ConfigError, match="'russia.war_cots': not a parameter of format "
+                                          "'bilateral'; did you mean russia.war_cost"):
         api.sweep_dataset(BASELINE, {"russia.war_cots": [0.1]}, replicates=2, steps=5)
 
 

@@ -8,6 +8,7 @@ every format, so formats are compared under common random numbers.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -331,9 +332,12 @@ def _check_axes(plan: Plan, origin: str, prefix: str = "") -> None:
         allowed = parameter_paths(plan.scenario, fmt)
         for j, axis in enumerate(plan.spec.axes):
             if axis.path not in allowed:
+                close = difflib.get_close_matches(axis.path, allowed, n=3)
+                hint = (f"did you mean {', '.join(close)}?" if close else
+                        "the allowed paths are listed by deterrence.parameter_paths and in "
+                        "docs/model.md")
                 raise ConfigError(f"{origin}: key '{prefix}axes.{j}.path' = {axis.path!r}: "
-                                  f"not a parameter of format {fid!r}; allowed: "
-                                  f"{', '.join(allowed)}")
+                                  f"not a parameter of format {fid!r}; {hint}")
             try:
                 dim_name(axis.path)  # its name in the data files
             except ValueError as exc:
