@@ -23,6 +23,7 @@ from ..sweep.datasets import datasets
 from ..sweep.execute import execute, read_summaries
 from ..sweep.spec import Plan
 from .manifest import code_version, packages, sha256, simd_features
+from .storage import cannot_create, check_new_folder, make_folders, remove_empty
 
 #: Environment variable naming the folder where new archives go.
 RESULTS_ENV = "DETERRENCE_RESULTS_DIR"
@@ -44,7 +45,12 @@ def plan_file(staging: Path) -> Path:
 
 
 def start_staging(plan: Plan, source: Path | None, staging: Path) -> None:
-    (staging / "config").mkdir(parents=True, exist_ok=True)
+    made: list[Path] = []
+    try:
+        make_folders(staging / "config", made)
+    except OSError as exc:
+        remove_empty(made)
+        raise cannot_create(staging, exc) from None
     # keys in their own order: the order of formats is part of the plan
     plan_file(staging).write_text(json.dumps(plan.to_json(), indent=1))
     if source is not None:
@@ -111,8 +117,7 @@ def run_sweep(plan: Plan, target: Path, executor: Executor, executor_name: str,
     Returns (archive path, []) on success, or (None, failures) if chunks failed; the
     staging folder is then kept so that ``resume=True`` continues where it stopped.
     """
-    if target.exists():
-        raise ConfigError(f"{target}: already exists; choose a new archive folder")
+    check_new_folder(target)
     staging = staging_for(target)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     if resume:
