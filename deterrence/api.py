@@ -20,10 +20,12 @@ from .analysis.sensitivity import INDICES
 from .analysis.stats import mean_ci, paired_difference
 from .archive.manifest import ArchiveError
 from .archive.read import INDICES_FILE
+from .archive.storage import check_new_folder
 from .archive.write import results_dir
 from .game.config import (
     DASHBOARD_APP,
     FORMATS_DIR,
+    MAX_SEED,
     SCENARIOS_DIR,
     SWEEPS_DIR,
     ConfigError,
@@ -60,7 +62,8 @@ __all__ = [
     "COMPARED_OUTCOMES", "DASHBOARD_APP", "DEFAULT_SAMPLES", "EXECUTORS", "FORMATS_DIR",
     "INDICES", "INDICES_FILE", "MAP_VARIABLES", "REGIME_NAMES", "SCENARIOS_DIR",
     "STABILITY_NAMES", "SUMMARY_DESCRIPTIONS", "SWEEPS_DIR", "ArchiveError", "ConfigError",
-    "MissingExtra", "Plan", "SweepSpec", "compare_formats", "decode_flags", "dim_name",
+    "MissingExtra", "Plan", "SweepSpec", "check_new_folder", "compare_formats",
+    "decode_flags", "dim_name",
     "hazard_of_first_escalation", "load_catalogue", "load_plan", "load_scenario", "locate",
     "mean_ci", "paired_difference", "parameter_path", "parameter_paths", "read_toml",
     "require_extra", "resolve", "results_dir", "significance_counts", "simulate_plan",
@@ -178,7 +181,8 @@ def simulate_scenario(scenario: Scenario | str | Path, format_id: str | None = N
     """Simulate ``runs`` repeated crises under one format (default: the scenario's).
 
     Both engines give the same numbers for the same seed. ``progress``, if given, is
-    called with the number of runs finished after each run (Mesa) or chunk (vector).
+    called with 0 once the arguments are checked, then with the number of runs finished
+    after each run (Mesa) or chunk (vector).
     """
     from .simulate import engine as vector
     from .simulate import mesa_model as abm
@@ -196,11 +200,15 @@ def simulate_scenario(scenario: Scenario | str | Path, format_id: str | None = N
         raise ConfigError(f"runs = {runs!r}: must be between 1 and {MAX_RUNS - 1}")
     if not 1 <= steps <= MAX_STEPS:
         raise ConfigError(f"steps = {steps!r}: must be between 1 and {MAX_STEPS}")
-    if seed is not None and seed < 0:
-        raise ConfigError(f"seed = {seed!r}: must be a non-negative integer")
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed = {seed!r}: must be an integer between 0 and {MAX_SEED} "
+                          "(2^63 - 1)")
     if rationality is not None and not 0 <= rationality <= 1e4:
         raise ConfigError(f"rationality = {rationality!r}: must be between 0 and 10000")
     setup = Setup.from_config(scenario, catalogue[format_id], seed, rationality)
+    vector.check_result_memory(runs, steps, setup.base.n, keep_series)
+    if progress:
+        progress(0)
     if engine == "vector":
         return vector.simulate(setup, runs, steps, keep_series, progress=progress)
     results = []

@@ -305,12 +305,10 @@ def run(
     """Simulate repeated crises; print the summary (same seed, same numbers, either engine)."""
     try:
         loaded = api.load_scenario(scenario)
-        if out_dir is not None and out_dir.exists():
-            raise ConfigError(f"{out_dir}: already exists; choose a new output folder")
+        if out_dir is not None:
+            api.check_new_folder(out_dir)  # before the work: a folder that can be made
         used_format = format_id or loaded.format
         with _progress(f"run {used_format} ({engine})", "runs", runs) as update:
-            if runs >= 1:  # the engines report after each chunk (vector) or run (Mesa)
-                update(0)
             sim = api.simulate_scenario(loaded, format_id, engine, runs, steps, seed,
                                         rationality, keep_series=out_dir is not None,
                                         formats_dir=formats_dir, progress=update)

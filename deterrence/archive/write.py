@@ -33,6 +33,7 @@ from .manifest import (
     simd_features,
     write_manifest,
 )
+from .storage import cannot_create, check_new_folder, make_folders, remove_empty
 
 #: Environment variable naming the folder where new archives go.
 RESULTS_ENV = "DETERRENCE_RESULTS_DIR"
@@ -66,7 +67,12 @@ def start_staging(plan: Plan, source: Path | None, staging: Path) -> None:
     if source is not None and source.stat().st_size > SWEEP_FILE_LIMIT:
         raise ConfigError(f"{source}: {source.stat().st_size:,} bytes, above the limit of "
                           f"{SWEEP_FILE_LIMIT:,} bytes for the sweep file of an archive")
-    (staging / "config").mkdir(parents=True, exist_ok=True)
+    made: list[Path] = []
+    try:
+        make_folders(staging / "config", made)
+    except OSError as exc:
+        remove_empty(made)
+        raise cannot_create(staging, exc) from None
     plan_file(staging).write_text(text)
     if source is not None:
         shutil.copyfile(source, staging / SWEEP_FILE)
@@ -132,8 +138,7 @@ def run_sweep(plan: Plan, target: Path, executor: Executor, executor_name: str,
     Returns (archive path, []) on success, or (None, failures) if chunks failed; the
     staging folder is then kept so that ``resume=True`` continues where it stopped.
     """
-    if target.exists():
-        raise ConfigError(f"{target}: already exists; choose a new archive folder")
+    check_new_folder(target)
     staging = staging_for(target)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     if resume:

@@ -7,17 +7,24 @@ below are what a file may leave out.
 
 Files are TOML. Unknown keys, wrong types and out-of-range values raise
 :class:`ConfigError`, whose message names the file, the key, the value and what is allowed.
+Every number has finite limits (NaN and infinity are refused): each lies far beyond any
+value the quantity takes in the world, and the model computes finite results for every
+value inside them (tests/test_schema_bounds.py).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
+import os
+import stat
 import tomllib
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 
 #: The package's data: the repository's configs/ and dashboard/ folders, which the package
 #: holds as deterrence/configs and deterrence/dashboard (links in the repository, copies in
@@ -33,12 +40,57 @@ DASHBOARD_APP = PACKAGE_DATA / "dashboard" / "app.py"
 #: Where a bundled file of each kind is looked up by name (:func:`locate`).
 BUNDLED = {"scenario": SCENARIOS_DIR, "sweep": SWEEPS_DIR}
 
+#: Largest configuration file read (scenario, sweep, format): far above any real one (the
+#: bundled files are under 10 KiB), small enough to parse in a second.
+MAX_CONFIG_BYTES = 16 * 2**20
+
+# Limits of the numbers (each the largest value accepted):
+#: military expenditure or aid, USD bn a year: USD 100 trillion, about 37 times the world's
+#: military expenditure in 2024 (USD 2,718 bn, SIPRI, docs/sources.md#sipri-2024).
+MAX_SPENDING_USD_BN = 1e5
+#: GDP, USD tn: about 90 times the world's GDP in 2024 (about USD 110 tn, IMF WEO).
+MAX_GDP_USD_TN = 1e4
+#: a cost or stake in utility units: a hundred times the unit of the scale (Russia's war
+#: aims; a guarantor's stake is 1 by default) and ten times the default catastrophe cost.
+MAX_UTILITY = 100.0
+#: a duration in days: ten years.
+MAX_DAYS = 3650.0
+#: evidence in pseudo-observations (a prior's weight, a signal per round): a million
+#: observed responses, more than any history holds.
+MAX_PSEUDO_OBSERVATIONS = 1e6
+#: the smallest prior weight, in pseudo-observations: a thousandth of an observation (a
+#: weight of 0 is no prior, and the belief of a guarantor never observed is undefined).
+MIN_PRIOR_STRENGTH = 1e-3
+#: a shock's cost factor lies in [1 / MAX_COST_FACTOR, MAX_COST_FACTOR], and the factors
+#: above 1 that reach one guarantor multiply to at most MAX_COST_FACTOR: its honouring cost
+#: changes at most a hundredfold over a run.
+MAX_COST_FACTOR = 100.0
+#: Seeds are integers in [0, MAX_SEED]: what a signed 64-bit integer holds, the range of
+#: numpy's and NetCDF-4's int64 and of JSON readers that parse integers as int64 (the
+#: random key derived from a seed through SeedSequence takes any size; the archive stores
+#: it as text).
+MAX_SEED = 2**63 - 1
+
 UTILITY_RUSSIA = "Russia's utility (value of achieving its war aims = 1)"
 UTILITY_GUARANTOR = "guarantor's utility (Ukraine's defeat = loss of its stake)"
 
 
 class ConfigError(ValueError):
     """A configuration file or value is invalid. The message is meant for the user."""
+
+
+#: The value of a :class:`KeyProblem` that names a key and not its value (a table).
+NO_VALUE = object()
+
+
+class KeyProblem(ValueError):
+    """Raised by a model's validator: the value at ``key`` (dotted, relative to the model;
+    list entries by index) is not allowed, for the reason ``message``. :func:`validate`
+    names that key and value, not the whole table."""
+
+    def __init__(self, key: str, value: Any, message: str) -> None:
+        super().__init__(message)
+        self.key, self.value = key, value
 
 
 class MissingExtra(ConfigError):
@@ -66,7 +118,11 @@ def locate(path: str | Path, kind: str, base: Path | None = None) -> Path:
     of ``kind`` ("scenario" or "sweep") with that name (``baseline`` or ``baseline.toml``)."""
     given = Path(path)
     candidate = base / given if base is not None else given
-    if candidate.exists():
+    try:
+        found = candidate.exists()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise ConfigError(f"{candidate}: cannot be read ({exc.strerror or exc})") from None
+    if found:
         return candidate
     names = bundled_names(kind)
     name = given.as_posix().removesuffix(".toml")
@@ -87,12 +143,15 @@ def parameter(default: Any = ..., *, unit: str, source: str, description: str, *
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    """The base of every configuration model: unknown keys, other types than declared, NaN
+    and infinity are errors, and a loaded model does not change."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class RussiaParameters(Strict):
     military_spending_usd_bn: float = parameter(
-        149.0, gt=0, unit="USD bn per year (2024)",
+        149.0, gt=0, le=MAX_SPENDING_USD_BN, unit="USD bn per year (2024)",
         source="SIPRI Fact Sheet, April 2025 (2024 military expenditure), "
                "docs/sources.md#sipri-2024",
         description="Russia's military expenditure; its strength in the denial contest.")
@@ -101,17 +160,17 @@ class RussiaParameters(Strict):
         description="Value to Russia of keeping the ceasefire line, relative to achieving "
                     "its war aims by force.")
     war_cost: float = parameter(
-        0.2, ge=0, unit=UTILITY_RUSSIA, source="assumption",
+        0.2, ge=0, le=MAX_UTILITY, unit=UTILITY_RUSSIA, source="assumption",
         description="Cost to Russia of renewing the offensive, whatever the outcome.")
     sanctions_cost: float = parameter(
-        0.3, ge=0, unit=UTILITY_RUSSIA, source="assumption",
+        0.3, ge=0, le=MAX_UTILITY, unit=UTILITY_RUSSIA, source="assumption",
         description="Cost of new sanctions if every guarantor in the scenario imposes them; "
                     "honouring guarantors impose their share of the guarantors' GDP.")
     catastrophe_cost: float = parameter(
-        10.0, ge=0, unit=UTILITY_RUSSIA, source="assumption",
+        10.0, ge=0, le=MAX_UTILITY, unit=UTILITY_RUSSIA, source="assumption",
         description="Cost to Russia of a nuclear catastrophe.")
     foreign_troops_aversion: float = parameter(
-        0.1, ge=0, unit=UTILITY_RUSSIA,
+        0.1, ge=0, le=MAX_UTILITY, unit=UTILITY_RUSSIA,
         source="direction: Moscow rejects foreign troops in Ukraine (August 2025 reporting, "
                "docs/sources.md#reporting-2025); size: assumption",
         description="Loss of status-quo value to Russia while foreign troops are stationed in "
@@ -123,7 +182,7 @@ class RussiaParameters(Strict):
         description="Exponent of the contest function: how sharply the balance of "
                     "capability decides the offensive.")
     fait_accompli_days: float = parameter(
-        14.0, gt=0, unit="days", source="assumption",
+        14.0, gt=0, le=MAX_DAYS, unit="days", source="assumption",
         description="Characteristic time in which an offensive creates facts on the ground; "
                     "a response delayed by d days keeps exp(-d / fait_accompli_days) of its "
                     "effect.")
@@ -136,12 +195,12 @@ class RussiaParameters(Strict):
 
 class UkraineParameters(Strict):
     military_spending_usd_bn: float = parameter(
-        64.7, gt=0, unit="USD bn per year (2024)",
+        64.7, gt=0, le=MAX_SPENDING_USD_BN, unit="USD bn per year (2024)",
         source="SIPRI Fact Sheet, April 2025 (2024 military expenditure), "
                "docs/sources.md#sipri-2024",
         description="Ukraine's own military expenditure.")
     baseline_military_aid_usd_bn: float = parameter(
-        45.0, ge=0, unit="USD bn per year",
+        45.0, ge=0, le=MAX_SPENDING_USD_BN, unit="USD bn per year",
         source="Kiel Ukraine Support Tracker: military allocations averaged EUR 41.6 bn a "
                "year in 2022-24, docs/sources.md#kiel-ust (converted at about 1.08 USD/EUR, "
                "assumption)",
@@ -154,39 +213,40 @@ class GuarantorParameters(Strict):
                     description="Short identifier used in formats and parameter paths.")
     name: str = Field(..., min_length=1, description="Display name.")
     military_spending_usd_bn: float = parameter(
-        ..., gt=0, unit="USD bn per year (2024)",
+        ..., gt=0, le=MAX_SPENDING_USD_BN, unit="USD bn per year (2024)",
         source="SIPRI (see scenario file; docs/sources.md#sipri-2024)",
         description="Military expenditure; what a combat response can bring to bear.")
     gdp_usd_tn: float = parameter(
-        ..., gt=0, unit="USD tn (2024)", source="IMF World Economic Outlook (see scenario file; "
-                                      "docs/sources.md#imf-weo-2024)",
+        ..., gt=0, le=MAX_GDP_USD_TN, unit="USD tn (2024)",
+        source="IMF World Economic Outlook (see scenario file; docs/sources.md#imf-weo-2024)",
         description="Economic weight; sets the guarantor's share of the sanctions cost.")
     nuclear_armed: bool = parameter(
         False, unit="yes/no", source="public record",
         description="Whether direct combat with this guarantor carries nuclear risk.")
     stake_in_ukraine: float = parameter(
-        1.0, ge=0, unit=UTILITY_GUARANTOR, source="assumption",
+        1.0, ge=0, le=MAX_UTILITY, unit=UTILITY_GUARANTOR, source="assumption",
         description="What the guarantor loses if Russia's offensive succeeds.")
     honouring_cost: float = parameter(
-        0.3, ge=0, unit=UTILITY_GUARANTOR, source="assumption",
+        0.3, ge=0, le=MAX_UTILITY, unit=UTILITY_GUARANTOR, source="assumption",
         description="Cost of honouring with a full response (cost share 1); a format's "
                     "response scales it.")
     audience_cost: float = parameter(
-        0.3, ge=0, unit=UTILITY_GUARANTOR,
+        0.3, ge=0, le=MAX_UTILITY, unit=UTILITY_GUARANTOR,
         source="Fearon (1994, 1997) tying hands; Tomz (2007) shows audience costs exist "
                "(docs/sources.md#fearon-1994, #fearon-1997, #tomz-2007); size: assumption",
         description="Cost of reneging on a fully binding commitment (bindingness 1).")
     tripwire_cost: float = parameter(
-        0.5, ge=0, unit=UTILITY_GUARANTOR,
+        0.5, ge=0, le=MAX_UTILITY, unit=UTILITY_GUARANTOR,
         source="Schelling (1966); Reiter & Poast (2021) on limits "
                "(docs/sources.md#schelling-1966, #reiter-poast-2021); size: assumption",
         description="Extra cost of abstaining when the guarantor's own troops in Ukraine are "
                     "attacked.")
     catastrophe_cost: float = parameter(
-        10.0, ge=0, unit=UTILITY_GUARANTOR, source="assumption",
+        10.0, ge=0, le=MAX_UTILITY, unit=UTILITY_GUARANTOR, source="assumption",
         description="Cost to the guarantor of a nuclear catastrophe.")
     readiness_cost: float = parameter(
-        0.02, ge=0, unit=f"{UTILITY_GUARANTOR} per crisis round", source="assumption",
+        0.02, ge=0, le=MAX_UTILITY, unit=f"{UTILITY_GUARANTOR} per crisis round",
+        source="assumption",
         description="Peacetime cost of keeping a credible response ready (forces on standby, "
                     "exercises, stocks), paid each round by a guarantor whose policy is to "
                     "honour. It is sunk once Russia escalates, so it does not enter the "
@@ -215,7 +275,8 @@ class DynamicsParameters(Strict):
         description="Mean of Russia's prior Beta belief that a guarantor deciding alone "
                     "honours; also where beliefs drift back to as memories fade.")
     belief_prior_strength: float = parameter(
-        4.0, gt=0, unit="pseudo-observations", source="assumption",
+        4.0, ge=MIN_PRIOR_STRENGTH, le=MAX_PSEUDO_OBSERVATIONS, unit="pseudo-observations",
+        source="assumption",
         description="Weight of the prior belief, in observed responses.")
     belief_memory: float = parameter(
         0.95, ge=0, le=1, unit="share kept per round", source="assumption",
@@ -223,7 +284,8 @@ class DynamicsParameters(Strict):
                     "factor, so reputations decay (Renshon, Dafoe & Huth on reputation, "
                     "docs/sources.md#renshon-dafoe-huth-2018).")
     troop_signal_weight: float = parameter(
-        0.1, ge=0, unit="pseudo-observations of honouring per round", source="assumption "
+        0.1, ge=0, le=MAX_PSEUDO_OBSERVATIONS,
+        unit="pseudo-observations of honouring per round", source="assumption "
         "(costly signals: Fearon 1997 sinking costs, docs/sources.md#fearon-1997; declarations "
         "are cheap talk and count for nothing)",
         description="Evidence that a guarantor with troops stationed in Ukraine adds to "
@@ -257,6 +319,19 @@ class DynamicsParameters(Strict):
         description="How far the sanctions stock lowers the capability Russia regenerates "
                     "towards (capped at the whole baseline).")
 
+    @model_validator(mode="after")
+    def _stocks_stay_positive(self) -> DynamicsParameters:
+        # a side's capability after a round of fighting is (1 - rate - war_damage) times
+        # its old one plus non-negative terms: with a larger sum it could turn negative
+        for rate in ("ukraine_recovery_rate", "russia_regeneration_rate"):
+            total = getattr(self, rate) + self.war_damage
+            if total > 1:
+                raise KeyProblem(rate, getattr(self, rate),
+                                 f"{rate} + war_damage = {total:g}: the shares of capability "
+                                 "regained and lost in a round of fighting may add up to at "
+                                 "most 1 (else a capability turns negative)")
+        return self
+
 
 class Shock(Strict):
     """A scheduled event in a simulation."""
@@ -267,7 +342,8 @@ class Shock(Strict):
                          "its honouring cost is multiplied by `factor`; election: Russia's "
                          "belief about it returns to the prior and its learning restarts.")
     guarantor: str = Field(..., description="Guarantor id, or '*' for every member.")
-    factor: float = Field(1.0, gt=0, description="Multiplier for cost_change.")
+    factor: float = Field(1.0, ge=1 / MAX_COST_FACTOR, le=MAX_COST_FACTOR,
+                          description="Multiplier for cost_change.")
 
 
 class ResponseSpec(Strict):
@@ -316,7 +392,7 @@ class FormatSpec(Strict):
                     "that chooses the response maximising their joint payoff; otherwise each "
                     "decides alone (free riding). 0 for bilateral deals.")
     response_delay_days: float = parameter(
-        14.0, ge=0, unit="days", source="assumption",
+        14.0, ge=0, le=MAX_DAYS, unit="days", source="assumption",
         description="Time from an attack to the response taking effect; troops already on "
                     "the ground act without delay.")
     response: ResponseSpec = Field(default_factory=ResponseSpec,
@@ -328,12 +404,17 @@ class FormatSpec(Strict):
     @model_validator(mode="after")
     def _overrides_are_members(self) -> FormatSpec:
         if self.members != "all":
-            if len(set(self.members)) != len(self.members):
-                raise ValueError(f"members lists a guarantor twice: {self.members}")
-            stray = sorted(set(self.response_overrides) - set(self.members))
-            if stray:
-                raise ValueError(f"response_overrides name non-members {stray}; "
-                                 f"members are {self.members}")
+            first = first_repeat(self.members)
+            if first is not None:
+                i, j = first
+                raise KeyProblem(f"members.{j}", self.members[j],
+                                 f"listed twice (also members.{i}); list each member once")
+            members = set(self.members)
+            for gid in self.response_overrides:
+                if gid not in members:
+                    raise KeyProblem(f"response_overrides.{gid}", NO_VALUE,
+                                     f"{gid!r} is not a member; members: "
+                                     f"{listing(self.members)}")
         return self
 
 
@@ -344,7 +425,8 @@ class Scenario(Strict):
     description: str = ""
     format: str = Field("nato_lite", description="Id of the scenario's own format, for "
                                                  "commands that study one format.")
-    seed: int = Field(20250801, ge=0, description="Root seed for everything random.")
+    seed: int = Field(20250801, ge=0, le=MAX_SEED,
+                      description="Root seed for everything random.")
     russia: RussiaParameters = Field(default_factory=RussiaParameters)
     ukraine: UkraineParameters = Field(default_factory=UkraineParameters)
     guarantors: list[GuarantorParameters] = Field(..., min_length=1)
@@ -352,21 +434,79 @@ class Scenario(Strict):
     dynamics: DynamicsParameters = Field(default_factory=DynamicsParameters)
     shocks: list[Shock] = Field(default_factory=list)
 
+    #: the guarantors by id (:meth:`guarantor`), derived from ``guarantors``
+    _by_id: dict[str, GuarantorParameters] = PrivateAttr(default_factory=dict)
+
     @model_validator(mode="after")
-    def _unique_ids(self) -> Scenario:
+    def _consistent(self) -> Scenario:
         ids = [g.id for g in self.guarantors]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"guarantor ids must be unique, got {ids}")
-        stray = sorted({s.guarantor for s in self.shocks} - set(ids) - {"*"})
-        if stray:
-            raise ValueError(f"shocks name unknown guarantors {stray}; allowed: {ids} or '*'")
+        first = first_repeat(ids)
+        if first is not None:
+            i, j = first
+            raise KeyProblem(f"guarantors.{j}.id", ids[j],
+                             f"guarantors.{i} has this id too; ids must be unique")
+        known = set(ids)
+        for k, shock in enumerate(self.shocks):
+            if shock.guarantor != "*" and shock.guarantor not in known:
+                raise KeyProblem(f"shocks.{k}.guarantor", shock.guarantor,
+                                 f"not a guarantor; allowed: '*' or {listing(ids)}")
+        self._check_cost_factors()
+        self._by_id = dict(zip(ids, self.guarantors, strict=True))
         return self
 
+    def _check_cost_factors(self) -> None:
+        """The cost factors above 1 that reach one guarantor (its own and those for '*')
+        multiply to at most MAX_COST_FACTOR, so that its honouring cost stays in range."""
+        every = 1.0
+        own: dict[str, float] = {}
+        for shock in self.shocks:
+            if shock.kind == "cost_change" and shock.factor > 1:
+                if shock.guarantor == "*":
+                    every *= shock.factor
+                else:
+                    own[shock.guarantor] = own.get(shock.guarantor, 1.0) * shock.factor
+        who, most = max(own.items(), key=lambda item: item[1], default=(None, 1.0))
+        total = every * most
+        if total > MAX_COST_FACTOR:
+            reached = "every guarantor" if who is None else f"guarantor {who!r}"
+            shown = f"{total:.3g}" if math.isfinite(total) else "more than 1e308"
+            raise KeyProblem("shocks", NO_VALUE,
+                             f"the cost_change factors above 1 that reach {reached} multiply "
+                             f"to {shown}; at most {MAX_COST_FACTOR:g} allowed (an honouring "
+                             f"cost may change at most {MAX_COST_FACTOR:g}-fold)")
+
     def guarantor(self, guarantor_id: str) -> GuarantorParameters:
-        for g in self.guarantors:
-            if g.id == guarantor_id:
-                return g
-        raise KeyError(guarantor_id)
+        """The guarantor with this id (KeyError if there is none): a dictionary lookup."""
+        if len(self._by_id) != len(self.guarantors):  # made without validation
+            self._by_id = {g.id: g for g in self.guarantors}
+        return self._by_id[guarantor_id]
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False):
+        """A copy (pydantic's), with the guarantors by id taken from the copy's own."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied._by_id = {g.id: g for g in copied.guarantors}
+        return copied
+
+
+def first_repeat(values: list) -> tuple[int, int] | None:
+    """(i, j), i < j, of the first value that appears again, at j; None if all differ."""
+    seen: dict = {}
+    for j, value in enumerate(values):
+        if value in seen:
+            return seen[value], j
+        seen[value] = j
+    return None
+
+
+#: Names a message lists before it says how many there are in all.
+LISTED_NAMES = 20
+
+
+def listing(names: list[str]) -> str:
+    """``names`` for a message: all of them, or the first :data:`LISTED_NAMES` and the count."""
+    if len(names) <= LISTED_NAMES:
+        return ", ".join(names)
+    return f"{', '.join(names[:LISTED_NAMES])}, ... ({len(names)} in all)"
 
 
 # ---------------------------------------------------------------------------------------
@@ -374,31 +514,87 @@ class Scenario(Strict):
 
 
 def _describe_error(err: dict[str, Any], model: type[BaseModel]) -> str:
-    key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    """One problem of a failed validation: the key, the value and what is allowed."""
+    loc = tuple(err["loc"])
+    problem = (err.get("ctx") or {}).get("error")
+    if isinstance(problem, KeyProblem):  # a model's validator names the key itself
+        key = _key((*loc, *problem.key.split("."))) if problem.key else _key(loc)
+        if problem.value is NO_VALUE:
+            return f"key '{key}': {problem}"
+        return f"key '{key}' = {_shown(problem.value)}: {problem}"
+    key = _key(loc)
     value = err.get("input")
     if err["type"] == "extra_forbidden":
         allowed = _allowed_keys(model, err["loc"][:-1])
         hint = f"unknown key; allowed keys here: {', '.join(allowed)}" if allowed else \
             "unknown key"
-        return f"key '{key}' = {value!r}: {hint}"
+        return f"key '{key}' = {_shown(value)}: {hint}"
     if err["type"] == "missing":
         return f"key '{key}' is required but missing"
-    return f"key '{key}' = {value!r}: {err['msg']}"
+    if err["type"] == "finite_number":
+        limits = describe_limits(_field_at(model, loc))
+        return (f"key '{key}' = {_shown(value)}: must be a finite number"
+                + (f" ({limits})" if limits else ""))
+    message = str(problem) if err["type"] == "value_error" and problem else err["msg"]
+    if isinstance(value, dict):  # a whole table: name it, not its contents
+        return f"key '{key}': {message}"
+    return f"key '{key}' = {_shown(value)}: {message}"
+
+
+def _key(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+#: Characters of a value a message shows (a longer one is cut).
+SHOWN_CHARACTERS = 120
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARACTERS else f"{text[:SHOWN_CHARACTERS]}..."
+
+
+LIMIT_SYMBOLS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def limits_of(info: FieldInfo | None) -> list[tuple[str, float]]:
+    """The limits of a field: (``gt``, ``ge``, ``lt`` or ``le``, bound) pairs."""
+    if info is None:
+        return []
+    return [(name, getattr(rule, name)) for rule in info.metadata for name in LIMIT_SYMBOLS
+            if getattr(rule, name, None) is not None]
+
+
+def describe_limits(info: FieldInfo | None) -> str:
+    """The limits of a field for a message, e.g. ``> 0 and <= 100000``."""
+    return " and ".join(f"{LIMIT_SYMBOLS[name]} {bound:g}" for name, bound in limits_of(info))
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     """Field names of the sub-model at ``loc`` (skipping list indices and dict keys)."""
-    current: Any = model
-    for part in loc:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return []
-        field = current.model_fields.get(str(part))
-        if field is None:
-            continue  # a list index or a dict key: stay on the same model
-        current = _inner_model(field.annotation)
+    current = _walk(model, loc)[1]
     if isinstance(current, type) and issubclass(current, BaseModel):
         return sorted(current.model_fields)
     return []
+
+
+def _field_at(model: type[BaseModel], loc: tuple) -> FieldInfo | None:
+    """The field at ``loc`` (skipping list indices and dict keys), or None."""
+    return _walk(model, loc)[0]
+
+
+def _walk(model: type[BaseModel], loc: tuple) -> tuple[FieldInfo | None, Any]:
+    """The last field named on the way along ``loc`` and the model (or type) reached."""
+    current: Any = model
+    info = None
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None, None
+        found = current.model_fields.get(str(part))
+        if found is None:
+            continue  # a list index or a dict key: stay on the same model
+        info, current = found, _inner_model(found.annotation)
+    return info, current
 
 
 def _inner_model(annotation: Any) -> Any:
@@ -422,16 +618,50 @@ def validate(model: type[BaseModel], data: dict[str, Any], origin: str):
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
+    """The table of a TOML file: a regular file of at most :data:`MAX_CONFIG_BYTES`.
+
+    The file is opened without blocking and checked before it is read, so a device
+    (``/dev/zero``), a named pipe or a folder is refused at once."""
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise ConfigError(f"{path}: {_file_kind(info.st_mode)}, not a regular file; "
+                              f"a configuration is a TOML file")
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            size = size_text(info.st_size) if info.st_size > MAX_CONFIG_BYTES else \
+                f"more than {size_text(MAX_CONFIG_BYTES)}"
+            raise ConfigError(f"{path}: {size}; a configuration file may have at most "
+                              f"{size_text(MAX_CONFIG_BYTES)}")
+        return tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML (nested too deeply)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def size_text(size: float) -> str:
+    """A number of bytes for a message: ``512 bytes``, ``16.0 MiB``, ``8.0 GiB``."""
+    for unit, power in (("EiB", 60), ("PiB", 50), ("TiB", 40), ("GiB", 30), ("MiB", 20),
+                        ("KiB", 10)):
+        if size >= 2**power:
+            return f"{size / 2**power:,.1f} {unit}"
+    return f"{size:,.0f} bytes"
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"),
+             (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -488,11 +718,14 @@ def member_ids(fmt: FormatSpec, scenario: Scenario) -> list[str]:
     known = [g.id for g in scenario.guarantors]
     if fmt.members == "all":
         return known
-    unknown = [m for m in fmt.members if m not in known]
+    known_ids = set(known)
+    unknown = [m for m in fmt.members if m not in known_ids]
     if unknown:
-        raise ConfigError(f"format {fmt.id!r}: key 'members' names {unknown}, which are not "
-                          f"guarantors of scenario {scenario.name!r} (allowed: {known})")
-    return [g for g in known if g in fmt.members]
+        raise ConfigError(f"format {fmt.id!r}: key 'members' names {listing(unknown)}, which "
+                          f"are not guarantors of scenario {scenario.name!r} (allowed: "
+                          f"{listing(known)})")
+    members = set(fmt.members)
+    return [g for g in known if g in members]
 
 
 def response_of(fmt: FormatSpec, guarantor_id: str) -> ResponseSpec:

@@ -45,6 +45,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from .config import (
+    LIMIT_SYMBOLS,
     ConfigError,
     FormatSpec,
     GuarantorParameters,
@@ -52,8 +53,10 @@ from .config import (
     RussiaParameters,
     Scenario,
     UkraineParameters,
+    limits_of,
     member_ids,
     response_of,
+    size_text,
 )
 
 
@@ -132,7 +135,14 @@ def _weighted_count(actions: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def russia_success_probability(game: Game, actions: np.ndarray) -> np.ndarray:
     """P(Russia's offensive succeeds | escalation, profile): shape (C, P)."""
     defence = game.ukraine_capability[:, None] + _weighted_count(actions, game.added_capability)
-    ratio = defence / game.russia_capability[:, None]
+    russia = game.russia_capability[:, None]
+    if np.all(game.russia_capability > 0):
+        ratio = defence / russia
+    else:  # war damage can wear Russia's capability down to 0 (and Ukraine's as well)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # Russia fails against any defence; with no capability on either side the
+            # contest is even (ratio 1, P = 1/2)
+            ratio = np.where((defence == 0) & (russia == 0), 1.0, defence / russia)
     decisiveness = game.contest_decisiveness
     if decisiveness.size and np.all(decisiveness == decisiveness[0]):
         decisiveness = decisiveness[0]  # a scalar exponent takes numpy's fast paths
@@ -216,12 +226,53 @@ def outcome(escalates: np.ndarray, success: np.ndarray, defended_below: float) -
     return (escalates * (DEFENDED + (success >= defended_below))).astype(np.int8)
 
 
+# ---------------------------------------------------------------------------------------
+# The size of the enumeration: 2^n response profiles per cell
+
+#: Bytes of a float64.
+FLOAT_BYTES = 8
+#: Memory the largest table over the profiles may take for one chunk of cells (solver) or
+#: runs (engine); a chunk's working set is a few times this.
+TABLE_BYTES_PER_CHUNK = 64 * 2**20
+
+
+def profile_table_bytes(members: int) -> int:
+    """Bytes per cell of the largest table over response profiles that the solver or an
+    engine forms: the strategic form's payoffs, 2^(n+1) profiles x (n+1) players."""
+    return FLOAT_BYTES * (members + 1) * 2 ** (members + 1)
+
+
+#: Most members a format may bind: the largest n whose table for one cell fits
+#: :data:`TABLE_BYTES_PER_CHUNK` (17: 2^17 = 131,072 response profiles; solving one cell
+#: then takes minutes, and each member more doubles the work).
+MAX_MEMBERS = max(n for n in range(64) if profile_table_bytes(n) <= TABLE_BYTES_PER_CHUNK)
+
+
+def check_members(members: int, where: str) -> None:
+    """Raise ConfigError if ``members`` guarantors are too many to enumerate."""
+    if members > MAX_MEMBERS:
+        raise ConfigError(
+            f"{where}: {members} members need 2^{members} response profiles "
+            f"({size_text(profile_table_bytes(members))} per cell for the largest table); "
+            f"the exact enumeration handles up to 2^{MAX_MEMBERS} "
+            f"({size_text(profile_table_bytes(MAX_MEMBERS))} per cell): use at most "
+            f"{MAX_MEMBERS} members")
+
+
+def cells_per_chunk(members: int, wanted: int) -> int:
+    """Cells (or runs) to compute together: at most ``wanted``, and few enough that the
+    largest profile table of the chunk fits :data:`TABLE_BYTES_PER_CHUNK` (at least 1)."""
+    check_members(members, "the exact enumeration")
+    return max(1, min(wanted, TABLE_BYTES_PER_CHUNK // profile_table_bytes(members)))
+
+
 @functools.cache
 def all_profiles(n: int) -> np.ndarray:
     """Every pure response profile: row ``k`` holds the bits of ``k`` (guarantor i = bit i).
 
     Cached and read-only: the payoff functions recognise this array and use a faster sum.
     """
+    check_members(n, "the exact enumeration")
     k = np.arange(2 ** n)
     profiles = ((k[:, None] >> np.arange(n)[None, :]) & 1).astype(np.float64)
     profiles.flags.writeable = False
@@ -285,14 +336,15 @@ def _check_override(path: str, values: np.ndarray, scenario: Scenario, fmt: Form
         raise ConfigError(f"parameter path {path!r}: values must be finite numbers")
     info = parameter_field(path)
     for value in (float(values.min()), float(values.max())):
-        for rule in info.metadata:
-            for name, ok in (("gt", lambda v, b: v > b), ("ge", lambda v, b: v >= b),
-                             ("lt", lambda v, b: v < b), ("le", lambda v, b: v <= b)):
-                bound = getattr(rule, name, None)
-                if bound is not None and not ok(value, bound):
-                    symbol = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}[name]
-                    raise ConfigError(f"parameter path {path!r} = {value!r}: must be "
-                                      f"{symbol} {bound}")
+        for name, bound in limits_of(info):
+            if not LIMIT_TESTS[name](value, bound):
+                raise ConfigError(f"parameter path {path!r} = {value!r}: must be "
+                                  f"{LIMIT_SYMBOLS[name]} {bound:g}")
+
+
+#: Whether a value keeps a field's limit (:func:`deterrence.game.config.limits_of`).
+LIMIT_TESTS = {"gt": lambda v, b: v > b, "ge": lambda v, b: v >= b,
+               "lt": lambda v, b: v < b, "le": lambda v, b: v <= b}
 
 
 def build_game(scenario: Scenario, fmt: FormatSpec,
@@ -320,6 +372,7 @@ def build_game(scenario: Scenario, fmt: FormatSpec,
 
     russia, ukraine = scenario.russia, scenario.ukraine
     members = member_ids(fmt, scenario)
+    check_members(len(members), f"scenario {scenario.name!r}, format {fmt.id!r}")
 
     def guarantor_column(name: str) -> np.ndarray:
         cols = [value(f"guarantors.{gid}.{name}", float(getattr(scenario.guarantor(gid), name)),

@@ -12,12 +12,48 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..game.payoffs import all_profiles, outcome, russia_success_probability
+from ..game.config import ConfigError, size_text
+from ..game.payoffs import all_profiles, cells_per_chunk, outcome, russia_success_probability
 from ..solve.equilibrium import crisis_tables
 from . import rules as dyn
 
-#: Runs advanced together; bounds memory (the 2^n profile tables are (chunk, 2^n)).
+#: Runs advanced together; bounds memory (the 2^n profile tables are (chunk, 2^n)), and
+#: fewer for many members (:func:`deterrence.game.payoffs.cells_per_chunk`).
 CHUNK_RUNS = 512
+#: Most memory the results of one simulation may take as held (:func:`result_bytes`);
+#: stacking the series and writing them to a file copies them once or twice more.
+RESULT_MEMORY_LIMIT = 2 * 2**30
+#: Bytes kept per run whatever is asked: its index and cell and four summaries, 8 bytes
+#: each.
+RUN_BYTES = 6 * 8
+
+
+def series_bytes_per_round(members: int) -> int:
+    """Bytes of one run's series for one round (:class:`deterrence.simulate.rules.Series`):
+    escalated, team and outcome (1 byte each), each member's action (1 byte), belief and
+    attraction (8 bytes each), and three stocks (8 bytes each)."""
+    return 3 + members * (1 + 8 + 8) + 3 * 8
+
+
+def result_bytes(runs: int, steps: int, members: int, keep_series: bool) -> int:
+    """Memory the results of ``runs`` runs of ``steps`` rounds take as held."""
+    per_run = RUN_BYTES + (steps * series_bytes_per_round(members) if keep_series else 0)
+    return runs * per_run
+
+
+def check_result_memory(runs: int, steps: int, members: int, keep_series: bool) -> None:
+    """Raise ConfigError, before any work, if the results would not fit
+    :data:`RESULT_MEMORY_LIMIT`; the message says what they would need."""
+    need = result_bytes(runs, steps, members, keep_series)
+    if need > RESULT_MEMORY_LIMIT:
+        per_run = result_bytes(1, steps, members, keep_series)
+        what = (f"{runs:,} runs x {steps:,} rounds of series for {members} members"
+                if keep_series else f"{runs:,} runs")
+        raise ConfigError(f"runs = {runs}: the results of {what} would take "
+                          f"{size_text(need)} in memory; at most "
+                          f"{size_text(RESULT_MEMORY_LIMIT)} allowed: use at most "
+                          f"{RESULT_MEMORY_LIMIT // per_run:,} runs"
+                          + (" or fewer rounds, or no series" if keep_series else ""))
 
 
 @dataclass(frozen=True)
@@ -40,6 +76,9 @@ def simulate(setup: dyn.Setup, runs: int | np.ndarray, steps: int, keep_series: 
     by default every run plays cell 0. ``progress``, if given, is called with the number of
     runs finished after each chunk.
     """
+    count = int(runs) if np.isscalar(runs) else len(runs)
+    check_result_memory(count, steps, setup.base.n, keep_series)
+    chunk_runs = cells_per_chunk(setup.base.n, chunk_runs)
     run_ids = np.arange(runs) if np.isscalar(runs) else np.asarray(runs, dtype=np.int64)
     if run_ids.size == 0 or steps < 1:
         raise ValueError("need at least one run and one step")

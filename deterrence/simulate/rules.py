@@ -229,7 +229,9 @@ def update_stocks(stocks: Stocks, base: Game, params: DynamicsParameters,
     russia = (russia + params.russia_regeneration_rate * (target - russia)
               - fought * params.war_damage * russia)
     sanctions = (1.0 - params.sanctions_decay) * stocks.sanctions + fought * sanctions_imposed
-    return Stocks(ukraine, russia, sanctions)
+    # a rate + war_damage of 1 (the most the schema allows) leaves (1 - rate - war_damage)
+    # = 0 of the old capability, which rounding can take a hair below 0
+    return Stocks(np.maximum(ukraine, 0.0), np.maximum(russia, 0.0), sanctions)
 
 
 # ---------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ import numpy as np
 from ..game.payoffs import (
     Game,
     all_profiles,
+    cells_per_chunk,
     escalation_risk,
     guarantor_payoffs,
     honouring_gain,
@@ -62,7 +63,8 @@ REGIME_NAMES = ("deterred", "defended", "abandoned", "mixed")
 PAYOFF_TOL = 1e-10
 #: Tolerance on eigenvalues when classifying stability.
 EIGEN_TOL = 1e-9
-#: Cells per chunk in grid solves (measured fastest on 2 cores; ~1 MB per (C, P) array).
+#: Cells per chunk in grid solves (measured fastest on 2 cores; ~1 MB per (C, P) array),
+#: and fewer for many members (:func:`deterrence.game.payoffs.cells_per_chunk`).
 CHUNK_CELLS = 512
 
 
@@ -261,6 +263,7 @@ def solve_grid(game: Game, defended_below: float = 0.5, chunk_cells: int = CHUNK
     core); numpy releases the GIL in its loops, and each cell's result does not depend on
     the chunking.
     """
+    chunk_cells = cells_per_chunk(game.n, chunk_cells)
     starts = range(0, game.cells, chunk_cells)
     if not starts:
         raise ValueError("solve_grid needs at least one cell")

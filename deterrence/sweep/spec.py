@@ -9,6 +9,7 @@ every format, so formats are compared under common random numbers.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -19,10 +20,14 @@ from pydantic import Field, model_validator
 
 from ..game.config import (
     FORMATS_DIR,
+    MAX_SEED,
+    NO_VALUE,
     ConfigError,
     FormatSpec,
+    KeyProblem,
     Scenario,
     Strict,
+    first_repeat,
     load_catalogue,
     load_scenario,
     locate,
@@ -33,12 +38,26 @@ from ..game.payoffs import build_game, parameter_paths
 from .datasets import dim_name
 from .design import SensitivitySpec
 
+#: Most points a sweep may have: its grid or sample and its sensitivity design together
+#: (each point is solved exactly under every format and simulated ``replicates`` times);
+#: a grid of 1000 x 1000.
+MAX_POINTS = 1_000_000
+#: Most numbers a plan may hold (points x axes): config/plan.json writes each in about 20
+#: characters, so a plan stays under about 40 MB.
+MAX_PLAN_VALUES = 2_000_000
+#: Most runs a sweep may have over all its formats: the archive's simulation.nc holds four
+#: 8-byte summaries per run (at most about 320 MB), read into memory to write it.
+MAX_SWEEP_RUNS = 10_000_000
+#: Most work units (chunks of ``chunk_runs`` runs) a sweep may have: each is a file in the
+#: staging folder while the sweep runs.
+MAX_CHUNKS = 100_000
+
 
 class SweepAxis(Strict):
     """One swept parameter: explicit ``values``, or a range ``low``-``high``."""
 
     path: str = Field(..., description="Parameter path, e.g. russia.war_cost (see docs).")
-    values: list[float] | None = Field(None, min_length=1)
+    values: list[float] | None = Field(None, min_length=1, max_length=MAX_POINTS)
     low: float | None = None
     high: float | None = None
     count: int | None = Field(None, ge=1, le=10_000, description="Grid points in the range.")
@@ -47,13 +66,19 @@ class SweepAxis(Strict):
     def _one_form(self) -> SweepAxis:
         if self.values is not None:
             if self.low is not None or self.high is not None or self.count is not None:
-                raise ValueError(f"axis {self.path!r}: give either values or low/high, not both")
+                raise KeyProblem("", NO_VALUE, f"axis {self.path!r}: give either values or "
+                                               "low/high, not both")
         elif self.low is None or self.high is None:
-            raise ValueError(f"axis {self.path!r}: give values, or low and high")
+            raise KeyProblem("", NO_VALUE, f"axis {self.path!r}: give values, or low and high")
         elif not self.low < self.high:
-            raise ValueError(f"axis {self.path!r}: low = {self.low} must be below "
-                             f"high = {self.high}")
+            raise KeyProblem("", NO_VALUE, f"axis {self.path!r}: low = {self.low} must be "
+                                           f"below high = {self.high}")
         return self
+
+    @property
+    def size(self) -> int | None:
+        """Points of the axis in a grid (None for a range without count)."""
+        return len(self.values) if self.values is not None else self.count
 
 
 class SweepSpec(Strict):
@@ -64,12 +89,13 @@ class SweepSpec(Strict):
     scenario: str = Field(..., description="Scenario file, relative to the sweep file.")
     formats: list[str] | Literal["all"] = Field("all", min_length=1)
     method: Literal["grid", "lhs", "sobol"] = "grid"
-    samples: int | None = Field(None, ge=1, le=1_000_000,
+    samples: int | None = Field(None, ge=1, le=MAX_POINTS,
                                 description="Points drawn by lhs / sobol.")
     axes: list[SweepAxis] = Field(..., min_length=1)
     replicates: int = Field(..., ge=1, le=100_000)
     steps: int = Field(..., ge=1, le=100_000)
-    seed: int | None = Field(None, ge=0, description="Root seed (default: the scenario's).")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED,
+                             description="Root seed (default: the scenario's).")
     rationality: float | None = Field(None, ge=0, le=1e4)
     chunk_runs: int = Field(4096, ge=1, le=1_000_000, description="Runs per work unit.")
     sensitivity: SensitivitySpec | None = Field(
@@ -78,29 +104,76 @@ class SweepSpec(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> SweepSpec:
-        paths = [a.path for a in self.axes]
-        if len(set(paths)) != len(paths):
-            raise ValueError(f"axes repeat a parameter: {paths}")
+        first = first_repeat([a.path for a in self.axes])
+        if first is not None:
+            i, j = first
+            raise KeyProblem(f"axes.{j}.path", self.axes[j].path,
+                             f"axes.{i} varies this parameter too; give each parameter once")
         if self.sensitivity is not None:
-            for a in self.axes:
+            for j, a in enumerate(self.axes):
                 if a.values is not None:
-                    raise ValueError(f"axis {a.path!r}: the sensitivity design samples a "
+                    raise KeyProblem(f"axes.{j}.values", NO_VALUE,
+                                     f"axis {a.path!r}: the sensitivity design samples a "
                                      "range (low, high), not values")
         if self.method == "grid":
-            for a in self.axes:
+            for j, a in enumerate(self.axes):
                 if a.values is None and a.count is None:
-                    raise ValueError(f"axis {a.path!r}: a grid range needs count")
+                    raise KeyProblem(f"axes.{j}", NO_VALUE,
+                                     f"axis {a.path!r}: a grid range needs count")
             if self.samples is not None:
-                raise ValueError("samples is for lhs / sobol; a grid takes its points from "
-                                 "the axes")
+                raise KeyProblem("samples", self.samples, "samples is for lhs / sobol; a grid "
+                                                          "takes its points from the axes")
         else:
             if self.samples is None:
-                raise ValueError(f"method {self.method!r} needs samples")
-            for a in self.axes:
+                raise KeyProblem("samples", NO_VALUE, f"method {self.method!r} needs samples")
+            for j, a in enumerate(self.axes):
                 if a.values is not None or a.count is not None:
-                    raise ValueError(f"axis {a.path!r}: {self.method} samples a range "
+                    raise KeyProblem(f"axes.{j}", NO_VALUE,
+                                     f"axis {a.path!r}: {self.method} samples a range "
                                      f"(low, high), not values or count")
+        self._check_size()
         return self
+
+    @property
+    def point_count(self) -> int:
+        """Points of the sweep's own design: the grid's product of axis sizes, or samples."""
+        if self.method == "grid":
+            return math.prod(a.size for a in self.axes)
+        return self.samples
+
+    @property
+    def design_point_count(self) -> int:
+        """Points of the sensitivity design (SALib's sizes: N (k + 2) for Sobol without
+        second-order indices, N (k + 1) for Morris; :func:`.design.design`)."""
+        if self.sensitivity is None:
+            return 0
+        extra = 2 if self.sensitivity.method == "sobol" else 1
+        return self.sensitivity.samples * (len(self.axes) + extra)
+
+    def _check_size(self) -> None:
+        """Refuse a sweep too large to plan or hold: before any point is made."""
+        own, design = self.point_count, self.design_point_count
+        total = own + design
+        what = (" x ".join(str(a.size) for a in self.axes) + " grid" if self.method == "grid"
+                else f"{self.samples} samples")
+        if design:
+            what += f" and a sensitivity design of {design:,}"
+        if total > MAX_POINTS:
+            key = ("sensitivity.samples" if own <= MAX_POINTS
+                   else "axes" if self.method == "grid" else "samples")
+            raise KeyProblem(key, NO_VALUE, f"{total:,} points ({what}); a sweep may have at "
+                                            f"most {MAX_POINTS:,} points")
+        if total * len(self.axes) > MAX_PLAN_VALUES:
+            raise KeyProblem("axes", NO_VALUE,
+                             f"{total:,} points x {len(self.axes)} axes = "
+                             f"{total * len(self.axes):,} numbers in the plan; at most "
+                             f"{MAX_PLAN_VALUES:,} (fewer points or fewer axes)")
+        runs = total * self.replicates
+        if runs > MAX_SWEEP_RUNS:
+            raise KeyProblem("replicates", self.replicates,
+                             f"{total:,} points x {self.replicates:,} replicates = {runs:,} "
+                             f"runs per format; a sweep may have at most {MAX_SWEEP_RUNS:,} "
+                             "runs")
 
 
 @dataclass(frozen=True)
@@ -310,6 +383,16 @@ def resolve(spec: SweepSpec, scenario: Scenario, origin: str = "sweep",
         raise ConfigError(f"{origin}: key 'formats' names unknown formats {unknown}; allowed: "
                           f"{sorted(catalogue)}")
     formats = {f: catalogue[f] for f in dict.fromkeys(ids)}
+    runs = (spec.point_count + spec.design_point_count) * spec.replicates * len(formats)
+    if runs > MAX_SWEEP_RUNS:
+        raise ConfigError(f"{origin}: {runs:,} runs ({len(formats)} formats x "
+                          f"{runs // len(formats):,} runs each); a sweep may have at most "
+                          f"{MAX_SWEEP_RUNS:,} runs: fewer formats, points or replicates")
+    chunks = -(-runs // len(formats) // spec.chunk_runs) * len(formats)
+    if chunks > MAX_CHUNKS:
+        raise ConfigError(f"{origin}: key 'chunk_runs' = {spec.chunk_runs}: {chunks:,} work "
+                          f"units of {spec.chunk_runs} runs; a sweep may have at most "
+                          f"{MAX_CHUNKS:,}: use larger chunks")
     points, shape = _points(spec)
     seed = scenario.seed if spec.seed is None else spec.seed
     design = None

@@ -1,0 +1,297 @@
+"""Every number the schema lets through is one the model computes with.
+
+* With every parameter anywhere inside its limits, the extremes included, the exact solver
+  and the engine give finite numbers (hypothesis draws whole scenarios and formats).
+* A value just outside a limit, infinity, NaN or a huge number is a ConfigError naming the
+  key, on one line: when a file is loaded, through ``with_parameters`` and on the sweep
+  and grid override path.
+
+The fields come from the schema's ``model_fields``, so a new field is covered as it is
+added.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from deterrence import api
+from deterrence.game import config as C
+from deterrence.game.payoffs import build_game, parameter_field, parameter_paths
+from deterrence.simulate import engine, rules
+from deterrence.solve import binary_games as bg
+from deterrence.solve.equilibrium import solve_cell, solve_grid
+
+from helpers import guarantor
+
+#: The tables of a scenario with numbers, by where they sit in a scenario file.
+SCENARIO_TABLES = {"russia": C.RussiaParameters, "ukraine": C.UkraineParameters,
+                   "analysis": C.AnalysisParameters, "dynamics": C.DynamicsParameters}
+
+
+def float_fields(model) -> dict:
+    return {name: info for name, info in model.model_fields.items() if info.annotation is float}
+
+
+def extremes(info) -> tuple[float, float]:
+    """The smallest and the largest value a field accepts."""
+    limits = dict(C.limits_of(info))
+    low = limits["ge"] if "ge" in limits else float(np.nextafter(limits["gt"], np.inf))
+    high = limits["le"] if "le" in limits else float(np.nextafter(limits["lt"], -np.inf))
+    return low, high
+
+
+def inside(info):
+    """A value inside the field's limits: often one of the two extremes, else uniform."""
+    low, high = extremes(info)
+    return st.one_of(st.sampled_from([low, high]),
+                     st.floats(0.0, 1.0).map(lambda u: min(high, max(low, low + u * (high - low)))))
+
+
+def test_every_float_field_has_finite_limits_on_both_sides():
+    models = [*SCENARIO_TABLES.values(), C.GuarantorParameters, C.FormatSpec, C.ResponseSpec,
+              C.Shock]
+    for model in models:
+        for name, info in float_fields(model).items():
+            limits = dict(C.limits_of(info))
+            assert {"ge", "gt"} & set(limits) and {"le", "lt"} & set(limits), (model, name)
+            assert all(math.isfinite(v) for v in limits.values()), (model, name)
+
+
+@st.composite
+def cases(draw):
+    """A scenario and a format with every number drawn inside its limits."""
+    def table(model):
+        return {name: draw(inside(info)) for name, info in float_fields(model).items()}
+
+    sections = {name: table(model) for name, model in SCENARIO_TABLES.items()}
+    dyn = sections["dynamics"]
+    for rate in ("ukraine_recovery_rate", "russia_regeneration_rate"):
+        # a constraint between fields: a rate beyond it is moved to its edge
+        dyn[rate] = min(dyn[rate], 1 - dyn["war_damage"])
+        while dyn[rate] + dyn["war_damage"] > 1:
+            dyn[rate] = float(np.nextafter(dyn[rate], 0))
+    n = draw(st.integers(1, 3))
+    guarantors = [guarantor(f"G{i}", nuclear_armed=draw(st.booleans()),
+                            **table(C.GuarantorParameters)) for i in range(n)]
+    low, high = extremes(C.Shock.model_fields["factor"])
+    factors = [draw(st.sampled_from([low, high]) | st.floats(low, high)) for _ in range(2)]
+    if all(f > 1 for f in factors):  # the factors above 1 that reach G0 multiply to <= 100
+        factors[1] = min(factors[1], C.MAX_COST_FACTOR / factors[0])
+        while factors[0] * factors[1] > C.MAX_COST_FACTOR:
+            factors[1] = float(np.nextafter(factors[1], 0))
+    shocks = [{"step": 1, "kind": "cost_change", "guarantor": "*", "factor": factors[0]},
+              {"step": 2, "kind": "cost_change", "guarantor": "G0", "factor": factors[1]}]
+    scenario = C.validate(C.Scenario, {"name": "drawn", "seed": draw(st.integers(0, C.MAX_SEED)),
+                                       "guarantors": guarantors, "shocks": shocks, **sections},
+                          "drawn scenario")
+    response = {**table(C.ResponseSpec), "direct_combat": draw(st.booleans()),
+                "troops_on_ground": draw(st.booleans())}
+    fmt = C.validate(C.FormatSpec, {"id": "drawn", "name": "drawn", "description": "drawn",
+                                    "response": response, **table(C.FormatSpec)},
+                     "drawn format")
+    return scenario, fmt
+
+
+def assert_grid_finite(grid) -> None:
+    for name in grid.__dataclass_fields__:
+        values = getattr(grid, name)
+        if name == "worst_max_real_eigenvalue":  # documented: NaN where not a rest point
+            values = values[grid.worst_stability != bg.NOT_REST_POINT]
+        if values.dtype.kind == "f":
+            assert np.all(np.isfinite(values)), name
+
+
+def assert_simulation_finite(sim) -> None:
+    summary = sim.summary
+    # documented: P(abandoned | escalation) is missing exactly where no round escalated
+    assert np.array_equal(np.isnan(summary["abandoned_given_escalation"]),
+                          summary["escalation_frequency"] == 0)
+    for name in ("escalation_frequency", "deterred_share"):
+        assert np.all(np.isfinite(summary[name])) and np.all((0 <= summary[name])
+                                                             & (summary[name] <= 1)), name
+    for name, values in sim.series.items():
+        if values.dtype.kind == "f":
+            assert np.all(np.isfinite(values)), name
+    assert np.all(sim.series["stocks"] >= 0)  # capabilities and sanctions never negative
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_the_solver_and_the_engine_give_finite_numbers_inside_the_limits(case):
+    scenario, fmt = case
+    with np.errstate(all="ignore"):  # overflow to inf inside a formula is allowed
+        game = build_game(scenario, fmt)
+        grid = solve_grid(game, scenario.analysis.defended_below_russia_success, threads=1)
+        sim = engine.simulate(rules.Setup.from_config(scenario, fmt), 6, 12, keep_series=True)
+    assert_grid_finite(grid)
+    assert_simulation_finite(sim)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_every_equilibrium_solve_reports_is_finite_inside_the_limits(case):
+    """``deterrence solve``'s report: the pure and mixed SPE, the learning rest point and
+    the logit QRE, each with finite probabilities."""
+    scenario, fmt = case
+    with np.errstate(all="ignore"):
+        game = build_game(scenario, fmt)
+        found = solve_cell(game, scenario.analysis.rationality,
+                           scenario.analysis.defended_below_russia_success)
+    assert any(e.kind.startswith("logit QRE") for e in found)
+    for eq in found:
+        values = [eq.escalate_probability, eq.russia_success_probability,
+                  *eq.deter_probability.values()]
+        assert all(math.isfinite(v) and 0 <= v <= 1 for v in values), eq
+
+
+@pytest.mark.parametrize("side", [0, 1])
+def test_solve_and_simulate_everything_at_one_extreme(side):
+    """Every number at its smallest (side 0) or largest (side 1) value at once: the exact
+    solver's full report (``solve``, with the logit QRE) and both engines."""
+    def table(model):
+        return {name: extremes(info)[side] for name, info in float_fields(model).items()}
+
+    sections = {name: table(model) for name, model in SCENARIO_TABLES.items()}
+    if side:  # the largest war damage leaves no room for recovery
+        sections["dynamics"].update(ukraine_recovery_rate=0.0, russia_regeneration_rate=0.0)
+    guarantors = [guarantor(f"G{i}", nuclear_armed=True, **table(C.GuarantorParameters))
+                  for i in range(2)]
+    scenario = C.Scenario.model_validate({"name": "edge", "guarantors": guarantors,
+                                          **sections})
+    fmt = C.FormatSpec.model_validate({
+        "id": "edge", "name": "edge", "description": "edge", **table(C.FormatSpec),
+        "response": {**table(C.ResponseSpec), "direct_combat": True, "troops_on_ground": False}})
+    with np.errstate(all="ignore"):
+        game = build_game(scenario, fmt)
+        assert_grid_finite(solve_grid(game, scenario.analysis.defended_below_russia_success))
+        for eq in solve_cell(game, scenario.analysis.rationality,
+                             scenario.analysis.defended_below_russia_success):
+            assert math.isfinite(eq.escalate_probability) and math.isfinite(
+                eq.russia_success_probability), eq
+            assert all(map(math.isfinite, eq.deter_probability.values())), eq
+        setup = rules.Setup.from_config(scenario, fmt)
+        assert_simulation_finite(engine.simulate(setup, 4, 30, keep_series=True))
+
+
+# ---------------------------------------------------------------------------------------
+# Outside the limits
+
+
+def outside(info) -> list[float]:
+    """Values just beyond each limit, and numbers no limit admits."""
+    values = [math.inf, -math.inf, math.nan, 1e308, -1e308]
+    for name, bound in C.limits_of(info):
+        if name in ("gt", "lt"):
+            values.append(bound)
+        else:
+            values.append(float(np.nextafter(bound, -np.inf if name == "ge" else np.inf)))
+    return values
+
+
+FIELDS = ([(f"{table}.{name}", info) for table, model in SCENARIO_TABLES.items()
+           for name, info in float_fields(model).items()]
+          + [(f"guarantors.0.{name}", info)
+             for name, info in float_fields(C.GuarantorParameters).items()]
+          + [(f"shocks.0.{name}", info) for name, info in float_fields(C.Shock).items()])
+
+
+def scenario_data(key: str, value) -> dict:
+    # the rates and the war damage at 0, so that each may reach its own limits
+    data = {"name": "edge", "guarantors": [guarantor("G0")],
+            "dynamics": {"war_damage": 0.0, "ukraine_recovery_rate": 0.0,
+                         "russia_regeneration_rate": 0.0},
+            "shocks": [{"step": 1, "kind": "cost_change", "guarantor": "G0"}]}
+    parts = key.split(".")
+    target = data
+    for part in parts[:-1]:
+        target = target[int(part)] if part.isdigit() else target.setdefault(part, {})
+    target[parts[-1]] = value
+    return data
+
+
+def assert_one_line_naming(exc: C.ConfigError, key: str, value) -> None:
+    message = str(exc)
+    assert "\n" not in message and f"key '{key}' = {value!r}" in message, message
+    assert message.count("key '") == 1, message  # this problem alone
+
+
+@pytest.mark.parametrize(("key", "info"), FIELDS, ids=[k for k, _ in FIELDS])
+def test_a_scenario_value_outside_the_limits_is_refused_naming_the_key(key, info):
+    for value in outside(info):
+        with pytest.raises(C.ConfigError) as raised:
+            C.validate(C.Scenario, scenario_data(key, value), "edge.toml")
+        assert_one_line_naming(raised.value, key, value)
+    for value in extremes(info):  # and the limits themselves are allowed
+        C.validate(C.Scenario, scenario_data(key, value), "edge.toml")
+
+
+@given(st.data())
+@settings(max_examples=100, deadline=None)
+def test_any_value_beyond_a_limit_is_refused(data):
+    key, info = data.draw(st.sampled_from(FIELDS))
+    low, high = extremes(info)
+    value = data.draw(st.floats(max_value=low, exclude_max=True, allow_nan=False)
+                      | st.floats(min_value=high, exclude_min=True, allow_nan=False))
+    with pytest.raises(C.ConfigError) as raised:
+        C.validate(C.Scenario, scenario_data(key, value), "edge.toml")
+    assert_one_line_naming(raised.value, key, value)
+
+
+@pytest.mark.parametrize("value", [math.inf, 1e308, math.nan, -1.0])
+def test_with_parameters_refuses_values_outside_the_limits(value):
+    with pytest.raises(C.ConfigError) as raised:
+        api.with_parameters("baseline", {"russia.war_cost": value})
+    assert "key 'russia.war_cost'" in str(raised.value) and "\n" not in str(raised.value)
+    with pytest.raises(C.ConfigError, match="key 'guarantors.US.gdp_usd_tn'"):
+        api.with_parameters("baseline", {"guarantors.US.gdp_usd_tn": value})
+
+
+def test_the_override_path_applies_the_same_limits():
+    """Grids and sweeps set parameters through build_game's overrides: every numeric path
+    accepts its extremes and refuses what lies beyond them, with the limit in the line."""
+    scenario = C.load_scenario("baseline")
+    fmt = C.load_catalogue()["nato_lite"]
+    for path in parameter_paths(scenario, fmt):
+        info = parameter_field(path)
+        low, high = extremes(info)
+        build_game(scenario, fmt, {path: np.array([low, high])})
+        for value in outside(info):
+            with pytest.raises(C.ConfigError) as raised:
+                build_game(scenario, fmt, {path: np.array([value])})
+            assert f"parameter path {path!r}" in str(raised.value)
+            assert "\n" not in str(raised.value)
+
+
+def test_cost_factors_that_compound_beyond_the_limit_are_refused():
+    def shock(step, who, factor):
+        return {"step": step, "kind": "cost_change", "guarantor": who, "factor": factor}
+
+    data = {"name": "x", "guarantors": [guarantor("G0"), guarantor("G1")]}
+    # 10 for every guarantor, then 10 for each: each cost rises 100-fold, the limit
+    C.validate(C.Scenario, {**data, "shocks": [shock(1, "*", 10.0), shock(2, "G0", 10.0),
+                                               shock(3, "G1", 10.0)]}, "x")
+    # falling costs may compound without limit (they fall towards 0)
+    C.validate(C.Scenario, {**data, "shocks": [shock(s, "*", 0.01) for s in range(10)]}, "x")
+    with pytest.raises(C.ConfigError, match=r"key 'shocks': the cost_change factors above 1 "
+                                            r"that reach guarantor 'G0' multiply to 1e\+03; "
+                                            r"at most 100 allowed"):
+        C.validate(C.Scenario, {**data, "shocks": [shock(1, "*", 10.0), shock(2, "G0", 10.0),
+                                                   shock(5, "G0", 10.0)]}, "x")
+    with pytest.raises(C.ConfigError, match="reach every guarantor multiply to 1e\\+04"):
+        C.validate(C.Scenario, {**data, "shocks": [shock(1, "*", 100.0),
+                                                   shock(2, "*", 100.0)]}, "x")
+
+
+def test_recovery_and_war_damage_may_not_add_up_to_more_than_the_whole():
+    data = {"name": "x", "guarantors": [guarantor("G0")]}
+    C.validate(C.Scenario, {**data, "dynamics": {"war_damage": 0.75,
+                                                 "ukraine_recovery_rate": 0.25}}, "x")
+    with pytest.raises(C.ConfigError, match=r"key 'dynamics.russia_regeneration_rate' = 0.5: "
+                                            r"russia_regeneration_rate \+ war_damage = 1.25"):
+        C.validate(C.Scenario, {**data, "dynamics": {"war_damage": 0.75,
+                                                     "russia_regeneration_rate": 0.5}}, "x")
