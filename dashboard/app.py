@@ -47,9 +47,9 @@ from deterrence.api import (
 DEFAULT_SWEEP = api.SWEEPS_DIR / "quickstart.toml"
 #: Largest sweep run interactively, in simulated run-rounds; larger ones go to the CLI.
 INTERACTIVE_LIMIT = 3_000_000
-#: Okabe & Ito (2008) colour-blind-safe palette.
-REGIME_COLOURS = ["#009E73", "#0072B2", "#D55E00", "#CC79A7"]
-STABILITY_COLOURS = ["#009E73", "#56B4E9", "#E69F00", "#D55E00", "#999999"]
+#: The colours of the analysis layer (Okabe & Ito 2008), in code order.
+REGIME_COLOURS = [api.REGIME_COLOURS[name] for name in REGIME_NAMES]
+STABILITY_COLOURS = [api.STABILITY_COLOURS[name] for name in STABILITY_NAMES]
 MAPS_PER_ROW = 3
 SIMULATIONS_KEPT = 16
 #: The dashboard's own limits on what a visitor may ask for (the sweep file's schema allows

@@ -16,6 +16,7 @@ import numpy as np
 
 from .analysis.compare import COMPARED_OUTCOMES, compare_formats, significance_counts
 from .analysis.discovery import REGIME_OUTCOME
+from .analysis.palette import colours_of
 from .analysis.sensitivity import INDICES
 from .analysis.stats import mean_ci, paired_difference
 from .archive.manifest import ArchiveError
@@ -352,9 +353,6 @@ def plan_run(plan: Plan, format_id: str, cell: int, replicate: int):
 #: parameters (:func:`parameter_paths`): they shape simulations and the analysis, not the
 #: payoffs, so sweeps do not vary them.
 SCENARIO_TABLES = ("analysis", "dynamics")
-#: Okabe & Ito (2008), colour-blind safe; the first four are the report's regime colours.
-CATEGORY_COLOURS = ("#009E73", "#0072B2", "#D55E00", "#CC79A7", "#E69F00", "#56B4E9",
-                    "#F0E442", "#000000")
 #: The coded variables of the exact solutions and the names of their codes.
 CATEGORIES = ("regime", "worst_stability")
 #: Close matches offered for a mistyped parameter path.
@@ -650,14 +648,14 @@ def plot_categories(array, ax=None):
     from matplotlib.patches import Patch
 
     names = _decoded(array).attrs["categories"]
-    if len(names) > len(CATEGORY_COLOURS):
-        raise ConfigError(f"variable {array.name!r}: {len(names)} categories; at most "
-                          f"{len(CATEGORY_COLOURS)} can be told apart")
+    try:
+        colours = colours_of(names)
+    except ValueError as exc:
+        raise ConfigError(f"variable {array.name!r}: {exc}") from None
     if array.ndim not in (1, 2):
         raise ConfigError(f"variable {array.name!r} has dims {array.dims}: select one "
                           "format (and fix the other dims) to draw one or two, e.g. "
                           ".sel(format='bilateral')")
-    colours = CATEGORY_COLOURS[:len(names)]
     cmap = ListedColormap(colours)
     norm = BoundaryNorm(np.arange(len(names) + 1) - 0.5, len(names))
     ax = ax if ax is not None else plt.figure(layout="constrained").add_subplot()

@@ -33,11 +33,10 @@ from ..game.config import ConfigError, MissingExtra  # noqa: E402
 from ..solve.equilibrium import REGIME_NAMES  # noqa: E402
 from ..sweep.datasets import dim_name  # noqa: E402
 from ..sweep.spec import Plan  # noqa: E402
+from .palette import REGIME_COLOURS  # noqa: E402
 from .stats import mean_ci, paired_difference  # noqa: E402
 
-# Okabe & Ito (2008), distinguishable with the common colour-vision deficiencies.
-REGIME_COLOURS = {"deterred": "#009E73", "defended": "#0072B2", "abandoned": "#D55E00",
-                  "mixed": "#CC79A7"}
+# the regimes in their colours (analysis/palette.py, Okabe & Ito 2008)
 REGIME_CMAP = ListedColormap([REGIME_COLOURS[name] for name in REGIME_NAMES])
 REGIME_NORM = BoundaryNorm(np.arange(len(REGIME_NAMES) + 1) - 0.5, len(REGIME_NAMES))
 VALUE_CMAP = "viridis"
