@@ -16,7 +16,7 @@ import numpy as np
 
 from .analysis.compare import COMPARED_OUTCOMES, compare_formats, significance_counts
 from .analysis.discovery import REGIME_OUTCOME
-from .analysis.palette import colours_of
+from .analysis.palette import REGIME_COLOURS, STABILITY_COLOURS, colours_of
 from .analysis.sensitivity import INDICES
 from .analysis.stats import mean_ci, paired_difference
 from .archive.manifest import ArchiveError
@@ -61,7 +61,8 @@ from .sweep.spec import Plan, SweepSpec, load_plan, resolve
 __all__ = [
     # names re-exported from the layers below, for the faces and for notebooks
     "COMPARED_OUTCOMES", "DASHBOARD_APP", "DEFAULT_SAMPLES", "EXECUTORS", "FORMATS_DIR",
-    "INDICES", "INDICES_FILE", "MAP_VARIABLES", "REGIME_NAMES", "SCENARIOS_DIR",
+    "INDICES", "INDICES_FILE", "MAP_VARIABLES", "REGIME_COLOURS", "REGIME_NAMES",
+    "SCENARIOS_DIR", "STABILITY_COLOURS",
     "STABILITY_NAMES", "SUMMARY_DESCRIPTIONS", "SWEEPS_DIR", "ArchiveError", "ConfigError",
     "MissingExtra", "Plan", "SweepSpec", "check_new_folder", "compare_formats",
     "decode_flags", "dim_name",

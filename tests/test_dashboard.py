@@ -32,7 +32,7 @@ from streamlit.testing.v1 import AppTest
 from deterrence import api
 from deterrence.analysis.stats import paired_difference
 from deterrence.archive import write
-from deterrence.game.config import SCENARIOS_DIR, load_catalogue, load_scenario
+from deterrence.game.config import SCENARIOS_DIR, RussiaParameters, load_catalogue, load_scenario
 from deterrence.solve.binary_games import STABILITY_NAMES
 from deterrence.solve.equilibrium import REGIME_NAMES
 
@@ -473,19 +473,17 @@ def test_values_out_of_range_are_refused_as_in_a_sweep_file(monkeypatch, tmp_pat
     assert not charts(at)
 
 
-def test_an_absurd_value_a_sweep_file_allows_is_run_as_from_the_file():
-    """The schema bounds a cost below (>= 0), not above: war_cost up to 1e300 is a valid
-    sweep file, and the dashboard runs it as ``deterrence sweep`` would, without an error.
-    Such a cost deters Russia under every format."""
+def test_an_absurd_value_is_refused_as_a_sweep_file_refuses_it():
+    """The schema bounds war_cost at 100 (docs/model.md): 1e300 is refused by a sweep file
+    and, with the same line, by the dashboard, which computes nothing for it."""
     at = started(**SMALL)
     apply(at, **{**WAR_COST, "axis0_high": "1e300"})
-    assert_clean(at)
-    plan = expected_plan(SMALL_FORMATS, ({"path": "russia.war_cost", "low": 0.05,
-                                          "high": 1e300, "count": 4}, {"count": 4}), 2, 20)
-    assert_regime_maps(at, plan)
-    for chart in charts(at.tabs[0]):
-        frame = shown_map(chart, "regime")
-        assert set(frame.loc[frame["x"] == 1e300, "regime"]) == {"deterred"}
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1, errors
+    assert "'russia.war_cost' = 1e+300: must be <= 100" in errors[0]
+    field = RussiaParameters.model_fields["war_cost"]
+    assert any(getattr(rule, "le", None) == 100 for rule in field.metadata)
 
 
 def test_a_sweep_over_the_interactive_limit_is_sent_to_the_cli(monkeypatch):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from deterrence.game.config import FormatSpec, Scenario
 from deterrence.game.payoffs import build_game
@@ -225,7 +226,10 @@ def random_instance(seed: tuple[int, ...], n: int, max_draws: int = 50):
         fmt = FormatSpec.model_validate(fmt_data)
         if rng.random() < 0.75:
             _tune_costs(rng, scenario_data, fmt, n)
-        scenario = Scenario.model_validate(scenario_data)
+        try:
+            scenario = Scenario.model_validate(scenario_data)
+        except ValidationError:  # tuning pushed a cost beyond the schema's limits: redraw
+            continue
         t = eq.crisis_tables(build_game(scenario, fmt))
         sub_gains = bg.gains(eq.guarantor_table(t))
         strategic_gains = bg.gains(eq.strategic_table(t))
