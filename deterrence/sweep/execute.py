@@ -213,10 +213,19 @@ class DaskExecutor(Executor):
     (:meth:`check`). It receives pickled tasks and sends pickled results: use only a
     cluster you trust."""
 
+    #: Loggers of Dask's client side in this process, quiet while the executor lives: the
+    #: sweep reports a lost scheduler or failed chunks itself, in one line each, and Dask
+    #: would add its own messages and tracebacks (a closed connection, a failed reconnect).
+    QUIET_LOGGERS = ("distributed", "distributed.client", "distributed.batched")
+
     def __init__(self, address: str | None, workers: int | None) -> None:
         require_extra("distributed", "dask", "the Dask executor")
         import dask
         from dask.distributed import Client, LocalCluster
+
+        self._log_levels = {name: logging.getLogger(name).level for name in self.QUIET_LOGGERS}
+        for name in self.QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
         self._cluster = None
         if address is None:
@@ -307,6 +316,8 @@ class DaskExecutor(Executor):
             self._client.close(timeout=POLL_SECONDS if self._lost() else SCHEDULER_TIMEOUT)
         if self._cluster is not None:
             self._cluster.close()
+        for name, level in self._log_levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 EXECUTORS = ("inprocess", "processes", "dask")
