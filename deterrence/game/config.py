@@ -70,8 +70,12 @@ MAX_COST_FACTOR = 100.0
 #: random key derived from a seed through SeedSequence takes any size; the archive stores
 #: it as text).
 MAX_SEED = 2**63 - 1
+#: the smallest scale of a private component (resolve, cost type), in utility units: a
+#: millionth of the unit; 0 would be complete information, where equilibria are not
+#: isolated fixed points of the threshold map.
+MIN_RESOLVE_SCALE = 1e-6
 
-UTILITY_RUSSIA = "Russia's utility (value of achieving its war aims = 1)"
+UTILITY_RUSSIA = "Russia's utility (achieving its war aims is worth 1 at the defaults)"
 UTILITY_GUARANTOR = "guarantor's utility (Ukraine's defeat = loss of its stake)"
 
 
@@ -155,17 +159,40 @@ class RussiaParameters(Strict):
         source="SIPRI Fact Sheet, April 2025 (2024 military expenditure), "
                "docs/sources.md#sipri-2024",
         description="Russia's military expenditure; its strength in the denial contest.")
+    war_aims_value: float = parameter(
+        1.0, gt=0, le=MAX_UTILITY, unit=UTILITY_RUSSIA,
+        source="assumption: the unit of Russia's utility scale",
+        description="Value to Russia of an offensive that achieves its war aims.")
     status_quo_value: float = parameter(
-        0.4, ge=0, le=1, unit=UTILITY_RUSSIA, source="assumption",
-        description="Value to Russia of keeping the ceasefire line, relative to achieving "
-                    "its war aims by force.")
+        0.4, ge=0, le=MAX_UTILITY, unit=UTILITY_RUSSIA, source="assumption",
+        description="Value to Russia of keeping the ceasefire line.")
+    failed_war_value: float = parameter(
+        0.3, ge=0, le=MAX_UTILITY, unit=UTILITY_RUSSIA,
+        source="assumption (a failed war has its own payoff: Zagare & Kilgour 2000, "
+               "docs/sources.md#zagare-kilgour-2000)",
+        description="Value to Russia of an offensive that fails, before the war's cost, "
+                    "sanctions and nuclear risk.")
+    resolve_scale: float = parameter(
+        0.1, ge=MIN_RESOLVE_SCALE, le=MAX_UTILITY, unit=UTILITY_RUSSIA,
+        source="form: private resolve (Harsanyi 1973; Fearon 1997), "
+               "docs/sources.md#harsanyi-1973; value: assumption",
+        description="Scale of the logistic private component of Russia's net value of war, "
+                    "known to Russia alone: the larger, the less Russia's choice follows "
+                    "from the public payoffs.")
     war_cost: float = parameter(
         0.2, ge=0, le=MAX_UTILITY, unit=UTILITY_RUSSIA, source="assumption",
         description="Cost to Russia of renewing the offensive, whatever the outcome.")
     sanctions_cost: float = parameter(
         0.3, ge=0, le=MAX_UTILITY, unit=UTILITY_RUSSIA, source="assumption",
-        description="Cost of new sanctions if every guarantor in the scenario imposes them; "
-                    "honouring guarantors impose their share of the guarantors' GDP.")
+        description="Cost of new sanctions imposed by states whose GDP adds up to "
+                    "sanctions_reference_gdp_usd_tn; each honouring member imposes its "
+                    "share of that reference.")
+    sanctions_reference_gdp_usd_tn: float = parameter(
+        45.96, gt=0, le=MAX_GDP_USD_TN, unit="USD tn (2024)",
+        source="assumption: the combined GDP of the baseline's eight guarantors "
+               "(docs/sources.md#imf-weo-2024)",
+        description="GDP of the sanctioning states at which the sanctions cost is "
+                    "sanctions_cost: a fixed reference, so a bystander changes nothing.")
     catastrophe_cost: float = parameter(
         10.0, ge=0, le=MAX_UTILITY, unit=UTILITY_RUSSIA, source="assumption",
         description="Cost to Russia of a nuclear catastrophe.")
@@ -175,12 +202,6 @@ class RussiaParameters(Strict):
                "docs/sources.md#reporting-2025); size: assumption",
         description="Loss of status-quo value to Russia while foreign troops are stationed in "
                     "Ukraine (provocation, Jervis' spiral, docs/sources.md#jervis-1976).")
-    contest_decisiveness: float = parameter(
-        1.0, gt=0, le=50, unit="dimensionless exponent",
-        source="Hirshleifer (1989) ratio contest success function, "
-               "docs/sources.md#hirshleifer-1989; value: assumption",
-        description="Exponent of the contest function: how sharply the balance of "
-                    "capability decides the offensive.")
     fait_accompli_days: float = parameter(
         14.0, gt=0, le=MAX_DAYS, unit="days", source="assumption",
         description="Characteristic time in which an offensive creates facts on the ground; "
@@ -235,12 +256,13 @@ class GuarantorParameters(Strict):
         source="Fearon (1994, 1997) tying hands; Tomz (2007) shows audience costs exist "
                "(docs/sources.md#fearon-1994, #fearon-1997, #tomz-2007); size: assumption",
         description="Cost of reneging on a fully binding commitment (bindingness 1).")
-    tripwire_cost: float = parameter(
-        0.5, ge=0, le=MAX_UTILITY, unit=UTILITY_GUARANTOR,
-        source="Schelling (1966); Reiter & Poast (2021) on limits "
-               "(docs/sources.md#schelling-1966, #reiter-poast-2021); size: assumption",
-        description="Extra cost of abstaining when the guarantor's own troops in Ukraine are "
-                    "attacked.")
+    resolve_scale: float = parameter(
+        0.05, ge=MIN_RESOLVE_SCALE, le=MAX_UTILITY, unit=UTILITY_GUARANTOR,
+        source="form: private costs of honouring (Harsanyi 1973; Fearon 1997), "
+               "docs/sources.md#harsanyi-1973; value: assumption",
+        description="Scale of the logistic private component of the guarantor's net cost "
+                    "of honouring, known to the guarantor alone: the larger, the less its "
+                    "response follows from the public payoffs.")
     catastrophe_cost: float = parameter(
         10.0, ge=0, le=MAX_UTILITY, unit=UTILITY_GUARANTOR, source="assumption",
         description="Cost to the guarantor of a nuclear catastrophe.")
@@ -254,15 +276,14 @@ class GuarantorParameters(Strict):
 
 
 class AnalysisParameters(Strict):
-    rationality: float = parameter(
-        10.0, ge=0, le=1e4, unit="1 / utility unit",
-        source="McKelvey & Palfrey (1995) logit quantal response, "
-               "docs/sources.md#mckelvey-palfrey-1995; value: assumption",
-        description="Logit precision lambda for noisy play (0 = uniform random choice).")
+    deterred_below_escalation_probability: float = parameter(
+        0.5, gt=0, lt=1, unit="probability", source="assumption",
+        description="A cell counts as deterred when Russia escalates with a probability "
+                    "below this value.")
     defended_below_russia_success: float = parameter(
         0.5, gt=0, lt=1, unit="probability", source="assumption",
-        description="An escalation counts as defended when the response leaves Russia's "
-                    "chance of success below this value, otherwise as abandoned.")
+        description="An escalation counts as defended when the expected response leaves "
+                    "Russia's chance of success below this value, otherwise as abandoned.")
 
 
 class DynamicsParameters(Strict):
@@ -363,8 +384,16 @@ class ResponseSpec(Strict):
         description="Whether honouring means fighting Russian forces (air or ground).")
     troops_on_ground: bool = parameter(
         False, unit="yes/no", source="format definition",
-        description="Whether the guarantor has troops stationed in Ukraine (tripwire; also "
-                    "provokes Russia and arrives without delay).")
+        description="Whether the guarantor has troops stationed in Ukraine: a tripwire "
+                    "(the garrison is engaged when attacked, so the member responds whatever "
+                    "its costs); also provokes Russia and acts without delay.")
+    decisive_probability: float = parameter(
+        0.0, ge=0, le=1, unit="probability",
+        source="form: best-shot (weakest-link / best-shot) technologies, Hirshleifer "
+               "(1983), docs/sources.md#hirshleifer-1983; value: assumption",
+        description="Chance that this member's response alone defeats the offensive, "
+                    "whatever the others do (a sufficient response: one volunteer can be "
+                    "pivotal).")
     cost_share: float = parameter(
         0.3, ge=0, le=5, unit="multiple of the guarantor's honouring cost", source="assumption",
         description="Cost of this response relative to a full response.")
@@ -388,9 +417,10 @@ class FormatSpec(Strict):
                     "obligation.")
     coordination_probability: float = parameter(
         0.0, ge=0, le=1, unit="probability", source="assumption",
-        description="Chance that the collective mechanism turns the members into one team "
-                    "that chooses the response maximising their joint payoff; otherwise each "
-                    "decides alone (free riding). 0 for bilateral deals.")
+        description="Chance that the collective mechanism (e.g. consultations within 24 "
+                    "hours) lets the members coordinate on the equilibrium of their subgame "
+                    "that deters most among those every member is willing to play; "
+                    "otherwise each decides alone. 0 for bilateral deals.")
     response_delay_days: float = parameter(
         14.0, ge=0, le=MAX_DAYS, unit="days", source="assumption",
         description="Time from an attack to the response taking effect; troops already on "

@@ -1,41 +1,52 @@
 r"""The payoff rules of one crisis round: the only place they are written down.
 
-Russia chooses to escalate or refrain. If it escalates, each guarantor bound by the format
-chooses to honour (deter, ``a_i = 1``) or abstain (``a_i = 0``). With a response profile
-``a`` (equations and sources in ``docs/model.md``):
+Russia chooses to escalate or refrain. If it escalates, each member of the format chooses
+to honour (``a_i = 1``) or abstain (``a_i = 0``). With a response profile ``a`` (equations,
+sources and the reasons for each form in ``docs/model.md``):
 
-Denial (contest function, Hirshleifer 1989)::
+Denial (contest, Hirshleifer 1989) with a best-shot component (Hirshleifer 1983)::
 
-    K(a)     = M_U + sum_i a_i * theta_i * m_i * tau_i          capability on Ukraine's side
-    P_win(a) = m_R^g / (m_R^g + K(a)^g) = 1 / (1 + (K(a)/m_R)^g)
+    K(a)     = M_U + sum_i a_i c_i,       c_i = denial_share_i * m_i * tau_i
+    P(a)     = m_R / (m_R + K(a)) * prod_i (1 - a_i beta_i)
     tau_i    = 1 if i has troops on the ground, else exp(-delay / fait_accompli_days)
 
-Escalation risk (each nuclear-armed guarantor in direct combat, independently)::
+``beta_i`` is the chance that member i's response alone defeats the offensive.
 
-    risk(a)  = 1 - prod_i (1 - a_i * e_i)
+Escalation risk (each nuclear-armed member in direct combat, independently)::
 
-Russia::
+    risk(a)  = 1 - prod_i (1 - a_i e_i)
+
+Russia (war aims worth W, a failed offensive worth F: a failed war is not the status quo)::
 
     U_R(refrain) = s - provocation               (provocation if any member stations troops)
-    U_R(a)       = s + P_win(a) (1 - s) - war_cost - sanctions_cost * sum_i a_i w_i
+    U_R(a)       = F + P(a) (W - F) - war_cost - sanctions_cost * sum_i a_i w_i
                    - risk(a) * catastrophe_cost_R
+    w_i          = punishment_share_i * gdp_i / sanctions_reference_gdp
 
-Guarantor i (Fearon's tying hands; Schelling's tripwire)::
+Guarantor i (Fearon's tying hands)::
 
-    U_i(a) = -stake_i * P_win(a) - a_i * honouring_cost_i
-             - (1 - a_i) * reneging_cost_i - risk(a) * catastrophe_cost_i
-    reneging_cost_i = bindingness * audience_cost_i + [troops on ground] * tripwire_cost_i
+    U_i(a) = -stake_i * P(a) - a_i h_i - (1 - a_i) r_i - risk(a) * catastrophe_cost_i
+    r_i    = bindingness * audience_cost_i
+
+A member with troops on the ground is *engaged* (Schelling's tripwire): its garrison fights
+when attacked, so it honours whatever its costs.
+
+Private information: member i's net cost of honouring has a logistic private component of
+scale ``sigma_i``, Russia's net value of war one of scale ``sigma_R``. Against members who
+honour independently with probabilities ``q``, the expectations below are exact up to a
+proven quadrature bound and never enumerate the 2^n profiles (:class:`Expectation`).
 
 All functions broadcast: a ``Game`` holds arrays over ``C`` cells (parameter points or
-runs), per-guarantor arrays have shape ``(C, n)``, and action profiles have shape
-``(P, n)`` (the same profiles in every cell) or ``(C, P, n)``. Every engine (exact solver,
-Mesa model, vectorised engine) calls these functions, so the same expression is evaluated
-in the same order everywhere.
+runs), per-member arrays have shape ``(C, n)``, and action profiles have shape ``(P, n)``
+(the same profiles in every cell) or ``(C, P, n)``. Every engine (exact solver, Mesa model,
+vectorised engine) calls these functions, and each cell's numbers depend on that cell alone,
+so the same expression is evaluated in the same order everywhere.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -56,27 +67,29 @@ from .config import (
     limits_of,
     member_ids,
     response_of,
-    size_text,
 )
 
 
 @dataclass(frozen=True)
 class Game:
-    """Payoff-relevant quantities of a crisis round for ``C`` cells and ``n`` guarantors."""
+    """Payoff-relevant quantities of a crisis round for ``C`` cells and ``n`` members."""
 
     guarantor_ids: tuple[str, ...]
     # Russia and Ukraine, shape (C,)
     russia_capability: np.ndarray
     ukraine_capability: np.ndarray
-    contest_decisiveness: np.ndarray
+    war_aims_value: np.ndarray
     status_quo_value: np.ndarray
+    failed_war_value: np.ndarray
     war_cost: np.ndarray
     sanctions_cost: np.ndarray
     russia_catastrophe_cost: np.ndarray
     provocation_cost: np.ndarray
+    russia_resolve_scale: np.ndarray
     coordination_probability: np.ndarray
-    # guarantors, shape (C, n)
+    # members, shape (C, n)
     added_capability: np.ndarray
+    decisive_probability: np.ndarray
     sanctions_weight: np.ndarray
     escalation_probability: np.ndarray
     stake: np.ndarray
@@ -84,7 +97,8 @@ class Game:
     reneging_cost: np.ndarray
     catastrophe_cost: np.ndarray
     readiness_cost: np.ndarray
-    troops_on_ground: np.ndarray  # 1 where the member has troops stationed in Ukraine
+    resolve_scale: np.ndarray
+    troops_on_ground: np.ndarray  # 1 where the member has troops in Ukraine: it is engaged
 
     @property
     def cells(self) -> int:
@@ -94,6 +108,11 @@ class Game:
     def n(self) -> int:
         return len(self.guarantor_ids)
 
+    @property
+    def engaged(self) -> np.ndarray:
+        """(C, n) bool: the member's garrison is engaged when Russia attacks."""
+        return self.troops_on_ground > 0
+
     def take(self, index: Any) -> Game:
         """The game restricted to cells ``index`` (a slice or an index array)."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -101,7 +120,7 @@ class Game:
 
 
 # ---------------------------------------------------------------------------------------
-# The rules
+# The rules at pure profiles
 
 
 def _per_guarantor(game_array: np.ndarray) -> np.ndarray:
@@ -110,57 +129,39 @@ def _per_guarantor(game_array: np.ndarray) -> np.ndarray:
 
 
 def _weighted_count(actions: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``sum_i a_i w_i`` for every cell and profile: shape (C, P).
-
-    Summed guarantor by guarantor in increasing order, so a cell's value depends neither
-    on how many cells are computed together (a matrix product's rounding does) nor on the
-    layout. For the table of all profiles (:func:`all_profiles`) the sums are built by
-    doubling: profiles with bit i set add ``w_i`` to the sums of the lower bits, which for
-    0/1 actions is the same sequence of additions as the loop, at one addition per profile.
-    """
-    n = weights.shape[1]
-    if actions is all_profiles(n):
-        total = np.empty((weights.shape[0], 2 ** n))
-        total[:, 0] = 0.0
-        for i in range(n):
-            half = 1 << i
-            np.add(total[:, :half], weights[:, i, None], out=total[:, half:2 * half])
-        return total
+    """``sum_i a_i w_i`` for every cell and profile: shape (C, P), summed member by member
+    in increasing order (so a cell's value does not depend on the other cells)."""
     total = np.zeros((weights.shape[0], actions.shape[-2]))
-    for i in range(n):
+    for i in range(weights.shape[1]):
         total += weights[:, i, None] * actions[..., i]
     return total
+
+
+def _survival(actions: np.ndarray, chance: np.ndarray) -> np.ndarray:
+    """``prod_i (1 - a_i p_i)`` for every cell and profile, (C, P), member by member."""
+    total = np.ones((chance.shape[0], actions.shape[-2]))
+    for i in range(chance.shape[1]):
+        total *= 1.0 - chance[:, i, None] * actions[..., i]
+    return total
+
+
+def contest(russia: np.ndarray, defence: np.ndarray) -> np.ndarray:
+    """``m / (m + K)``: Russia's chance in the contest; 0 when Russia has no capability left
+    (war damage can wear it down to 0), whatever the defence."""
+    total = russia + defence
+    return np.where(russia > 0, russia / np.where(russia > 0, total, 1.0), 0.0)
 
 
 def russia_success_probability(game: Game, actions: np.ndarray) -> np.ndarray:
     """P(Russia's offensive succeeds | escalation, profile): shape (C, P)."""
     defence = game.ukraine_capability[:, None] + _weighted_count(actions, game.added_capability)
-    russia = game.russia_capability[:, None]
-    if np.all(game.russia_capability > 0):
-        ratio = defence / russia
-    else:  # war damage can wear Russia's capability down to 0 (and Ukraine's as well)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # Russia fails against any defence; with no capability on either side the
-            # contest is even (ratio 1, P = 1/2)
-            ratio = np.where((defence == 0) & (russia == 0), 1.0, defence / russia)
-    decisiveness = game.contest_decisiveness
-    if decisiveness.size and np.all(decisiveness == decisiveness[0]):
-        decisiveness = decisiveness[0]  # a scalar exponent takes numpy's fast paths
-    else:
-        decisiveness = decisiveness[:, None]
-    return 1.0 / (1.0 + ratio ** decisiveness)
+    return (contest(game.russia_capability[:, None], defence)
+            * _survival(actions, game.decisive_probability))
 
 
 def escalation_risk(game: Game, actions: np.ndarray) -> np.ndarray:
-    """P(nuclear catastrophe | escalation, profile): shape (C, P).
-
-    ``1 - prod_i (1 - a_i e_i)`` evaluated as ``1 - exp(sum_i a_i log(1 - e_i))``, exact
-    for actions in {0, 1} up to rounding; zero when no member fights.
-    """
-    if not np.any(game.escalation_probability):  # nobody fights: no risk, skip the sums
-        return np.zeros((game.cells, actions.shape[-2]))
-    log_survive = np.log1p(-game.escalation_probability)
-    return -np.expm1(_weighted_count(actions, log_survive))
+    """P(nuclear catastrophe | escalation, profile): shape (C, P)."""
+    return 1.0 - _survival(actions, game.escalation_probability)
 
 
 def russia_refrain_payoff(game: Game) -> np.ndarray:
@@ -168,52 +169,34 @@ def russia_refrain_payoff(game: Game) -> np.ndarray:
     return game.status_quo_value - game.provocation_cost
 
 
-def russia_escalate_payoff(game: Game, actions: np.ndarray, success=None, risk=None):
+def russia_war_payoff(game: Game, success, sanctions, risk):
+    """Russia's payoff of escalating given P(success), sanctions sum_i a_i w_i and risk
+    (each (C, ...), or their expectations: the payoff is linear in all three)."""
+    shape = (-1, *([1] * (np.ndim(success) - 1)))
+
+    def cell(a):
+        return a.reshape(shape)
+
+    failed = cell(game.failed_war_value)
+    return (failed + success * (cell(game.war_aims_value) - failed) - cell(game.war_cost)
+            - cell(game.sanctions_cost) * sanctions - risk * cell(game.russia_catastrophe_cost))
+
+
+def russia_escalate_payoff(game: Game, actions: np.ndarray) -> np.ndarray:
     """Russia's payoff of escalating against each profile: shape (C, P)."""
-    success = russia_success_probability(game, actions) if success is None else success
-    risk = escalation_risk(game, actions) if risk is None else risk
-    status_quo = game.status_quo_value[:, None]
-    punishment = _weighted_count(actions, game.sanctions_weight)
-    return (status_quo + success * (1.0 - status_quo) - game.war_cost[:, None]
-            - game.sanctions_cost[:, None] * punishment
-            - risk * game.russia_catastrophe_cost[:, None])
+    return russia_war_payoff(game, russia_success_probability(game, actions),
+                             _weighted_count(actions, game.sanctions_weight),
+                             escalation_risk(game, actions))
 
 
-def guarantor_payoffs(game: Game, actions: np.ndarray, success=None, risk=None) -> np.ndarray:
-    """Each guarantor's payoff once Russia has escalated: shape (C, P, n)."""
-    success = russia_success_probability(game, actions) if success is None else success
-    risk = escalation_risk(game, actions) if risk is None else risk
+def guarantor_payoffs(game: Game, actions: np.ndarray) -> np.ndarray:
+    """Each member's payoff once Russia has escalated: shape (C, P, n)."""
+    success = russia_success_probability(game, actions)
+    risk = escalation_risk(game, actions)
     return (-_per_guarantor(game.stake) * success[..., None]
             - actions * _per_guarantor(game.honouring_cost)
             - (1.0 - actions) * _per_guarantor(game.reneging_cost)
             - risk[..., None] * _per_guarantor(game.catastrophe_cost))
-
-
-def honouring_gain(game: Game, i: int, success_honour, success_abstain, risk_honour=None,
-                   risk_abstain=None) -> np.ndarray:
-    """``U_i(honour) - U_i(abstain)`` given the outcome of each (arrays of shape (C, ...)).
-
-    The difference form of :func:`guarantor_payoffs`, used where the full (C, P, n) table
-    would cost too much (grids). Risks may be omitted when no member fights (risk is 0)."""
-    shape = (-1, *([1] * (np.ndim(success_honour) - 1)))
-
-    def per_cell(a):
-        return a[:, i].reshape(shape)
-
-    gain = (per_cell(game.reneging_cost) - per_cell(game.honouring_cost)
-            - per_cell(game.stake) * (success_honour - success_abstain))
-    if risk_honour is not None:
-        gain -= per_cell(game.catastrophe_cost) * (risk_honour - risk_abstain)
-    return gain
-
-
-def joint_guarantor_payoff(game: Game, actions: np.ndarray, success, risk) -> np.ndarray:
-    """Sum over guarantors of :func:`guarantor_payoffs`, shape (C, P), without the
-    (C, P, n) table: what a coordinated team maximises."""
-    return (-game.stake.sum(axis=1)[:, None] * success
-            - _weighted_count(actions, game.honouring_cost - game.reneging_cost)
-            - game.reneging_cost.sum(axis=1)[:, None]
-            - risk * game.catastrophe_cost.sum(axis=1)[:, None])
 
 
 #: Outcomes of a crisis round.
@@ -226,57 +209,304 @@ def outcome(escalates: np.ndarray, success: np.ndarray, defended_below: float) -
     return (escalates * (DEFENDED + (success >= defended_below))).astype(np.int8)
 
 
-# ---------------------------------------------------------------------------------------
-# The size of the enumeration: 2^n response profiles per cell
-
-#: Bytes of a float64.
-FLOAT_BYTES = 8
-#: Memory the largest table over the profiles may take for one chunk of cells (solver) or
-#: runs (engine); a chunk's working set is a few times this.
-TABLE_BYTES_PER_CHUNK = 64 * 2**20
-
-
-def profile_table_bytes(members: int) -> int:
-    """Bytes per cell of the largest table over response profiles that the solver or an
-    engine forms: the strategic form's payoffs, 2^(n+1) profiles x (n+1) players."""
-    return FLOAT_BYTES * (members + 1) * 2 ** (members + 1)
-
-
-#: Most members a format may bind: the largest n whose table for one cell fits
-#: :data:`TABLE_BYTES_PER_CHUNK` (17: 2^17 = 131,072 response profiles; solving one cell
-#: then takes minutes, and each member more doubles the work).
-MAX_MEMBERS = max(n for n in range(64) if profile_table_bytes(n) <= TABLE_BYTES_PER_CHUNK)
+#: Most members the enumeration of pure profiles (:func:`all_profiles`) handles: 2^16 =
+#: 65,536 profiles. The solver never enumerates; tests and small examples do.
+MAX_ENUMERATED = 16
+#: Most members a format may bind. The solver's cost grows polynomially in n
+#: (docs/model.md#6-computing-the-equilibria); 64 is far above the 35 states of the
+#: largest coalition on record (docs/sources.md#paris-declaration-2026).
+MAX_MEMBERS = 64
 
 
 def check_members(members: int, where: str) -> None:
-    """Raise ConfigError if ``members`` guarantors are too many to enumerate."""
+    """Raise ConfigError if ``members`` are more than :data:`MAX_MEMBERS`."""
     if members > MAX_MEMBERS:
-        raise ConfigError(
-            f"{where}: {members} members need 2^{members} response profiles "
-            f"({size_text(profile_table_bytes(members))} per cell for the largest table); "
-            f"the exact enumeration handles up to 2^{MAX_MEMBERS} "
-            f"({size_text(profile_table_bytes(MAX_MEMBERS))} per cell): use at most "
-            f"{MAX_MEMBERS} members")
-
-
-def cells_per_chunk(members: int, wanted: int) -> int:
-    """Cells (or runs) to compute together: at most ``wanted``, and few enough that the
-    largest profile table of the chunk fits :data:`TABLE_BYTES_PER_CHUNK` (at least 1)."""
-    check_members(members, "the exact enumeration")
-    return max(1, min(wanted, TABLE_BYTES_PER_CHUNK // profile_table_bytes(members)))
+        raise ConfigError(f"{where}: {members} members; at most {MAX_MEMBERS} allowed")
 
 
 @functools.cache
 def all_profiles(n: int) -> np.ndarray:
-    """Every pure response profile: row ``k`` holds the bits of ``k`` (guarantor i = bit i).
-
-    Cached and read-only: the payoff functions recognise this array and use a faster sum.
-    """
-    check_members(n, "the exact enumeration")
+    """Every pure response profile: row ``k`` holds the bits of ``k`` (member i = bit i).
+    Cached and read-only."""
+    if n > MAX_ENUMERATED:
+        raise ConfigError(f"enumerating the 2^{n} response profiles of {n} members: at most "
+                          f"{MAX_ENUMERATED} members can be enumerated")
     k = np.arange(2 ** n)
     profiles = ((k[:, None] >> np.arange(n)[None, :]) & 1).astype(np.float64)
     profiles.flags.writeable = False
     return profiles
+
+
+# ---------------------------------------------------------------------------------------
+# Expectations over members who honour independently
+
+
+#: Largest quadrature error accepted in a probability (Russia's chance of success).
+QUADRATURE_TOLERANCE = 1e-14
+#: Gauss-Laguerre rules tried, smallest first (nodes).
+LAGUERRE_NODES = (16, 32, 48, 64, 96, 128)
+#: Nodes per panel and panels per unit of (m + M_U + C) t of the composite Gauss-Legendre
+#: rule used where no Laguerre rule meets the tolerance, and the range it covers (the tail
+#: beyond contributes less than exp(-TAIL) to a probability).
+PANEL_NODES, PANELS_PER_UNIT, TAIL = 8, 1.0, 34.0
+
+
+def laguerre_limit(nodes: int, tolerance: float = QUADRATURE_TOLERANCE) -> float:
+    """The largest capability ratio A = sum_i c_i / (m + M_U) for which the ``nodes``-point
+    Gauss-Laguerre rule is proven within ``tolerance`` of E[P].
+
+    The integrand is a mixture, with non-negative weights summing to at most 1, of
+    ``exp(-a u)``, a in [0, A]; the rule's remainder for ``exp(-a u)`` is
+    ``(N!)^2 / (2N)! a^(2N) exp(-a xi)`` for some xi > 0 (Abramowitz & Stegun 25.4.45),
+    at most ``(N!)^2 / (2N)! A^(2N)``; E[P] multiplies it by m / (m + M_U) <= 1."""
+    log_c = 2.0 * math.lgamma(nodes + 1) - math.lgamma(2 * nodes + 1)
+    return math.exp((math.log(tolerance) - log_c) / (2 * nodes))
+
+
+@functools.cache
+def _laguerre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    x, w = np.polynomial.laguerre.laggauss(nodes)
+    return x, w
+
+
+@functools.cache
+def _legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    return (x + 1.0) / 2.0, w / 2.0
+
+
+def composite_panels(ratio: np.ndarray) -> np.ndarray:
+    """Panels of the composite rule for capability ratio A: ``TAIL (1 + A)`` units of
+    ``(m + M_U + C) t`` at PANELS_PER_UNIT each."""
+    return np.ceil(TAIL * (1.0 + ratio) * PANELS_PER_UNIT).astype(np.int64)
+
+
+def composite_error_bound(panels: int, tail: float = TAIL) -> float:
+    """Bound on the composite rule's error in a probability: per panel of width h (in units
+    of (m + M_U + C) t, h <= 1 / PANELS_PER_UNIT) the Gauss-Legendre remainder
+    ``h^(2v+1) (v!)^4 / ((2v+1) ((2v)!)^3) max|f^(2v)|`` with ``max|f^(2v)| <= 1`` in those
+    units, plus the tail exp(-tail)."""
+    v = PANEL_NODES
+    h = 1.0 / PANELS_PER_UNIT
+    per_panel = math.exp(4 * math.lgamma(v + 1) - math.log(2 * v + 1)
+                         - 3 * math.lgamma(2 * v + 1)) * h ** (2 * v + 1)
+    return panels * per_panel + math.exp(-tail)
+
+
+def quadrature(game: Game) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
+    """Cells grouped by the rule that integrates them: ``(cells, (t, weight))`` where
+    ``t`` (G, N) are the nodes in t and ``weight`` (G, N) include ``m exp(-(m + M_U) t)``,
+    so that ``E[P] = sum_k weight_k prod_i f_i(t_k)`` (see :class:`Expectation`).
+
+    A cell's rule depends only on its own capability ratio A = sum_i c_i / (m + M_U):
+    the smallest Laguerre rule proven within :data:`QUADRATURE_TOLERANCE`, else the
+    composite rule (:func:`composite_error_bound`)."""
+    m = game.russia_capability
+    base = m + game.ukraine_capability
+    safe = np.where(base > 0, base, 1.0)
+    ratio = game.added_capability.sum(axis=1) / safe
+    choice = np.full(game.cells, -1, dtype=np.int64)
+    for nodes in reversed(LAGUERRE_NODES):
+        choice = np.where(ratio <= laguerre_limit(nodes), nodes, choice)
+    panels = composite_panels(ratio)
+    key = np.where(choice > 0, choice, -panels)
+    groups, rules = [], []
+    for k in np.unique(key):
+        cells = np.flatnonzero(key == k)
+        s, mm = safe[cells, None], m[cells, None]
+        if k > 0:
+            x, w = _laguerre(int(k))
+            t, weight = x[None, :] / s, np.broadcast_to(w[None, :] * mm / s, (cells.size, x.size))
+        else:
+            total = s + game.added_capability[cells].sum(axis=1)[:, None]
+            x, w = _legendre(PANEL_NODES)
+            u = ((np.arange(-k)[:, None] + x[None, :]) / PANELS_PER_UNIT).reshape(-1)
+            t = u[None, :] / total
+            weight = (np.tile(w, -k)[None, :] / PANELS_PER_UNIT / total) * mm * np.exp(-s * t)
+        groups.append(cells)
+        rules.append((np.ascontiguousarray(t), np.ascontiguousarray(weight)))
+    return groups, rules
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """Expected outcomes of an escalation when member i honours independently with
+    probability ``q[:, i]`` (engaged members with 1), per cell.
+
+    With y_i(t) = (1 - beta_i) exp(-t c_i) and f_i(t) = 1 - q_i + q_i y_i(t), because
+    ``m / (m + K) = m int_0^inf exp(-t (m + K)) dt``::
+
+        E[P]            = m int_0^inf exp(-t (m + M_U)) prod_i f_i(t) dt
+        E[P | a_i = 1]  = the same with f_i replaced by y_i, E[P | a_i = 0] by 1
+
+    (Gauss quadrature, :func:`quadrature`; the products over the others are prefix and
+    suffix products, never a division). Sanctions and risk are closed forms."""
+
+    success: np.ndarray        # (C,) E[P]
+    success_if: np.ndarray     # (C, n, 2) E[P | a_i = 0], E[P | a_i = 1]
+    sanctions: np.ndarray      # (C,) E[sum_i a_i w_i]
+    risk: np.ndarray           # (C,) E[risk]
+    risk_if: np.ndarray        # (C, n, 2) E[risk | a_i = 0], E[risk | a_i = 1]
+    respond: np.ndarray        # (C,) P(at least one member honours)
+
+
+def _exclusive_products(factors: np.ndarray) -> np.ndarray:
+    """``prod_{j != i} factors[..., j]`` for every i along the last axis, by prefix and
+    suffix products (exact where a factor is 0)."""
+    n = factors.shape[-1]
+    ones = np.ones(factors.shape[:-1] + (1,))
+    prefix = np.concatenate([ones, np.cumprod(factors[..., :-1], axis=-1)], axis=-1) \
+        if n else factors
+    suffix = np.concatenate([np.cumprod(factors[..., :0:-1], axis=-1)[..., ::-1], ones],
+                            axis=-1) if n else factors
+    return prefix * suffix
+
+
+def honour_probabilities(game: Game, q: np.ndarray) -> np.ndarray:
+    """``q`` with engaged members set to 1."""
+    return np.where(game.engaged, 1.0, q)
+
+
+def expectation(game: Game, q: np.ndarray) -> Expectation:
+    """:class:`Expectation` against independent honouring probabilities ``q`` (C, n)."""
+    q = honour_probabilities(game, q)
+    cells, n = q.shape
+    success = np.empty(cells)
+    success_if = np.empty((cells, n, 2))
+    groups, rules = quadrature(game)
+    beta, c = game.decisive_probability, game.added_capability
+    for idx, (t, weight) in zip(groups, rules, strict=True):
+        y = (1.0 - beta[idx, None, :]) * np.exp(-t[:, :, None] * c[idx, None, :])  # (G, N, n)
+        f = 1.0 - q[idx, None, :] + q[idx, None, :] * y
+        others = _exclusive_products(f)
+        success[idx] = np.einsum("gk,gk->g", weight, others[..., 0] * f[..., 0]) if n else \
+            weight.sum(axis=1)
+        success_if[idx, :, 0] = np.einsum("gk,gki->gi", weight, others)
+        success_if[idx, :, 1] = np.einsum("gk,gki->gi", weight, others * y)
+    e = game.escalation_probability
+    survive = 1.0 - q * e
+    survive_others = _exclusive_products(survive)
+    risk_if = np.stack([1.0 - survive_others, 1.0 - survive_others * (1.0 - e)], axis=-1)
+    risk = 1.0 - (survive_others[:, 0] * survive[:, 0] if n else np.ones(cells))
+    no_response = np.prod(1.0 - q, axis=1)
+    return Expectation(success=success, success_if=success_if,
+                       sanctions=np.sum(q * game.sanctions_weight, axis=1), risk=risk,
+                       risk_if=risk_if, respond=1.0 - no_response)
+
+
+def russia_escalation_value(game: Game, ex: Expectation) -> np.ndarray:
+    """Russia's expected payoff of escalating against independent members: (C,)."""
+    return russia_war_payoff(game, ex.success, ex.sanctions, ex.risk)
+
+
+def contest_gain(game: Game, ex: Expectation) -> np.ndarray:
+    """The part of member i's gain from honouring that comes from denial: (C, n),
+    ``-stake_i (E[P | a_i = 1] - E[P | a_i = 0])``; non-increasing in every other q_j."""
+    return -game.stake * (ex.success_if[..., 1] - ex.success_if[..., 0])
+
+
+def risk_gain(game: Game, ex: Expectation) -> np.ndarray:
+    """The part from nuclear risk: ``-catastrophe_i (E[risk | 1] - E[risk | 0])`` (C, n);
+    non-decreasing in every other q_j."""
+    return -game.catastrophe_cost * (ex.risk_if[..., 1] - ex.risk_if[..., 0])
+
+
+def fixed_gain(game: Game) -> np.ndarray:
+    """The part that does not depend on the others: reneging cost less honouring cost."""
+    return game.reneging_cost - game.honouring_cost
+
+
+def honouring_gain(game: Game, ex: Expectation) -> np.ndarray:
+    """``G_i = E[U_i | honour] - E[U_i | abstain]`` against the others' probabilities (C, n):
+    member i honours iff its private cost type is below G_i."""
+    return fixed_gain(game) + contest_gain(game, ex) + risk_gain(game, ex)
+
+
+def member_welfare(game: Game, ex: Expectation) -> np.ndarray:
+    """Each member's expected utility in the crisis, integrating over its own cost type
+    (logistic, scale sigma_i): ``E[U_i | abstain] + sigma_i log(1 + exp(G_i / sigma_i))``;
+    an engaged member's is ``E[U_i | honour]``. (C, n)."""
+    abstain = (-game.stake * ex.success_if[..., 0] - game.reneging_cost
+               - game.catastrophe_cost * ex.risk_if[..., 0])
+    gain = honouring_gain(game, ex)
+    sigma = game.resolve_scale
+    surplus = sigma * np.logaddexp(0.0, gain / sigma)
+    return np.where(game.engaged, abstain + gain, abstain + surplus)
+
+
+def interaction_bounds(game: Game) -> np.ndarray:
+    """``L_i >= sum_{j free, j != i} sup |dG_i / dq_j|`` over all q (C, n): the Lipschitz
+    constant of member i's gain in the others' probabilities (max norm).
+
+    ``|d(E[P | 1] - E[P | 0]) / dq_j| <= m int exp(-t (m + M_U)) (1 - y_i)(1 - y_j) dt``
+    (the other factors are in [0, 1]); the risk part is at most ``e_i e_j``."""
+    cells, n = game.added_capability.shape
+    free = ~game.engaged
+    bound = np.empty((cells, n))
+    groups, rules = quadrature(game)
+    beta, c = game.decisive_probability, game.added_capability
+    for idx, (t, weight) in zip(groups, rules, strict=True):
+        gap = 1.0 - (1.0 - beta[idx, None, :]) * np.exp(-t[:, :, None] * c[idx, None, :])
+        free_gap = gap * free[idx, None, :]
+        total = free_gap.sum(axis=2, keepdims=True) - free_gap
+        bound[idx] = np.einsum("gk,gki->gi", weight, gap * total)
+    e = game.escalation_probability
+    free_e = e * free
+    risk = e * (free_e.sum(axis=1, keepdims=True) - free_e)
+    return game.stake * bound * (1.0 + QUADRATURE_RELATIVE_SLACK) + game.catastrophe_cost * risk
+
+
+def _pair_exclusive(factors: np.ndarray) -> np.ndarray:
+    """``prod_{k != i, j} factors[..., k]`` for every pair (i, j): shape (..., n, n)."""
+    n = factors.shape[-1]
+    eye = np.eye(n, dtype=bool)
+    without_i = np.where(eye, 1.0, factors[..., None, :])        # (..., i, k): f_i -> 1
+    return _exclusive_products(without_i)                         # (..., i, j)
+
+
+def _interaction(game: Game, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two parts of ``dG_i / dq_j`` at ``q`` (C, n, n), zero on the diagonal: the
+    denial part ``-stake_i E[D_i D_j P]`` (<= 0, non-decreasing in every other q_k) and the
+    risk part ``catastrophe_i e_i e_j prod_{k != i, j} (1 - q_k e_k)`` (>= 0,
+    non-increasing in every other q_k)."""
+    q = honour_probabilities(game, q)
+    cells, n = q.shape
+    second = np.empty((cells, n, n))
+    groups, rules = quadrature(game)
+    beta, c = game.decisive_probability, game.added_capability
+    for idx, (t, weight) in zip(groups, rules, strict=True):
+        y = (1.0 - beta[idx, None, :]) * np.exp(-t[:, :, None] * c[idx, None, :])
+        f = 1.0 - q[idx, None, :] + q[idx, None, :] * y
+        gap = y - 1.0
+        pair = _pair_exclusive(f) * gap[..., :, None] * gap[..., None, :]
+        second[idx] = np.einsum("gk,gkij->gij", weight, pair)
+    eye = np.eye(n, dtype=bool)
+    denial = np.where(eye, 0.0, -game.stake[:, :, None] * second)
+    e = game.escalation_probability
+    risk = (game.catastrophe_cost * e)[:, :, None] * e[:, None, :] * _pair_exclusive(1.0 - q * e)
+    return denial, np.where(eye, 0.0, risk)
+
+
+def gain_jacobian(game: Game, q: np.ndarray) -> np.ndarray:
+    """``dG_i / dq_j`` at ``q``: (C, n, n), zero on the diagonal (G_i does not depend on
+    q_i) and in the columns of engaged members (their q is fixed)."""
+    denial, risk = _interaction(game, q)
+    return np.where(game.engaged[:, None, :], 0.0, denial + risk)
+
+
+def gain_jacobian_bounds(game: Game, lo: np.ndarray, hi: np.ndarray):
+    """Bounds ``(low, high)`` on ``dG_i / dq_j`` over the box [lo, hi] (each (C, n, n)):
+    each part is monotone in every other q_k, so its extremes are at the two corners."""
+    denial_lo, risk_lo = _interaction(game, lo)
+    denial_hi, risk_hi = _interaction(game, hi)
+    fixed = game.engaged[:, None, :]
+    low = np.where(fixed, 0.0, denial_lo + risk_hi)
+    high = np.where(fixed, 0.0, denial_hi + risk_lo)
+    return low, high
+
+
+#: Relative slack on quadrature-computed bounds (the quadrature's own error).
+QUADRATURE_RELATIVE_SLACK = 1e-9
 
 
 # ---------------------------------------------------------------------------------------
@@ -394,8 +624,6 @@ def build_game(scenario: Scenario, fmt: FormatSpec,
     troops = response_column("troops_on_ground")
     timeliness = np.where(troops > 0, 1.0,
                           np.exp(-fmt_value["response_delay_days"] / fait_accompli)[:, None])
-    gdp_all = sum(value(f"guarantors.{g.id}.gdp_usd_tn", g.gdp_usd_tn, "guarantors.*.gdp_usd_tn")
-                  for g in scenario.guarantors)
     any_troops = troops.max(axis=1) if troops.shape[1] else np.zeros(cells)
 
     return Game(
@@ -403,26 +631,30 @@ def build_game(scenario: Scenario, fmt: FormatSpec,
         russia_capability=side("russia", russia, "military_spending_usd_bn"),
         ukraine_capability=(side("ukraine", ukraine, "military_spending_usd_bn")
                             + side("ukraine", ukraine, "baseline_military_aid_usd_bn")),
-        contest_decisiveness=side("russia", russia, "contest_decisiveness"),
+        war_aims_value=side("russia", russia, "war_aims_value"),
         status_quo_value=side("russia", russia, "status_quo_value"),
+        failed_war_value=side("russia", russia, "failed_war_value"),
         war_cost=side("russia", russia, "war_cost"),
         sanctions_cost=side("russia", russia, "sanctions_cost"),
         russia_catastrophe_cost=side("russia", russia, "catastrophe_cost"),
         provocation_cost=any_troops * side("russia", russia, "foreign_troops_aversion"),
+        russia_resolve_scale=side("russia", russia, "resolve_scale"),
         coordination_probability=fmt_value["coordination_probability"],
         added_capability=(response_column("denial_share")
                           * guarantor_column("military_spending_usd_bn") * timeliness),
+        decisive_probability=response_column("decisive_probability"),
         sanctions_weight=(response_column("punishment_share")
-                          * guarantor_column("gdp_usd_tn") / gdp_all[:, None]),
+                          * guarantor_column("gdp_usd_tn")
+                          / side("russia", russia, "sanctions_reference_gdp_usd_tn")[:, None]),
         escalation_probability=(
             response_column("direct_combat") * guarantor_column("nuclear_armed")
             * side("russia", russia, "nuclear_escalation_probability")[:, None]),
         stake=guarantor_column("stake_in_ukraine"),
         honouring_cost=response_column("cost_share") * guarantor_column("honouring_cost"),
         reneging_cost=(fmt_value["commitment_bindingness"][:, None]
-                       * guarantor_column("audience_cost")
-                       + troops * guarantor_column("tripwire_cost")),
+                       * guarantor_column("audience_cost")),
         catastrophe_cost=guarantor_column("catastrophe_cost"),
         readiness_cost=guarantor_column("readiness_cost"),
+        resolve_scale=guarantor_column("resolve_scale"),
         troops_on_ground=troops,
     )

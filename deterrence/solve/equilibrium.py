@@ -1,35 +1,31 @@
-r"""Equilibria of the crisis game, their regime and their stability under learning.
+r"""Equilibria of the crisis game of incomplete information, exact and vectorised.
 
-The crisis (one round) is solved by backward induction:
+The crisis (one round) is solved by backward induction (equations in ``docs/model.md``):
 
-1. *Guarantors' subgame* after an escalation. With probability ``p`` (the format's
-   coordination probability) the members act as one team and play the profile that maximises
-   the sum of their payoffs; otherwise each decides alone. The independent game is an
-   n-player binary game (payoffs from :mod:`deterrence.game.payoffs`); its pure equilibria are
-   enumerated exactly and, where there is none, its totally mixed equilibrium is computed.
-2. *Russia* compares refraining with the exact expectation over the response::
+1. *The members' subgame* after an escalation. Member i honours iff its private cost type
+   (logistic, scale sigma_i) is below its gain ``G_i(q_-i)`` from honouring, so a Bayesian
+   Nash equilibrium is a fixed point ``q = Phi(q)``, ``Phi_i(q) = Lambda(G_i(q_-i) / sigma_i)``
+   (engaged members honour with probability 1). :func:`equilibrium_set` finds every fixed
+   point by interval branch and bound (below) and says per cell whether the set is proven
+   complete.
+2. *Selection.* Deciding alone, the members play the equilibrium least favourable to
+   deterrence (the one that gives Russia the highest expected payoff of escalating). With
+   probability p (the format's coordination probability) they coordinate on the equilibrium
+   with the lowest such payoff among those every member weakly prefers to the former: each
+   member's own expected utility decides, never a sum across members.
+3. *Russia* escalates iff its private net value of war (logistic, scale sigma_R) is above
+   ``U_R(refrain) - V_escalate``, ``V_escalate = p V(q_coordinated) + (1 - p) V(q_alone)``.
 
-       V_escalate = p * U_R(team) + (1 - p) * sum_k Pr(k) U_R(k)
-
-   and escalates iff ``V_escalate > U_R(refrain)`` (ties: refrain). Enumerating the
-   ``2**n`` profiles costs ``O(2**n * n)`` per cell: 256 x 8 for the eight default
-   guarantors.
-
-Each subgame-perfect equilibrium (SPE) has a *regime*: deterred (Russia refrains),
-defended (escalation, and the response leaves Russia's success chance below the scenario's
-threshold) or abandoned. A cell's regime is taken over its *pure* SPE, and is ``mixed`` when
-they disagree; only where the subgame has no pure equilibrium does the totally mixed one
-stand in. A totally mixed equilibrium is never asymptotically stable under the
-multi-population replicator dynamics (Ritzberger & Weibull 1995: only strict equilibria
-are), so learning does not settle on it; :func:`solve_cell` still lists it.
-
-*Learning dynamics* (stability) act on the strategic form, in which a guarantor's strategy
-is a policy (honour if attacked) that costs ``readiness_cost`` every round, and Russia's is
-escalate/refrain: an (n+1)-player binary game (Russia is player 0). An equilibrium's
-stability is the classification of the Jacobian of the replicator dynamics at it
-(:func:`deterrence.solve.binary_games.classify`); the largest real part is a number a map can
-show. The logit equilibrium (QRE) of the same strategic form is the rest point of the logit
-dynamics, and is classified the same way.
+*Branch and bound.* The denial part of G_i is non-increasing in every other q_j (every
+difference of the completely monotone ``m / (m + K)`` alternates in sign), the nuclear-risk
+part non-decreasing, so G_i over a box ``[lo, hi]`` lies between the values at the two
+corners (:func:`gain_bounds`). Every fixed point in a box lies in ``B cap Phi(B)``, so
+shrinking boxes by that map loses none; a box whose image misses it holds none. Where
+``max_i sup_B Lambda'(G_i / sigma_i) / sigma_i * L_i < 1`` (L_i a bound on the interaction,
+:func:`deterrence.game.payoffs.interaction_bounds`), Phi is a contraction on the box, which
+then holds at most one fixed point, found by the clipped iteration. Other boxes are halved
+along their widest side. All boxes of all cells are processed together; each box's numbers
+depend on its own cell alone.
 """
 
 from __future__ import annotations
@@ -37,408 +33,518 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
 from ..game.payoffs import (
+    ABANDONED,
+    DEFENDED,
+    DETERRED,
     Game,
-    all_profiles,
-    cells_per_chunk,
-    escalation_risk,
-    guarantor_payoffs,
+    contest_gain,
+    expectation,
+    fixed_gain,
+    gain_jacobian,
+    gain_jacobian_bounds,
+    honour_probabilities,
     honouring_gain,
-    joint_guarantor_payoff,
-    outcome,
-    russia_escalate_payoff,
+    interaction_bounds,
+    member_welfare,
+    risk_gain,
+    russia_escalation_value,
     russia_refrain_payoff,
-    russia_success_probability,
 )
-from . import binary_games as bg
 
-MIXED = 3  # a cell whose equilibria disagree (codes 0-2: payoffs.DETERRED, ...)
+MIXED = 3  # a cell whose equilibria disagree on the regime (codes 0-2: DETERRED, ...)
 REGIME_NAMES = ("deterred", "defended", "abandoned", "mixed")
 
-#: Payoff tolerance for best-response comparisons (payoffs are of order 1).
-PAYOFF_TOL = 1e-10
-#: Tolerance on eigenvalues when classifying stability.
-EIGEN_TOL = 1e-9
-#: Cells per chunk in grid solves (measured fastest on 2 cores; ~1 MB per (C, P) array),
-#: and fewer for many members (:func:`deterrence.game.payoffs.cells_per_chunk`).
-CHUNK_CELLS = 512
+#: Width (in probability) below which a box is a point.
+POINT_WIDTH = 1e-12
+#: Two equilibria of a cell closer than this (max norm) are the same.
+SAME_EQUILIBRIUM = 1e-9
+#: Boxes a cell may hold at once, and rounds of shrinking and halving, before its set is
+#: reported as not proven complete.
+BOX_BUDGET = 4096
+MAX_ROUNDS = 200
+#: Boxes narrower than this are put to the Krawczyk test.
+KRAWCZYK_WIDTH = 0.25
+#: Relative and absolute widening of a box before the Krawczyk test is repeated.
+INFLATION, INFLATION_ABSOLUTE = 0.1, 1e-10
+#: How far beyond [0, 1] the Krawczyk box may reach at an edge of the domain.
+EDGE_ALLOWANCE = 1e-12
+#: Rounding allowance in the residual of the Krawczyk test.
+ROUNDING_SLACK = 1e-13
+#: A box the map shrinks by less than this factor (in width) in a round is halved.
+HALVE_ABOVE = 0.75
+#: Iterations of the contracting map to locate the point of a certified box.
+MAX_POINT_ITERATIONS = 2000
+#: Utility tolerance when members compare equilibria (weak preference).
+WELFARE_TOL = 1e-12
+#: Cells per chunk in grid solves (memory: boxes x quadrature nodes x members).
+CHUNK_CELLS = 1024
+
+
+def logistic(z: np.ndarray) -> np.ndarray:
+    """The logistic cdf, evaluated without overflow."""
+    return np.where(z >= 0, 1.0 / (1.0 + np.exp(-np.abs(z))),
+                    np.exp(-np.abs(z)) / (1.0 + np.exp(-np.abs(z))))
+
+
+def best_response(game: Game, q: np.ndarray) -> np.ndarray:
+    """``Phi(q)``: each member's probability of honouring against the others' ``q``."""
+    gain = honouring_gain(game, expectation(game, q))
+    return honour_probabilities(game, logistic(gain / game.resolve_scale))
+
+
+def gain_bounds(game: Game, lo: np.ndarray, hi: np.ndarray):
+    """Bounds ``(gmin, gmax)`` (C, n) on every member's gain over the box [lo, hi]."""
+    at_lo, at_hi = expectation(game, lo), expectation(game, hi)
+    fixed = fixed_gain(game)
+    gmin = fixed + contest_gain(game, at_hi) + risk_gain(game, at_lo)
+    gmax = fixed + contest_gain(game, at_lo) + risk_gain(game, at_hi)
+    return gmin, gmax
+
+
+def _max_density(gmin, gmax, sigma):
+    """sup of Lambda'(g / sigma) / sigma over g in [gmin, gmax]."""
+    z = np.clip(0.0, gmin / sigma, gmax / sigma)
+    p = logistic(z)
+    return p * (1.0 - p) / sigma
 
 
 @dataclass(frozen=True)
-class CrisisTables:
-    """Outcomes of every response profile in every cell (the crisis game in table form)."""
+class EquilibriumSet:
+    """The Bayesian equilibria of the members' subgame, for C cells."""
 
-    game: Game
-    success: np.ndarray          # (C, P) P(Russia succeeds | escalation, profile)
-    risk: np.ndarray             # (C, P) P(nuclear catastrophe | escalation, profile)
-    russia_refrain: np.ndarray   # (C,)
-    team: np.ndarray             # (C,) profile the coordinated team chooses
-
-    @property
-    def coordination(self) -> np.ndarray:
-        return self.game.coordination_probability
-
-    @cached_property
-    def russia_escalate(self) -> np.ndarray:
-        """Russia's payoff of escalating against every profile: (C, P)."""
-        return russia_escalate_payoff(self.game, all_profiles(self.game.n),
-                                      success=self.success, risk=self.risk)
+    cell: np.ndarray          # (E,) the cell of each equilibrium, sorted
+    q: np.ndarray             # (E, n) each member's probability of honouring
+    certified: np.ndarray     # (E,) proven to be the only fixed point in its box
+    complete: np.ndarray      # (C,) every fixed point of the cell is in the list
+    count: np.ndarray         # (C,) equilibria found
 
 
-def crisis_tables(game: Game, withdrawn: np.ndarray | None = None) -> CrisisTables:
-    """The crisis in table form. ``withdrawn`` (C, n), used by the simulations, marks
-    members that have withdrawn: the team cannot send them."""
-    profiles = all_profiles(game.n)
-    success = russia_success_probability(game, profiles)
-    risk = escalation_risk(game, profiles)
-    joint = joint_guarantor_payoff(game, profiles, success, risk)
-    if withdrawn is not None and withdrawn.any():
-        joint = np.where((withdrawn.astype(np.float64) @ profiles.T) > 0, -np.inf, joint)
-    return CrisisTables(
-        game=game, success=success, risk=risk,
-        russia_refrain=russia_refrain_payoff(game),
-        # the team maximises the members' joint payoff; ties go to the lowest profile index
-        team=np.argmax(joint, axis=1),
-    )
+def equilibrium_set(game: Game) -> EquilibriumSet:
+    """Every Bayesian Nash equilibrium of the members' subgame, per cell."""
+    cells, n = game.cells, game.n
+    engaged = game.engaged
+    free = ~engaged
+    bound = interaction_bounds(game)
+    box_cell = np.arange(cells)
+    lo = np.where(engaged, 1.0, 0.0)
+    hi = np.ones((cells, n))
+    complete = np.ones(cells, dtype=bool)
+    found_cell, found_q, found_cert = [], [], []
+
+    for _ in range(MAX_ROUNDS):
+        if box_cell.size == 0:
+            break
+        old_width = _width(lo, hi, free[box_cell])
+        # 1. shrink by the interval image; a box whose image misses it holds no fixed point
+        sub = game.take(box_cell)
+        sigma = sub.resolve_scale
+        gmin, gmax = gain_bounds(sub, lo, hi)
+        new_lo = np.where(free[box_cell], np.maximum(lo, logistic(gmin / sigma)), 1.0)
+        new_hi = np.where(free[box_cell], np.minimum(hi, logistic(gmax / sigma)), 1.0)
+        keep = np.all(new_lo <= new_hi, axis=1)
+        lo, hi, box_cell, old_width = new_lo[keep], new_hi[keep], box_cell[keep], old_width[keep]
+        gmin, gmax, sigma = gmin[keep], gmax[keep], sigma[keep]
+        box_free = free[box_cell]
+        # 2. a contraction on the box: at most one fixed point, found by iterating
+        kappa = np.max(np.where(box_free, _max_density(gmin, gmax, sigma) * bound[box_cell],
+                                0.0), axis=1, initial=0.0)
+        settle = kappa < 1.0
+        if np.any(settle):
+            idx = np.flatnonzero(settle)
+            q, fixed = _locate(game.take(box_cell[idx]), lo[idx], hi[idx])
+            found_cell.append(box_cell[idx][fixed])
+            found_q.append(q[fixed])
+            found_cert.append(np.ones(int(fixed.sum()), dtype=bool))
+        # 3. small boxes: the Krawczyk test (exactly one zero of q - Phi(q), or none)
+        small = ~settle & (_width(lo, hi, box_free) <= KRAWCZYK_WIDTH)
+        drop = np.zeros(box_cell.size, dtype=bool)
+        if np.any(small):
+            idx = np.flatnonzero(small)
+            sub = game.take(box_cell[idx])
+            k_lo, k_hi, unique, inverse = _krawczyk(sub, lo[idx], hi[idx], gmin[idx],
+                                                    gmax[idx])
+            none = np.any(box_free[idx] & ((k_lo > hi[idx]) | (k_hi < lo[idx])), axis=1)
+            unique &= ~none
+            drop[idx[none]] = True
+            lo[idx] = np.where(none[:, None], lo[idx], np.maximum(lo[idx], k_lo))
+            hi[idx] = np.where(none[:, None], hi[idx], np.minimum(hi[idx], k_hi))
+            # epsilon-inflation (Rump 1983): the test again on the narrowed box, widened a
+            # little, where rounding would defeat it on a box that is nearly a point
+            again = np.flatnonzero(~unique & ~none)
+            if again.size:
+                j = idx[again]
+                centre = (lo[j] + hi[j]) / 2.0
+                half = (hi[j] - lo[j]) / 2.0 * (1.0 + INFLATION) + INFLATION_ABSOLUTE
+                wide_lo = np.where(box_free[j], np.clip(centre - half, 0.0, 1.0), 1.0)
+                wide_hi = np.where(box_free[j], np.clip(centre + half, 0.0, 1.0), 1.0)
+                w_sub = game.take(box_cell[j])
+                w_gmin, w_gmax = gain_bounds(w_sub, wide_lo, wide_hi)
+                _, _, w_unique, w_inverse = _krawczyk(w_sub, wide_lo, wide_hi, w_gmin, w_gmax)
+                unique[again] = w_unique
+                lo[j] = np.where(w_unique[:, None], wide_lo, lo[j])
+                hi[j] = np.where(w_unique[:, None], wide_hi, hi[j])
+                inverse[again] = np.where(w_unique[:, None, None], w_inverse, inverse[again])
+            if np.any(unique):
+                u = np.flatnonzero(unique)
+                q, fixed = _newton(game.take(box_cell[idx[u]]), lo[idx[u]], hi[idx[u]],
+                                   inverse[u])
+                found_cell.append(box_cell[idx[u]][fixed])
+                found_q.append(q[fixed])
+                found_cert.append(np.ones(int(fixed.sum()), dtype=bool))
+                settle[idx[u]] = True
+        # 4. a box that is a point without a certificate (a degenerate equilibrium)
+        width = _width(lo, hi, box_free)
+        point = ~settle & ~drop & (width <= POINT_WIDTH)
+        if np.any(point):
+            idx = np.flatnonzero(point)
+            found_cell.append(box_cell[idx])
+            found_q.append((lo[idx] + hi[idx]) / 2.0)
+            found_cert.append(np.zeros(idx.size, dtype=bool))
+        rest = ~(settle | drop | point)
+        lo, hi, box_cell = lo[rest], hi[rest], box_cell[rest]
+        width, old_width, box_free = width[rest], old_width[rest], box_free[rest]
+        # 5. halve the boxes that shrank too little
+        halve = width > HALVE_ABOVE * old_width
+        lo, hi, box_cell = _halve(lo, hi, box_cell, halve, box_free)
+        over = np.bincount(box_cell, minlength=cells) > BOX_BUDGET
+        if np.any(over):
+            complete[over] = False
+            keep = ~over[box_cell]
+            lo, hi, box_cell = lo[keep], hi[keep], box_cell[keep]
+    complete[box_cell] = False  # rounds exhausted
+    missing = np.flatnonzero(np.bincount(np.concatenate(found_cell) if found_cell else
+                                         np.zeros(0, dtype=np.int64), minlength=cells) == 0)
+    if missing.size:  # the search ran out of budget before finding any: iterate instead
+        q, fixed = _iterate(game.take(missing))
+        found_cell.append(missing[fixed])
+        found_q.append(q[fixed])
+        found_cert.append(np.zeros(int(fixed.sum()), dtype=bool))
+
+    cell = np.concatenate(found_cell) if found_cell else np.zeros(0, dtype=np.int64)
+    q = np.concatenate(found_q) if found_q else np.zeros((0, n))
+    cert = np.concatenate(found_cert) if found_cert else np.zeros(0, dtype=bool)
+    cell, q, cert = _distinct(cell, q, cert, n)
+    complete &= np.bincount(cell[~cert], minlength=cells) == 0
+    return EquilibriumSet(cell=cell, q=q, certified=cert, complete=complete,
+                          count=np.bincount(cell, minlength=cells))
 
 
-def guarantor_table(t: CrisisTables) -> np.ndarray:
-    """Every guarantor's payoff at every profile: (C, P, n)."""
-    return guarantor_payoffs(t.game, all_profiles(t.game.n), success=t.success, risk=t.risk)
+def _width(lo, hi, free):
+    return np.max(np.where(free, hi - lo, 0.0), axis=1, initial=0.0)
 
 
-def pure_equilibria(t: CrisisTables, tol: float = PAYOFF_TOL) -> np.ndarray:
-    """``mask[c, k]``: profile k is a pure equilibrium of the independent subgame.
-
-    Same test as :func:`deterrence.solve.binary_games.pure_nash_mask` on
-    :func:`guarantor_table`, computed from the gain of each player on the two halves of the
-    profile axis (bit i = 0 / 1) so that the (C, P, n) table is never formed.
-    """
-    cells, P = t.success.shape
-    mask = np.ones((cells, P), dtype=bool)
-    fights = bool(np.any(t.game.escalation_probability > 0))
-    def halves(a, i):
-        view = a.reshape(cells, P >> (i + 1), 2, 1 << i)
-        return view[:, :, 1, :], view[:, :, 0, :]
-
-    for i in range(t.game.n):
-        s1, s0 = halves(t.success, i)
-        gain = honouring_gain(t.game, i, s1, s0, *(halves(t.risk, i) if fights else ()))
-        honour, abstain = halves(mask, i)
-        honour &= gain >= -tol
-        abstain &= gain <= tol
-    return mask
+def _halve(lo, hi, box_cell, halve, free):
+    """Split the boxes marked ``halve`` in two along their widest free side."""
+    if not np.any(halve):
+        return lo, hi, box_cell
+    idx = np.flatnonzero(halve)
+    side = np.argmax(np.where(free[idx], hi[idx] - lo[idx], -1.0), axis=1)
+    mid = (lo[idx, side] + hi[idx, side]) / 2.0
+    upper_lo, lower_hi = lo[idx].copy(), hi[idx].copy()
+    upper_lo[np.arange(idx.size), side] = mid
+    lower_hi[np.arange(idx.size), side] = mid
+    stay = ~halve
+    lo = np.concatenate([lo[stay], lo[idx], upper_lo])
+    hi = np.concatenate([hi[stay], lower_hi, hi[idx]])
+    box_cell = np.concatenate([box_cell[stay], box_cell[idx], box_cell[idx]])
+    order = np.argsort(box_cell, kind="stable")
+    return lo[order], hi[order], box_cell[order]
 
 
-def _at(table: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """``table[c, index[c, ...]]`` for a (C, P, ...) table and (C, K) indices."""
-    return np.take_along_axis(table, index.reshape(index.shape[0], -1, *([1] * (table.ndim - 2))),
-                              axis=1)
+def _locate(game: Game, lo, hi):
+    """The fixed point of ``clip(Phi, lo, hi)`` for boxes where it contracts (or is a
+    point): returns it and whether it is a fixed point of Phi itself."""
+    q = (lo + hi) / 2.0
+    active = np.ones(game.cells, dtype=bool)
+    for _ in range(MAX_POINT_ITERATIONS):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        step = np.clip(best_response(game.take(idx), q[idx]), lo[idx], hi[idx])
+        moved = np.max(np.abs(step - q[idx]), axis=1, initial=0.0)
+        q[idx] = step
+        active[idx[moved <= POINT_WIDTH]] = False
+    residual = np.max(np.abs(best_response(game, q) - q), axis=1, initial=0.0)
+    return q, residual <= 10 * POINT_WIDTH
 
 
-def escalation_value(t: CrisisTables, response: np.ndarray) -> np.ndarray:
-    """Russia's exact expected payoff of escalating, for a distribution over profiles.
-
-    ``response`` is (C, P): the probability of each independent-play profile. Returns (C,).
-    """
-    p = t.coordination
-    team_value = _at(t.russia_escalate, t.team[:, None])[:, 0]
-    return p * team_value + (1.0 - p) * np.einsum("cp,cp->c", response, t.russia_escalate)
-
-
-def success_given_escalation(t: CrisisTables, response: np.ndarray) -> np.ndarray:
-    p = t.coordination
-    return p * _at(t.success, t.team[:, None])[:, 0] + (1.0 - p) * np.einsum(
-        "cp,cp->c", response, t.success)
-
-
-def strategic_payoffs(t: CrisisTables, escalate: np.ndarray, profile: np.ndarray) -> np.ndarray:
-    """Payoffs of the strategic form at (Russia's action, guarantors' profile index).
-
-    ``escalate`` (0/1) and ``profile`` are (C, K); returns (C, K, n + 1), player 0 = Russia.
-    A guarantor whose policy is to honour pays its readiness cost in every round; its
-    policy matters only when Russia escalates and the team does not form.
-    """
-    game = t.game
-    bits = all_profiles(game.n)
-    p = t.coordination[:, None]
-    team = np.broadcast_to(t.team[:, None], profile.shape)
-
-    def guarantors_at(index):
-        return guarantor_payoffs(game, bits[index], success=_at(t.success, index),
-                                 risk=_at(t.risk, index))
-
-    russia_esc = p * _at(t.russia_escalate, team) + (1.0 - p) * _at(t.russia_escalate, profile)
-    russia = np.where(escalate > 0, russia_esc, t.russia_refrain[:, None])
-    guarantor_esc = p[..., None] * guarantors_at(team) + (1.0 - p)[..., None] * guarantors_at(
-        profile)
-    guarantors = (escalate[..., None] * guarantor_esc
-                  - bits[profile] * game.readiness_cost[:, None, :])
-    return np.concatenate([russia[..., None], guarantors], axis=-1)
+def _iterate(game: Game):
+    """A fixed point by Newton's method on ``q - Phi(q)`` from q = 1/2, kept in [0, 1] (the
+    fallback where the search exhausted its budget before finding any)."""
+    lo = np.where(game.engaged, 1.0, 0.0)
+    q = np.where(game.engaged, 1.0, 0.5)
+    eye = np.eye(game.n)
+    active = np.ones(game.cells, dtype=bool)
+    for _ in range(MAX_POINT_ITERATIONS):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        sub = game.take(idx)
+        gain = honouring_gain(sub, expectation(sub, q[idx]))
+        p = logistic(gain / sub.resolve_scale)
+        density = np.where(sub.engaged, 0.0, p * (1.0 - p) / sub.resolve_scale)
+        jac = eye - density[:, :, None] * gain_jacobian(sub, q[idx])
+        residual = q[idx] - honour_probabilities(sub, p)
+        step = np.linalg.lstsq(jac[0], residual[0], rcond=None)[0][None] if idx.size == 1 \
+            else np.linalg.solve(jac, residual[:, :, None])[..., 0]
+        new = np.clip(q[idx] - step, lo[idx], 1.0)
+        moved = np.max(np.abs(new - q[idx]), axis=1, initial=0.0)
+        q[idx] = new
+        active[idx[moved <= POINT_WIDTH]] = False
+    residual = np.max(np.abs(best_response(game, q) - q), axis=1, initial=0.0)
+    return q, residual <= 10 * POINT_WIDTH
 
 
-def strategic_table(t: CrisisTables) -> np.ndarray:
-    """The strategic form as a binary-game table (C, 2**(n+1), n+1); Russia is bit 0."""
-    n = t.game.n
-    k = np.arange(2 ** (n + 1))
-    cells = t.russia_refrain.shape[0]
-    escalate = np.broadcast_to(k & 1, (cells, k.size))
-    profile = np.broadcast_to(k >> 1, (cells, k.size))
-    return strategic_payoffs(t, escalate, profile)
+def _krawczyk(game: Game, lo, hi, gmin, gmax):
+    """The Krawczyk operator of ``H(q) = q - Phi(q)`` on boxes [lo, hi] (Moore, Kearfott &
+    Cloud 2009, ch. 8): returns its box (k_lo, k_hi), whether it lies strictly inside
+    [lo, hi] (then the box holds exactly one zero), and the preconditioner used."""
+    cells, n = lo.shape
+    free = ~game.engaged
+    sigma = game.resolve_scale
+    # Lambda'(g / sigma) / sigma over the gain's range: the largest nearest to 0
+    z_near = np.clip(0.0, gmin / sigma, gmax / sigma)
+    z_far = np.where(np.abs(gmin) > np.abs(gmax), gmin, gmax) / sigma
+    p_near, p_far = logistic(z_near), logistic(z_far)
+    dens_hi = np.where(free, p_near * (1 - p_near) / sigma, 0.0)[:, :, None]
+    dens_lo = np.where(free, p_far * (1 - p_far) / sigma, 0.0)[:, :, None]
+    d_lo, d_hi = gain_jacobian_bounds(game, lo, hi)
+    corners = np.stack([dens_lo * d_lo, dens_lo * d_hi, dens_hi * d_lo, dens_hi * d_hi])
+    phi_lo, phi_hi = corners.min(axis=0), corners.max(axis=0)
+    eye = np.eye(n)
+    centre = eye - (phi_lo + phi_hi) / 2.0
+    radius = (phi_hi - phi_lo) / 2.0
+    y = (lo + hi) / 2.0
+    r = (hi - lo) / 2.0
+    residual = y - best_response(game, y)
+    try:
+        inverse = np.linalg.inv(centre)
+    except np.linalg.LinAlgError:
+        inverse = np.linalg.pinv(centre)
+    good = np.all(np.isfinite(inverse), axis=(1, 2))
+    inverse = np.where(good[:, None, None], inverse, 0.0)
+    spread = (np.abs(eye - inverse @ centre) + np.abs(inverse) @ radius) @ r[:, :, None]
+    slack = np.abs(inverse) @ np.full((cells, n, 1), ROUNDING_SLACK)
+    middle = y - (inverse @ residual[:, :, None])[..., 0]
+    half = spread[..., 0] + slack[..., 0]
+    k_lo, k_hi = middle - half, middle + half
+    # strictly inside; at an edge of [0, 1] within EDGE_ALLOWANCE, where the logistic
+    # rounds to 0 or 1 (such a zero is an equilibrium to that precision)
+    above = (k_lo > lo) | ((lo == 0.0) & (k_lo > -EDGE_ALLOWANCE))
+    below = (k_hi < hi) | ((hi == 1.0) & (k_hi < 1.0 + EDGE_ALLOWANCE))
+    inside = np.all(~free | (above & below), axis=1) & good
+    k_lo = np.where(free & good[:, None], k_lo, lo)
+    k_hi = np.where(free & good[:, None], k_hi, hi)
+    return k_lo, k_hi, inside, inverse
 
 
-def escalate_payoff_at(t: CrisisTables, profile: np.ndarray,
-                       cells: np.ndarray | None = None) -> np.ndarray:
-    """Russia's payoff of escalating against one profile per cell, shape (len(profile),).
-
-    The same numbers as the column of ``t.russia_escalate`` (the sums do not depend on the
-    layout), without forming the (C, P) table. ``cells`` picks cells (default: all, in
-    order) and may repeat them.
-    """
-    game = t.game if cells is None else t.game.take(cells)
-    rows = np.arange(t.success.shape[0]) if cells is None else cells
-    actions = all_profiles(t.game.n)[profile][:, None, :]
-    return russia_escalate_payoff(game, actions, success=t.success[rows, profile][:, None],
-                                  risk=t.risk[rows, profile][:, None])[:, 0]
-
-
-def strategic_gains_at(t: CrisisTables, escalate: np.ndarray, profile: np.ndarray):
-    """Each player's gain from switching to action 1 at pure strategic profiles.
-
-    The difference form of :func:`strategic_payoffs` at one profile per cell (``escalate``
-    and ``profile`` have shape (C,)): Russia gains ``V_escalate - U_R(refrain)``; guarantor
-    i gains ``y (1 - p) [U_i(honour) - U_i(abstain)] - readiness_cost_i``. Shape (C, n + 1).
-    """
-    game = t.game
-    p = t.coordination
-    value = p * escalate_payoff_at(t, t.team) + (1.0 - p) * escalate_payoff_at(t, profile)
-    columns = [value - t.russia_refrain]
-    fights = bool(np.any(game.escalation_probability > 0))
-    for i in range(game.n):
-        on = (profile | (1 << i))[:, None]
-        off = (profile & ~(1 << i))[:, None]
-        risks = (_at(t.risk, on), _at(t.risk, off)) if fights else ()
-        gain = honouring_gain(game, i, _at(t.success, on), _at(t.success, off), *risks)[:, 0]
-        columns.append(escalate * (1.0 - p) * gain - game.readiness_cost[:, i])
-    return np.stack(columns, axis=1)
+def _newton(game: Game, lo, hi, inverse):
+    """The zero of q - Phi(q) in boxes certified by :func:`_krawczyk`, by the simplified
+    Newton iteration with its preconditioner; returns it and whether it converged."""
+    q = (lo + hi) / 2.0
+    active = np.ones(game.cells, dtype=bool)
+    for _ in range(MAX_POINT_ITERATIONS):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        residual = q[idx] - best_response(game.take(idx), q[idx])
+        step = np.clip(q[idx] - (inverse[idx] @ residual[:, :, None])[..., 0], lo[idx], hi[idx])
+        moved = np.max(np.abs(step - q[idx]), axis=1, initial=0.0)
+        q[idx] = step
+        active[idx[moved <= POINT_WIDTH]] = False
+    residual = np.max(np.abs(best_response(game, q) - q), axis=1, initial=0.0)
+    return q, residual <= 10 * POINT_WIDTH
 
 
-def vertex_stability(t: CrisisTables, escalate: np.ndarray, profile: np.ndarray):
-    """Replicator stability at pure strategic profiles, one per cell (each (C,)).
+def _distinct(cell, q, cert, n):
+    """Sort equilibria by cell and profile, and merge those closer than SAME_EQUILIBRIUM."""
+    if cell.size == 0:
+        return cell, q, cert
+    order = np.lexsort((*q.T[::-1], cell)) if n else np.argsort(cell, kind="stable")
+    cell, q, cert = cell[order], q[order], cert[order]
+    keep = np.ones(cell.size, dtype=bool)
+    for k in range(1, cell.size):  # few equilibria per cell: a short loop
+        j = k - 1
+        while j >= 0 and not keep[j]:
+            j -= 1
+        if cell[k] == cell[j] and np.max(np.abs(q[k] - q[j]), initial=0.0) <= SAME_EQUILIBRIUM:
+            keep[k] = False
+            cert[j] = cert[j] and cert[k]
+    return cell[keep], q[keep], cert[keep]
 
-    At a vertex of the cube the replicator Jacobian is diagonal with entries
-    ``(1 - 2 s_j) * gain_j``, so the eigenvalues are read off without forming it.
-    """
-    bits = all_profiles(t.game.n)[profile]
-    state = np.concatenate([escalate[:, None].astype(np.float64), bits], axis=1)
-    eigen = (1.0 - 2.0 * state) * strategic_gains_at(t, escalate.astype(np.float64), profile)
-    return bg.classify(eigen.astype(complex), EIGEN_TOL)
+
+# ---------------------------------------------------------------------------------------
+# Selection and the cell's solution
 
 
 @dataclass(frozen=True)
 class GridSolution:
-    """Per-cell summary of the subgame-perfect equilibria (all arrays have shape (C,))."""
+    """Per-cell results of the crisis game (arrays of shape (C,), credibility (C, n))."""
 
-    regime: np.ndarray                 # int8, REGIME_NAMES
-    equilibrium_count: np.ndarray      # number of SPE (pure ones, or 1 mixed)
-    escalation_share: np.ndarray       # share of SPE in which Russia escalates
-    has_pure_equilibrium: np.ndarray   # bool
-    # the SPE most favourable to Russia (the cautious analyst's case)
-    worst_escalates: np.ndarray        # bool
-    worst_russia_success: np.ndarray   # P(success | escalation) in that SPE
-    worst_deter_share: np.ndarray      # mean P(deter) over guarantors in that SPE (indep. play)
-    worst_stability: np.ndarray        # int8, binary_games.STABILITY_NAMES
-    worst_max_real_eigenvalue: np.ndarray
+    guarantor_ids: tuple[str, ...]
+    regime: np.ndarray                    # int8, REGIME_NAMES
+    escalation_probability: np.ndarray    # P(escalate)
+    escalation_probability_min: np.ndarray  # over the equilibrium set, each played alone
+    escalation_probability_max: np.ndarray
+    response_probability: np.ndarray      # P(at least one member honours | escalation)
+    defended_probability: np.ndarray      # P(the offensive fails | escalation)
+    russia_success: np.ndarray            # E[P(success) | escalation]
+    deterrence_margin: np.ndarray         # U_R(refrain) - V_escalate, Russia's utility
+    credibility: np.ndarray               # (C, n) P(member honours | escalation)
+    mean_credibility: np.ndarray          # mean over members (NaN without members)
+    equilibrium_count: np.ndarray         # int32
+    equilibrium_set_complete: np.ndarray  # bool
 
 
-def solve_grid(game: Game, defended_below: float = 0.5, chunk_cells: int = CHUNK_CELLS,
-               threads: int | None = None) -> GridSolution:
-    """Subgame-perfect equilibria, regimes and stability for every cell of ``game``.
+@dataclass(frozen=True)
+class Selection:
+    """The equilibria played, per cell: alone (``q_alone``) and coordinated."""
 
-    Cells are solved in chunks (bounding memory) on ``threads`` threads (default: one per
-    core); numpy releases the GIL in its loops, and each cell's result does not depend on
-    the chunking.
-    """
-    chunk_cells = cells_per_chunk(game.n, chunk_cells)
+    q_alone: np.ndarray
+    q_coordinated: np.ndarray
+    value_alone: np.ndarray          # Russia's V at each
+    value_coordinated: np.ndarray
+    values: np.ndarray               # (E,) Russia's V at every equilibrium of the set
+
+
+def select(game: Game, eq: EquilibriumSet) -> Selection:
+    """The selection rule (module docstring, step 2)."""
+    cells = game.cells
+    if eq.cell.size == 0 or np.any(eq.count == 0):
+        raise RuntimeError("a cell without any equilibrium: the threshold map always has a "
+                           "fixed point, so the search failed")
+    sub = game.take(eq.cell)
+    ex = expectation(sub, eq.q)
+    values = russia_escalation_value(sub, ex)
+    welfare = member_welfare(sub, ex)
+    first = np.searchsorted(eq.cell, np.arange(cells))
+    # the least deterrent equilibrium (ties: the first in the sorted order)
+    order = np.lexsort((-values, eq.cell))
+    alone = order[first]
+    acceptable = np.all(welfare >= welfare[alone][eq.cell] - WELFARE_TOL, axis=1)
+    score = np.where(acceptable, values, np.inf)
+    order = np.lexsort((score, eq.cell))
+    coordinated = order[first]
+    return Selection(q_alone=eq.q[alone], q_coordinated=eq.q[coordinated],
+                     value_alone=values[alone], value_coordinated=values[coordinated],
+                     values=values)
+
+
+def _regime(escalation, success, deterred_below, defended_below):
+    return np.where(escalation < deterred_below, DETERRED,
+                    np.where(success < defended_below, DEFENDED, ABANDONED)).astype(np.int8)
+
+
+def solve_grid(game: Game, deterred_below: float = 0.5, defended_below: float = 0.5,
+               chunk_cells: int = CHUNK_CELLS, threads: int | None = None) -> GridSolution:
+    """The crisis game's solution in every cell of ``game``, in chunks on ``threads``
+    threads (numpy releases the GIL in its loops); each cell's result depends on that cell
+    alone."""
     starts = range(0, game.cells, chunk_cells)
     if not starts:
         raise ValueError("solve_grid needs at least one cell")
     threads = threads or min(len(starts), os.cpu_count() or 1)
 
     def work(start: int) -> GridSolution:
-        return _solve_chunk(game.take(slice(start, start + chunk_cells)), defended_below)
+        return _solve_chunk(game.take(slice(start, start + chunk_cells)), deterred_below,
+                            defended_below)
 
     if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
             parts = list(pool.map(work, starts))
     else:
         parts = [work(s) for s in starts]
-    return GridSolution(**{name: np.concatenate([getattr(p, name) for p in parts])
-                           for name in GridSolution.__dataclass_fields__})
+    return GridSolution(game.guarantor_ids, **{
+        name: np.concatenate([getattr(p, name) for p in parts])
+        for name in GridSolution.__dataclass_fields__ if name != "guarantor_ids"})
 
 
-def _solve_chunk(game: Game, defended_below: float) -> GridSolution:
-    t = crisis_tables(game)
+def _solve_chunk(game: Game, deterred_below: float, defended_below: float) -> GridSolution:
+    eq = equilibrium_set(game)
+    chosen = select(game, eq)
+    p = game.coordination_probability
+    sigma_r = game.russia_resolve_scale
+    refrain = russia_refrain_payoff(game)
+    value = p * chosen.value_coordinated + (1.0 - p) * chosen.value_alone
+    escalation = logistic((value - refrain) / sigma_r)
+    at_c = expectation(game, chosen.q_coordinated)
+    at_a = expectation(game, chosen.q_alone)
+    success = p * at_c.success + (1.0 - p) * at_a.success
+    respond = p * at_c.respond + (1.0 - p) * at_a.respond
+    credibility = (p[:, None] * honour_probabilities(game, chosen.q_coordinated)
+                   + (1.0 - p)[:, None] * honour_probabilities(game, chosen.q_alone))
+    # each equilibrium played in both branches: the range over the set
+    each = logistic((chosen.values - refrain[eq.cell]) / sigma_r[eq.cell])
+    each_success = expectation(game.take(eq.cell), eq.q).success
+    each_regime = _regime(each, each_success, deterred_below, defended_below)
     cells = game.cells
-    bits = all_profiles(game.n)
-    nash = pure_equilibria(t)
-    # work on the (cell, profile) pairs that are equilibria, not on the whole table
-    cell, prof = np.nonzero(nash)
-    count = np.bincount(cell, minlength=cells)
-    has_pure = count > 0
-
-    every = np.arange(cells)
-    p = t.coordination[cell]
-    value = (p * escalate_payoff_at(t, t.team)[cell]
-             + (1.0 - p) * escalate_payoff_at(t, prof, cell))
-    escalates = value > t.russia_refrain[cell] + PAYOFF_TOL
-    success = p * t.success[every, t.team][cell] + (1.0 - p) * t.success[cell, prof]
-    regimes = outcome(escalates, success, defended_below)
-
-    starts = np.searchsorted(cell, every)[has_pure]
-    regime = np.full(cells, MIXED)
-    low = np.minimum.reduceat(regimes, starts) if starts.size else regimes[:0]
-    high = np.maximum.reduceat(regimes, starts) if starts.size else regimes[:0]
-    regime[has_pure] = np.where(low == high, low, MIXED)
-    esc_share = np.bincount(cell, weights=escalates, minlength=cells) / np.maximum(count, 1)
-
-    # Russia's favourite SPE: the highest payoff, refraining valued at U_R(refrain)
-    russia_value = np.where(escalates, value, t.russia_refrain[cell])
-    order = np.lexsort((-russia_value, cell))
-    first = order[starts]
-    worst = np.zeros(cells, dtype=np.int64)
-    worst[has_pure] = prof[first]
-    worst_esc = np.zeros(cells, dtype=bool)
-    worst_esc[has_pure] = escalates[first]
-    worst_success = np.zeros(cells)
-    worst_success[has_pure] = success[first]
-    deter_share = bits[worst].mean(axis=1) if game.n else np.zeros(cells)
-    stability, top = vertex_stability(t, worst_esc, worst)
-
-    if not np.all(has_pure):  # no pure equilibrium: use the totally mixed one
-        idx = np.flatnonzero(~has_pure)
-        mixed = _mixed_spe(game.take(idx), defended_below)
-        regime[idx] = mixed["regime"]
-        count[idx] = mixed["converged"].astype(count.dtype)
-        esc_share[idx] = mixed["escalates"]
-        worst_esc[idx] = mixed["escalates"]
-        worst_success[idx] = mixed["success"]
-        deter_share[idx] = mixed["deter_share"]
-        stability[idx] = mixed["stability"]
-        top[idx] = mixed["max_real"]
-
+    first = np.searchsorted(eq.cell, np.arange(cells))
+    low = np.minimum.reduceat(each, first)
+    high = np.maximum.reduceat(each, first)
+    regime = _regime(escalation, success, deterred_below, defended_below)
+    agree = (np.minimum.reduceat(each_regime, first) == np.maximum.reduceat(each_regime, first))
+    regime = np.where(agree, regime, MIXED).astype(np.int8)
+    with np.errstate(invalid="ignore"):
+        mean_cred = credibility.mean(axis=1) if game.n else np.full(cells, np.nan)
     return GridSolution(
-        regime=regime.astype(np.int8), equilibrium_count=count.astype(np.int32),
-        escalation_share=esc_share, has_pure_equilibrium=has_pure,
-        worst_escalates=worst_esc, worst_russia_success=worst_success,
-        worst_deter_share=deter_share, worst_stability=stability,
-        worst_max_real_eigenvalue=top)
-
-
-def _mixed_spe(game: Game, defended_below: float) -> dict[str, np.ndarray]:
-    t = crisis_tables(game)
-    with np.errstate(all="ignore"):
-        sol = bg.totally_mixed_equilibrium(bg.gains(guarantor_table(t)), tol=1e-9)
-    x = np.nan_to_num(sol.x, nan=0.5)
-    prob = bg.profile_probabilities(x)
-    escalates = escalation_value(t, prob) > t.russia_refrain + PAYOFF_TOL
-    success = success_given_escalation(t, prob)
-    regime = np.where(sol.converged, outcome(escalates, success, defended_below), MIXED)
-    y = escalates.astype(np.float64)[:, None]
-    state = np.concatenate([y, x], axis=1)
-    strategic_gains = bg.gains(strategic_table(t))
-    with np.errstate(all="ignore"):
-        jac = bg.replicator_jacobian(strategic_gains, state)
-        codes, top = bg.classify(np.linalg.eigvals(jac), EIGEN_TOL)
-    resting = bg.is_replicator_rest_point(strategic_gains, state, 1e-9)
-    codes = np.where(resting, codes, bg.NOT_REST_POINT).astype(np.int8)
-    top = np.where(resting, top, np.nan)
-    return {"regime": regime, "converged": sol.converged, "escalates": escalates,
-            "success": success, "deter_share": x.mean(axis=1), "stability": codes,
-            "max_real": top}
+        guarantor_ids=game.guarantor_ids, regime=regime, escalation_probability=escalation,
+        escalation_probability_min=low, escalation_probability_max=high,
+        response_probability=respond, defended_probability=1.0 - success,
+        russia_success=success, deterrence_margin=refrain - value, credibility=credibility,
+        mean_credibility=mean_cred, equilibrium_count=eq.count.astype(np.int32),
+        equilibrium_set_complete=eq.complete)
 
 
 # ---------------------------------------------------------------------------------------
-# One cell in full: every equilibrium, the QRE and the learning rest point
+# One cell in full
 
 
 @dataclass(frozen=True)
 class Equilibrium:
-    """One equilibrium of one cell, as reported by :func:`solve_cell`."""
+    """One Bayesian equilibrium of the members' subgame in one cell (:func:`solve_cell`)."""
 
-    kind: str                 # "pure SPE", "mixed SPE", "logit QRE", "learning rest point"
-    escalate_probability: float
-    deter_probability: dict[str, float]   # P(deter) of each member when deciding alone
-    russia_success_probability: float     # P(Russia succeeds | escalation)
-    regime: str
-    stability: str
-    max_real_eigenvalue: float
-    dynamics: str                         # the dynamics the stability refers to
+    honour_probability: dict[str, float]  # each member's P(honour | escalation)
+    russia_escalation_value: float        # Russia's expected payoff of escalating
+    escalation_probability: float         # P(escalate) if the members play this one
+    russia_success_probability: float     # E[P(success) | escalation]
+    response_probability: float           # P(at least one member honours)
+    member_welfare: dict[str, float]      # each member's expected utility
+    played_alone: bool                    # selected when the members decide alone
+    played_coordinated: bool              # selected when they coordinate
+    certified: bool                       # proven the only fixed point in its box
 
 
-def solve_cell(game: Game, rationality: float, defended_below: float = 0.5,
-               tol: float = 1e-9) -> list[Equilibrium]:
-    """All pure SPE, the totally mixed SPE (if any), the logit QRE and the interior rest
-    point of the replicator dynamics (if any) for a single-cell ``game``."""
+def solve_cell(game: Game) -> tuple[list[Equilibrium], bool]:
+    """Every equilibrium of a single-cell ``game`` and whether the list is proven complete."""
     if game.cells != 1:
         raise ValueError(f"solve_cell needs a single cell, got {game.cells}")
-    t = crisis_tables(game)
+    eq = equilibrium_set(game)
+    chosen = select(game, eq)
+    sub = game.take(eq.cell)
+    ex = expectation(sub, eq.q)
+    welfare = member_welfare(sub, ex)
+    refrain = float(russia_refrain_payoff(game)[0])
     ids = game.guarantor_ids
-    strategic_gains = bg.gains(strategic_table(t))
-    found: list[Equilibrium] = []
-
-    def describe(kind: str, y: float, x: np.ndarray, jac: np.ndarray, dynamics: str,
-                 resting: bool = True):
-        prob = bg.profile_probabilities(x[None])
-        success = float(success_given_escalation(t, prob)[0])
-        if 0 < y < 1:
-            regime = REGIME_NAMES[MIXED]
-        else:
-            regime = REGIME_NAMES[int(outcome(np.array(y > 0.5), np.array(success),
-                                              defended_below))]
-        code, top = bg.classify(np.linalg.eigvals(jac)[None], EIGEN_TOL)
-        if not resting:  # e.g. a mixed SPE that readiness costs move away from at once
-            code, top = np.array([bg.NOT_REST_POINT]), np.array([np.nan])
-        found.append(Equilibrium(kind, float(y), dict(zip(ids, map(float, x), strict=True)),
-                                 success, regime, bg.STABILITY_NAMES[code[0]], float(top[0]),
-                                 dynamics))
-
-    nash = bg.pure_nash_mask(guarantor_table(t), PAYOFF_TOL)[0]
-    bits = all_profiles(game.n)
-    for k in np.flatnonzero(nash):
-        x = bits[k]
-        prob = bg.profile_probabilities(x[None])
-        y = float(escalation_value(t, prob)[0] > t.russia_refrain[0] + PAYOFF_TOL)
-        state = np.concatenate([[y], x])[None]
-        describe("pure SPE", y, x, bg.replicator_jacobian(strategic_gains, state)[0],
-                 "replicator")
-    if game.n >= 2:
-        with np.errstate(all="ignore"):
-            mixed = bg.totally_mixed_equilibrium(bg.gains(guarantor_table(t)), tol)
-        if mixed.converged[0]:
-            x = mixed.x[0]
-            prob = bg.profile_probabilities(x[None])
-            y = float(escalation_value(t, prob)[0] > t.russia_refrain[0] + PAYOFF_TOL)
-            state = np.concatenate([[y], x])[None]
-            describe("mixed SPE", y, x, bg.replicator_jacobian(strategic_gains, state)[0],
-                     "replicator", bool(bg.is_replicator_rest_point(strategic_gains, state,
-                                                                     1e-9)[0]))
-    with np.errstate(all="ignore"):
-        rest = bg.totally_mixed_equilibrium(strategic_gains, tol)
-    if rest.converged[0]:
-        s = rest.x[0]
-        describe("learning rest point", s[0], s[1:],
-                 bg.replicator_jacobian(strategic_gains, s[None])[0], "replicator")
-    qre = bg.logit_equilibrium(strategic_gains, rationality, tol)
-    s = qre.x[0]
-    describe("logit QRE" + ("" if qre.converged[0] else " (not converged)"), s[0], s[1:],
-             bg.logit_jacobian(strategic_gains, s[None], rationality)[0],
-             f"logit, rationality {rationality:g}")
-    return found
+    out = []
+    for k in range(eq.cell.size):
+        value = float(chosen.values[k])
+        q = honour_probabilities(sub.take([k]), eq.q[k:k + 1])[0]
+        out.append(Equilibrium(
+            honour_probability=dict(zip(ids, map(float, q), strict=True)),
+            russia_escalation_value=value,
+            escalation_probability=float(logistic(
+                np.array((value - refrain) / game.russia_resolve_scale[0]))),
+            russia_success_probability=float(ex.success[k]),
+            response_probability=float(ex.respond[k]),
+            member_welfare=dict(zip(ids, map(float, welfare[k]), strict=True)),
+            played_alone=bool(np.array_equal(eq.q[k], chosen.q_alone[0])),
+            played_coordinated=bool(np.array_equal(eq.q[k], chosen.q_coordinated[0])),
+            certified=bool(eq.certified[k])))
+    return out, bool(eq.complete[0])
 
 
 def _codes(names) -> dict:
@@ -447,31 +553,36 @@ def _codes(names) -> dict:
             "flag_meanings": " ".join(name.replace(" ", "_") for name in names)}
 
 
-#: CF attributes of each GridSolution field, as written to NetCDF (booleans as int8 codes).
+#: CF attributes of each per-cell GridSolution field, as written to NetCDF (booleans as
+#: int8 codes); ``credibility`` has a guarantor dimension besides.
 MAP_VARIABLES = {
-    "regime": {"long_name": "regime over the pure subgame-perfect equilibria (the totally "
-                            "mixed one where there is no pure one)", **_codes(REGIME_NAMES)},
-    "equilibrium_count": {"long_name": "number of pure subgame-perfect equilibria",
-                          "units": "1",
-                          "comment": "1 where the totally mixed one stands in, 0 where none "
-                                     "was found"},
-    "escalation_share": {"long_name": "share of the pure subgame-perfect equilibria in "
-                                       "which Russia escalates",
+    "regime": {"long_name": "regime of the selected equilibria (mixed: the equilibria of the "
+                            "set disagree)", **_codes(REGIME_NAMES)},
+    "escalation_probability": {"long_name": "P(Russia escalates)", "units": "1"},
+    "escalation_probability_min": {
+        "long_name": "least P(Russia escalates) over the equilibrium set", "units": "1",
+        "comment": "each equilibrium played whether or not the members coordinate"},
+    "escalation_probability_max": {
+        "long_name": "greatest P(Russia escalates) over the equilibrium set", "units": "1",
+        "comment": "each equilibrium played whether or not the members coordinate"},
+    "response_probability": {"long_name": "P(at least one member honours | escalation)",
+                             "units": "1"},
+    "defended_probability": {"long_name": "P(the offensive fails | escalation)",
+                             "units": "1"},
+    "russia_success": {"long_name": "P(Russia's offensive succeeds | escalation)",
+                       "units": "1"},
+    "deterrence_margin": {"long_name": "Russia's payoff of refraining less its expected "
+                                       "payoff of escalating", "units": "1",
+                          "comment": "in Russia's utility (its war aims are worth 1 at the "
+                                     "defaults); > 0: the public payoffs deter"},
+    "mean_credibility": {"long_name": "mean over members of P(member honours | escalation)",
                          "units": "1"},
-    "has_pure_equilibrium": {"long_name": "the guarantors' subgame has a pure equilibrium",
-                             **_codes(("no", "yes"))},
-    "worst_escalates": {"long_name": "Russia escalates in the equilibrium it likes best",
-                        **_codes(("no", "yes"))},
-    "worst_russia_success": {"long_name": "P(Russia succeeds | escalation) in the "
-                                          "equilibrium Russia likes best", "units": "1"},
-    "worst_deter_share": {"long_name": "mean P(deter) of guarantors deciding alone in the "
-                                       "equilibrium Russia likes best", "units": "1"},
-    "worst_stability": {"long_name": "stability under replicator learning of the "
-                                     "equilibrium Russia likes best", **_codes(bg.STABILITY_NAMES)},
-    "worst_max_real_eigenvalue": {
-        "long_name": "largest real part of the replicator Jacobian's eigenvalues at "
-                     "the equilibrium Russia likes best",
-        "units": "1",
-        "comment": "per crisis round (a round is not a unit of time, so units is 1); > 0: "
-                   "learning moves away"},
+    "equilibrium_count": {"long_name": "number of Bayesian equilibria of the members' "
+                                       "subgame", "units": "1"},
+    "equilibrium_set_complete": {"long_name": "the equilibrium set is proven complete",
+                                 **_codes(("no", "yes"))},
 }
+#: CF attributes of the per-member credibility.
+CREDIBILITY_VARIABLE = {"long_name": "P(member honours | escalation): its credibility",
+                        "units": "1", "comment": "missing for a guarantor that is not a "
+                                                 "member of the format"}
