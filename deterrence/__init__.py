@@ -6,37 +6,27 @@ repeated crisis), ``sweep`` (plans and executors), ``archive`` (writing, reading
 verifying) and ``analysis`` (statistics, comparison, sensitivity, discovery, reports).
 """
 
-from .api import (
-    REGIME_NAMES,
-    ArchiveError,
-    ConfigError,
-    FormatResult,
-    __version__,
-    compare_formats,
-    discover,
-    label_categories,
-    load_archive,
-    load_catalogue,
-    load_plan,
-    load_scenario,
-    plot_categories,
-    run_sweep,
-    sensitivity,
-    significance_counts,
-    simulate_runs,
-    simulate_scenario,
-    solve_formats,
-    solve_map,
-    solve_table,
-    sweep_dataset,
-    sweep_plan,
-    verify,
-    with_parameters,
-    write_report,
-)
-from .game.config import load_format
-from .game.payoffs import build_game, parameter_paths
-from .solve.equilibrium import solve_cell, solve_grid
+import importlib
+
+#: Where each public name lives; imported on first use (PEP 562), so that importing a layer
+#: (``deterrence.game``) does not import the faces' dependencies.
+_HOMES = {"load_format": "game.config", "build_game": "game.payoffs",
+          "parameter_paths": "game.payoffs", "solve_cell": "solve.equilibrium",
+          "solve_grid": "solve.equilibrium"}
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        module = importlib.import_module(f".{_HOMES.get(name, 'api')}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "REGIME_NAMES", "ArchiveError", "ConfigError", "FormatResult", "build_game",
