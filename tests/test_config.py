@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import shutil
 from pathlib import Path
 
@@ -190,3 +192,37 @@ def test_extends_merges_tables_and_rejects_circles(tmp_path):
     write(tmp_path, "e.toml", 'extends = "missing.toml"\n')
     with pytest.raises(ConfigError, match="missing.toml: file not found"):
         load_scenario(tmp_path / "e.toml")
+
+
+# ---------------------------------------------------------------------------------------
+# The coalition of the willing, state by state (docs/sources.md#coalition-members)
+
+COALITION = SCENARIOS_DIR / "coalition_35.toml"
+#: The scenario's European NATO members (public record) without Türkiye, which SIPRI's
+#: total for European NATO members leaves out (docs/sources.md#sipri-2024).
+EUROPEAN_NATO_IN_COALITION = [
+    "UK", "France", "Germany", "Italy", "Poland", "Finland", "Norway", "Estonia", "Latvia",
+    "Lithuania", "Sweden", "Denmark", "Netherlands", "Spain", "Belgium", "Luxembourg",
+    "Portugal", "Greece", "Czechia", "Romania", "Bulgaria", "Croatia", "Slovenia", "Albania"]
+#: SIPRI 2024, USD bn: the European NATO members that are not in the scenario (Hungary,
+#: Iceland, Montenegro, North Macedonia, Slovakia; docs/sources.md#sipri-2024).
+EUROPEAN_NATO_LEFT_OUT_USD_BN = 4.7347 + 0.0 + 0.150 + 0.3537 + 2.8492
+#: SIPRI fact sheet 2024: European NATO members together, rounded to 1 USD bn.
+SIPRI_EUROPEAN_NATO_USD_BN = 454.0
+
+
+def test_coalition_scenario_has_one_guarantor_per_state_as_its_header_says():
+    stated = re.search(r"^# (\d+) guarantors:", COALITION.read_text(encoding="utf-8"), re.M)
+    ids = [g.id for g in load_scenario(COALITION).guarantors]
+    assert len(set(ids)) == len(ids) == int(stated.group(1))
+
+
+def test_coalition_spending_adds_up_to_sipris_european_nato_total():
+    """With SIPRI's figures for the European NATO members left out, the scenario's European
+    NATO members make up SIPRI's total, to within rounding: the total's (0.5 USD bn) and each
+    value's (half a unit in its third significant figure)."""
+    spending = {g.id: g.military_spending_usd_bn for g in load_scenario(COALITION).guarantors}
+    values = [spending[gid] for gid in EUROPEAN_NATO_IN_COALITION]
+    rounding = 0.5 + sum(0.5 * 10.0 ** (math.floor(math.log10(v)) - 2) for v in values)
+    total = sum(values) + EUROPEAN_NATO_LEFT_OUT_USD_BN
+    assert abs(total - SIPRI_EUROPEAN_NATO_USD_BN) <= rounding
