@@ -164,10 +164,11 @@ class RussiaParameters(Strict):
         source="assumption: the unit of Russia's utility scale",
         description="Value to Russia of an offensive that achieves its war aims.")
     status_quo_value: float = parameter(
-        0.4, ge=0, le=MAX_UTILITY, unit=UTILITY_RUSSIA, source="assumption",
-        description="Value to Russia of keeping the ceasefire line.")
+        0.4, ge=-MAX_UTILITY, le=MAX_UTILITY, unit=UTILITY_RUSSIA, source="assumption",
+        description="Value to Russia of keeping the ceasefire line (below the value of a "
+                    "failed war if Russia finds the line intolerable).")
     failed_war_value: float = parameter(
-        0.3, ge=0, le=MAX_UTILITY, unit=UTILITY_RUSSIA,
+        0.3, ge=-MAX_UTILITY, le=MAX_UTILITY, unit=UTILITY_RUSSIA,
         source="assumption (a failed war has its own payoff: Zagare & Kilgour 2000, "
                "docs/sources.md#zagare-kilgour-2000)",
         description="Value to Russia of an offensive that fails, before the war's cost, "
