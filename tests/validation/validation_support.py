@@ -28,14 +28,7 @@ from deterrence.game.config import (
 from deterrence.game.payoffs import build_game
 from deterrence.simulate import engine
 from deterrence.simulate import rules as dyn
-from deterrence.solve import binary_games as bg
-from deterrence.solve.equilibrium import (
-    REGIME_NAMES,
-    crisis_tables,
-    escalation_value,
-    solve_cell,
-    solve_grid,
-)
+from deterrence.solve.equilibrium import REGIME_NAMES, solve_cell, solve_grid
 
 SCENARIO_FILES = {"baseline": SCENARIOS_DIR / "baseline.toml",
                   "baltic_efp": SCENARIOS_DIR / "validation" / "baltic_efp.toml"}
@@ -51,8 +44,9 @@ DEFENCE_PLEDGES = ("nato", "nato_lite", "bilateral", "coalition", "three_tier")
 #: Formats with troops on the ground (all members, or the UK and France in `three_tier`).
 TRIPWIRE_FORMATS = ("nato", "coalition", "three_tier")
 GUARANTOR_COUNTS = (2, 3, 5, 8)
-#: Russia's status quo from the model's lower bound to the baseline value, step 0.001.
-STATUS_QUO = np.linspace(0.0, 0.4, 401)
+#: Russia's status quo from -1 (worse than a failed war by more than the value of its war
+#: aims) to the baseline value, step 0.001.
+STATUS_QUO = np.linspace(-1.0, 0.4, 1401)
 
 # One explicit seed per case.
 SEED_BUDAPEST, SEED_BALTIC, SEED_LEEDS, SEED_TRIPWIRE, SEED_VOLUNTEER = (
@@ -94,13 +88,16 @@ def summary(scenario_name: str, format_id: str, seed: int, troops: bool = True):
     return simulate(scenario(scenario_name), format_spec(format_id, troops), seed).summary
 
 
-def regime(scenario_name: str, format_id: str, troops: bool = True) -> str:
-    """The exact regime over the pure subgame-perfect equilibria (as on the maps)."""
-    game = build_game(scenario(scenario_name), format_spec(format_id, troops))
+def solution(scenario_name: str, format_id: str, troops: bool = True, overrides=None):
     sc = scenario(scenario_name)
-    grid = solve_grid(game, defended_below=sc.analysis.defended_below_russia_success,
-                      threads=1)
-    return REGIME_NAMES[int(grid.regime[0])]
+    game = build_game(sc, format_spec(format_id, troops), overrides)
+    return solve_grid(game, deterred_below=sc.analysis.deterred_below_escalation_probability,
+                      defended_below=sc.analysis.defended_below_russia_success, threads=1)
+
+
+def regime(scenario_name: str, format_id: str, troops: bool = True) -> str:
+    """The exact regime of the selected equilibria (as on the maps)."""
+    return REGIME_NAMES[int(solution(scenario_name, format_id, troops).regime[0])]
 
 
 def escalation(scenario_name: str, format_id: str, seed: int, troops: bool = True) -> Estimate:
@@ -189,19 +186,16 @@ def symmetric_scenario(n: int) -> Scenario:
 
 
 @functools.cache
-def volunteer_exact(n: int) -> tuple[str, float]:
-    """(equilibrium used, P(no member responds | escalation)) in the guarantors' subgame
-    under `bilateral`: the symmetric totally mixed equilibrium (Diekmann's), or, if there is
-    none, the unique pure one."""
+def volunteer_exact(n: int) -> float:
+    """P(no member responds | escalation) when the members decide alone, in the equilibrium
+    they then play (the least deterrent of the subgame's set; under `bilateral` they never
+    coordinate)."""
     sc = symmetric_scenario(n)
-    found = solve_cell(build_game(sc, catalogue()["bilateral"]), sc.analysis.rationality)
-    mixed = [e for e in found if e.kind == "mixed SPE"]
-    pure = [e for e in found if e.kind == "pure SPE"]
-    chosen = mixed[0] if mixed else (pure[0] if len(pure) == 1 else None)
-    if chosen is None:
-        raise AssertionError(f"n = {n}: no mixed and {len(pure)} pure equilibria")
-    x = np.array(list(chosen.deter_probability.values()))
-    return chosen.kind, float(np.prod(1.0 - x))
+    found, complete = solve_cell(build_game(sc, catalogue()["bilateral"]))
+    if not complete:
+        raise AssertionError(f"n = {n}: the equilibrium set is not proven complete")
+    alone = next(e for e in found if e.played_alone)
+    return 1.0 - alone.response_probability
 
 
 @functools.cache
@@ -223,35 +217,23 @@ def volunteer_simulated(n: int) -> np.ndarray:
 @dataclass(frozen=True)
 class StatusQuoResult:
     baseline_regime: str
-    baseline_deter_share: float       # members deciding alone: mean P(honour) in the SPE
-    team_profile: int                 # the team's response (bits = members), 0 = nobody
-    escalates: np.ndarray             # per STATUS_QUO value: Russia escalates in every SPE
-    deter_share: np.ndarray           # per STATUS_QUO value
+    baseline_credibility: np.ndarray  # each member's P(honour | escalation) at the baseline
+    escalates: np.ndarray             # per STATUS_QUO value: the regime is not deterred
+    credibility_unchanged: bool       # the members' response is the same at every value
     highest_escalating: float         # largest status quo at which Russia escalates (NaN)
-    margin_at_zero: float             # at status quo 0: Russia's gain from escalating
-                                      # in its favourite pure SPE
+    margin_at_lowest: float           # Russia's deterrence margin at the lowest status quo
 
 
 @functools.cache
 def case_status_quo(format_id: str) -> StatusQuoResult:
-    sc, spec = scenario("baseline"), catalogue()[format_id]
-    threshold = sc.analysis.defended_below_russia_success
-    at_baseline = solve_grid(build_game(sc, spec), defended_below=threshold, threads=1)
-    game = build_game(sc, spec, {"russia.status_quo_value": STATUS_QUO})
-    grid = solve_grid(game, defended_below=threshold, threads=1)
-    escalates = grid.escalation_share == 1.0
-    teams = crisis_tables(game).team
-    assert np.all(teams == teams[0])  # the status quo does not enter the guarantors' payoffs
-    at_zero = build_game(sc, spec, {"russia.status_quo_value": [0.0]})
-    t0 = crisis_tables(at_zero)
-    gains = [float(escalation_value(t0, bg.profile_probabilities(
-                 np.array([list(e.deter_probability.values())])))[0] - t0.russia_refrain[0])
-             for e in solve_cell(at_zero, sc.analysis.rationality) if e.kind == "pure SPE"]
+    at_baseline = solution("baseline", format_id)
+    grid = solution("baseline", format_id, overrides={"russia.status_quo_value": STATUS_QUO})
+    escalates = grid.regime != REGIME_NAMES.index("deterred")
     return StatusQuoResult(
-        REGIME_NAMES[int(at_baseline.regime[0])], float(at_baseline.worst_deter_share[0]),
-        int(teams[0]), escalates, grid.worst_deter_share,
+        REGIME_NAMES[int(at_baseline.regime[0])], at_baseline.credibility[0],
+        escalates, bool(np.all(grid.credibility == grid.credibility[:1])),
         float(STATUS_QUO[escalates].max()) if escalates.any() else float("nan"),
-        max(gains))
+        float(grid.deterrence_margin[0]))
 
 
 # ---------------------------------------------------------------------------------------
@@ -309,21 +291,18 @@ def report() -> None:
               f"{r.hazard_without:.4f} (paired {r.hazard_change.text(signed=True)})")
     print("case 5: n symmetric UK-like guarantors under `bilateral`: P(no response | esc.)")
     for n in GUARANTOR_COUNTS:
-        kind, nobody = volunteer_exact(n)
-        print(f"  n = {n}: exact {nobody:.4f} ({kind}); simulated "
+        print(f"  n = {n}: exact {volunteer_exact(n):.4f}; simulated "
               f"{mean_ci(volunteer_simulated(n)).text()}")
     for a, b in zip(GUARANTOR_COUNTS, GUARANTOR_COUNTS[1:], strict=False):
         print(f"  n = {b} minus n = {a}: "
               f"{paired_difference(volunteer_simulated(b), volunteer_simulated(a)).text(True)}")
-    print("case 6: status quo lowered from 0.4 to 0 (baseline)")
+    print("case 6: status quo lowered from 0.4 to -1 (baseline)")
     for fid in DEFENCE_PLEDGES:
         r = case_status_quo(fid)
-        team = r.team_profile if catalogue()[fid].coordination_probability > 0 else "-"
-        print(f"  {fid:11s} at 0.4 {r.baseline_regime}, honouring share "
-              f"{r.baseline_deter_share:.3f}, team {team}; Russia escalates for "
-              f"status quo <= {r.highest_escalating:.3f}; gain from escalating at 0: "
-              f"{r.margin_at_zero:+.4f}")
-
+        print(f"  {fid:11s} at 0.4 {r.baseline_regime}, credibility "
+              f"{np.round(r.baseline_credibility, 3)}; response unchanged "
+              f"{r.credibility_unchanged}; Russia escalates for status quo <= "
+              f"{r.highest_escalating:.3f}; deterrence margin at -1: {r.margin_at_lowest:+.4f}")
 
 if __name__ == "__main__":
     report()
