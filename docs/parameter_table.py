@@ -1,4 +1,4 @@
-"""Print the parameter table of docs/model.md §4 from the schema in deterrence/game/config.py.
+"""Print the parameter table of docs/model.md §5 from the schema in deterrence/game/config.py.
 
     python docs/parameter_table.py
 
