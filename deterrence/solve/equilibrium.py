@@ -38,6 +38,7 @@ import numpy as np
 
 from ..game.payoffs import (
     ABANDONED,
+    QUADRATURE_TOLERANCE,
     DEFENDED,
     DETERRED,
     Game,
@@ -58,6 +59,9 @@ from ..game.payoffs import (
 MIXED = 3  # a cell whose equilibria disagree on the regime (codes 0-2: DETERRED, ...)
 REGIME_NAMES = ("deterred", "defended", "abandoned", "mixed")
 
+#: Rounding allowance on a computed gain, relative to the member's utilities (stake, costs):
+#: :func:`gain_bounds` adds it, and the quadrature's error in the two success probabilities.
+GAIN_ROUNDING = 64 * np.finfo(float).eps
 #: Width (in probability) below which a box is a point.
 POINT_WIDTH = 1e-12
 #: Two equilibria of a cell closer than this (max norm) are the same.
@@ -99,12 +103,17 @@ def best_response(game: Game, q: np.ndarray) -> np.ndarray:
 
 
 def gain_bounds(game: Game, lo: np.ndarray, hi: np.ndarray):
-    """Bounds ``(gmin, gmax)`` (C, n) on every member's gain over the box [lo, hi]."""
+    """Bounds ``(gmin, gmax)`` (C, n) on every member's gain over the box [lo, hi], widened
+    by the error of the computed gains (:data:`GAIN_ALLOWANCE`): without it a box pinned at
+    1 - 1e-16 in one member can see another member's two bounds cross by rounding, and be
+    dropped with the equilibrium it holds."""
     at_lo, at_hi = expectation(game, lo), expectation(game, hi)
     fixed = fixed_gain(game)
     gmin = fixed + contest_gain(game, at_hi) + risk_gain(game, at_lo)
     gmax = fixed + contest_gain(game, at_lo) + risk_gain(game, at_hi)
-    return gmin, gmax
+    slack = (2.0 * QUADRATURE_TOLERANCE * game.stake + GAIN_ROUNDING
+             * (game.stake + game.catastrophe_cost + game.honouring_cost + game.reneging_cost))
+    return gmin - slack, gmax + slack
 
 
 def _max_density(gmin, gmax, sigma):
@@ -400,7 +409,7 @@ def _distinct(cell, q, cert, n):
     cell, q, cert = cell[order], q[order], cert[order]
     keep = np.ones(cell.size, dtype=bool)
     start = np.searchsorted(cell, cell)  # the first equilibrium of each one's cell
-    for k in range(1, cell.size):  # few equilibria per cell: a short loop
+    for k in np.flatnonzero(start < np.arange(cell.size)):  # not first in its cell: few
         # every one kept so far in the cell, not only the previous: in the lexicographic
         # order a copy that differs by rounding in an early member can lie far apart
         kept = start[k] + np.flatnonzero(keep[start[k]:k])
