@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
-from deterrence.game.config import FormatSpec, Scenario
+from deterrence.game.config import FormatSpec, ResponseSpec, Scenario
+from deterrence.game.payoffs import Game, all_profiles, build_game, guarantor_payoffs
 
 
 def guarantor(gid: str, **attrs: Any) -> dict[str, Any]:
@@ -76,3 +78,82 @@ def random_case(rng, n: int, *, non_members: int = 0, response=random_response,
             response_delay_days=float(rng.uniform(0.0, 30.0)),
             response_overrides={g: response(rng, **response_args) for g in members})
     return scenario(people, russia=russia, ukraine=ukraine), f
+
+
+# ---------------------------------------------------------------------------------------
+# Members' subgames with several equilibria
+
+
+def _tuned_response(rng, engaged: bool = False):
+    return random_response(rng, troops=float(engaged), decisive=0.3, combat=0.7)
+
+
+def subgame_table(game: Game) -> np.ndarray:
+    """The free members' payoffs at every pure profile of theirs (engaged members honour):
+    (2^f, f) for the single cell of ``game``."""
+    free = np.flatnonzero(~game.engaged[0])
+    profiles = np.ones((2 ** free.size, game.n))
+    profiles[:, free] = all_profiles(free.size)
+    return guarantor_payoffs(game, profiles)[0][:, free]
+
+
+def pure_gains(table: np.ndarray) -> np.ndarray:
+    """Each player's gain from honouring at every profile of the others: (2^f, f), row k
+    the gain of player i against the others' actions in k (its own bit ignored)."""
+    k = np.arange(table.shape[0])
+    gains = np.empty(table.shape)
+    for i in range(table.shape[1]):
+        on, off = k | (1 << i), k & ~(1 << i)
+        gains[:, i] = table[on, i] - table[off, i]
+    return gains
+
+
+def tuned_case(seed, players: int, sigma_relative: float, max_draws: int = 50):
+    """A random scenario and format with ``players`` free members (and, one time in three, an
+    engaged member besides) whose honouring costs are tuned so that gains change sign, and
+    each member's scale ``sigma_relative`` times its largest pure-profile gain. Returns
+    (scenario, format, the subgame's table)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(max_draws):
+        engaged = int(rng.random() < 1 / 3)
+        n = players + engaged
+        sc, f = random_case(rng, n, response=_tuned_response)
+        overrides = dict(f.response_overrides)
+        if engaged:
+            overrides[f"G{n - 1}"] = ResponseSpec.model_validate(_tuned_response(rng, True))
+        f = f.model_copy(update={"response_overrides": overrides})
+        try:
+            sc = _tune_costs(rng, sc, f, players)
+        except ValidationError:  # a tuned cost beyond the schema's limits: draw again
+            continue
+        table = subgame_table(build_game(sc, f))
+        scale = np.max(np.abs(pure_gains(table)), axis=0)
+        if np.any(sigma_relative * scale < 1e-6):
+            continue
+        guarantors = [g.model_copy(update={"resolve_scale": float(sigma_relative * scale[i])})
+                      if i < players else g for i, g in enumerate(sc.guarantors)]
+        return sc.model_copy(update={"guarantors": guarantors}), f, table
+    raise AssertionError(f"seed {seed}: no instance in {max_draws} draws")
+
+
+def _tune_costs(rng, sc, f, players):
+    """Place each free member's gain level, at random, within 1.5 times the range over which
+    the others' actions move its gain (set through its honouring cost, or through its
+    audience cost where the level is negative): with independently drawn costs one action
+    is almost always dominant, and coordination games, chicken and games without a pure
+    equilibrium would be rare."""
+    zero = sc.model_copy(update={"guarantors": [
+        g.model_copy(update={"honouring_cost": 0.0}) for g in sc.guarantors]})
+    gains = pure_gains(subgame_table(build_game(zero, f)))  # the gains without h_i
+    data = sc.model_dump()
+    for i in range(players):
+        mid = 0.5 * (gains[:, i].max() + gains[:, i].min())
+        half = max(0.5 * (gains[:, i].max() - gains[:, i].min()), 1e-4)
+        level = mid + rng.uniform(-1.5, 1.5) * half  # the gains become gains - level
+        member = data["guarantors"][i]
+        if level >= 0.0:
+            member["honouring_cost"] = float(level / f.response_overrides[f"G{i}"].cost_share)
+        else:
+            member["honouring_cost"] = 0.0
+            member["audience_cost"] += float(-level / max(f.commitment_bindingness, 1e-3))
+    return Scenario.model_validate(data)

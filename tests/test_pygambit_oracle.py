@@ -31,20 +31,17 @@ import math
 
 import numpy as np
 import pytest
-from pydantic import ValidationError
 
-from deterrence.game.config import ResponseSpec, Scenario
 from deterrence.game.payoffs import (
     Game,
     all_profiles,
     build_game,
     expectation,
-    guarantor_payoffs,
     honouring_gain,
 )
 from deterrence.solve.equilibrium import equilibrium_set
 
-from helpers import random_case, random_response
+from helpers import pure_gains, tuned_case
 
 gbt = pytest.importorskip("pygambit", reason="the oracle tests need pygambit (test extra)")
 
@@ -104,86 +101,6 @@ def test_conversion_reproduces_every_payoff_of_a_three_player_table():
     for k in range(8):
         payoffs = game.get_payoffs({p: str(1 + ((k >> i) & 1)) for i, p in enumerate(players)})
         assert [float(payoffs[p]) for p in players] == table[k].tolist()
-
-
-# ---------------------------------------------------------------------------------------
-# Random instances
-
-
-def _response(rng, engaged: bool):
-    response = random_response(rng, troops=float(engaged), decisive=0.3, combat=0.7)
-    return response
-
-
-def subgame_table(game: Game) -> np.ndarray:
-    """The free members' payoffs at every pure profile of theirs (engaged members honour):
-    (2^f, f) for the single cell of ``game``."""
-    free = np.flatnonzero(~game.engaged[0])
-    profiles = np.ones((2 ** free.size, game.n))
-    profiles[:, free] = all_profiles(free.size)
-    return guarantor_payoffs(game, profiles)[0][:, free]
-
-
-def pure_gains(table: np.ndarray) -> np.ndarray:
-    """Each player's gain from honouring at every profile of the others: (2^f, f), row k
-    the gain of player i against the others' actions in k (its own bit ignored)."""
-    k = np.arange(table.shape[0])
-    gains = np.empty(table.shape)
-    for i in range(table.shape[1]):
-        on, off = k | (1 << i), k & ~(1 << i)
-        gains[:, i] = table[on, i] - table[off, i]
-    return gains
-
-
-def random_instance(seed, players: int, max_draws: int = 50):
-    """A random scenario and format with ``players`` free members (and, one time in three, an
-    engaged member besides) whose honouring costs are tuned so that gains change sign, and
-    each member's scale SIGMA_RELATIVE times its largest pure-profile gain. Returns
-    (scenario, format, the subgame's table)."""
-    rng = np.random.default_rng(seed)
-    for _ in range(max_draws):
-        engaged = int(rng.random() < 1 / 3)
-        n = players + engaged
-        sc, f = random_case(rng, n, response=lambda r: _response(r, False))
-        overrides = dict(f.response_overrides)
-        if engaged:
-            overrides[f"G{n - 1}"] = ResponseSpec.model_validate(_response(rng, True))
-        f = f.model_copy(update={"response_overrides": overrides})
-        try:
-            sc = _tune_costs(rng, sc, f, players)
-        except ValidationError:  # a tuned cost beyond the schema's limits: draw again
-            continue
-        table = subgame_table(build_game(sc, f))
-        scale = np.max(np.abs(pure_gains(table)), axis=0)
-        if np.any(SIGMA_RELATIVE * scale < 1e-6):
-            continue
-        guarantors = [g.model_copy(update={"resolve_scale": float(SIGMA_RELATIVE * scale[i])})
-                      if i < players else g for i, g in enumerate(sc.guarantors)]
-        return sc.model_copy(update={"guarantors": guarantors}), f, table
-    raise AssertionError(f"seed {seed}: no instance in {max_draws} draws")
-
-
-def _tune_costs(rng, sc, f, players):
-    """Place each free member's gain level, at random, within 1.5 times the range over which
-    the others' actions move its gain (set through its honouring cost, or through its
-    audience cost where the level is negative): with independently drawn costs one action
-    is almost always dominant, and coordination games, chicken and games without a pure
-    equilibrium would be rare."""
-    zero = sc.model_copy(update={"guarantors": [
-        g.model_copy(update={"honouring_cost": 0.0}) for g in sc.guarantors]})
-    gains = pure_gains(subgame_table(build_game(zero, f)))  # the gains without h_i
-    data = sc.model_dump()
-    for i in range(players):
-        mid = 0.5 * (gains[:, i].max() + gains[:, i].min())
-        half = max(0.5 * (gains[:, i].max() - gains[:, i].min()), 1e-4)
-        level = mid + rng.uniform(-1.5, 1.5) * half  # the gains become gains - level
-        member = data["guarantors"][i]
-        if level >= 0.0:
-            member["honouring_cost"] = float(level / f.response_overrides[f"G{i}"].cost_share)
-        else:
-            member["honouring_cost"] = 0.0
-            member["audience_cost"] += float(-level / max(f.commitment_bindingness, 1e-3))
-    return Scenario.model_validate(data)
 
 
 # ---------------------------------------------------------------------------------------
@@ -309,7 +226,7 @@ def test_bayesian_equilibria_purify_the_nash_equilibria_found_by_pygambit(player
     every one is closer, by at least a factor PURIFICATION_FACTOR (or within ABSOLUTE_SLACK)."""
     cases, oracle, skipped, kinds = [], [], 0, {"mixed": 0, "several": 0}
     for k in range(PURIFICATION_INSTANCES):
-        sc, f, table = random_instance((20, players, k), players)
+        sc, f, table = tuned_case((20, players, k), players, SIGMA_RELATIVE)
         game = build_game(sc, f)
         sigma = game.resolve_scale[0][~game.engaged[0]]
         equilibria, whole = nash_equilibria(table)
@@ -373,7 +290,7 @@ def test_bayesian_equilibrium_is_pygambits_logit_qre_at_lambda_one_over_sigma(pl
     problems = []
     for k in range(QRE_INSTANCES):
         rng = np.random.default_rng((30, players, k))
-        sc, f, table = random_instance((31, players, k), players)
+        sc, f, table = tuned_case((31, players, k), players, SIGMA_RELATIVE)
         sigma = float(np.max(np.abs(pure_gains(table))) * math.exp(
             rng.uniform(math.log(0.05), math.log(0.5))))
         sc = sc.model_copy(update={"guarantors": [
