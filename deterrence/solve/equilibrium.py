@@ -38,9 +38,9 @@ import numpy as np
 
 from ..game.payoffs import (
     ABANDONED,
-    QUADRATURE_TOLERANCE,
     DEFENDED,
     DETERRED,
+    QUADRATURE_TOLERANCE,
     Game,
     contest_gain,
     expectation,
