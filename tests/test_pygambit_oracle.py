@@ -1,576 +1,323 @@
-"""Oracle tests: pygambit must agree with our equilibrium solvers on random crisis games.
+"""The Bayesian equilibrium set against pygambit on random crisis games.
 
 pygambit (the Python interface of Gambit, McKelvey, McLennan & Turocy) is an independent,
-widely used game solver. Every random instance below is a ``Scenario`` and a ``FormatSpec``
-validated by our pydantic models, turned into payoff tables by OUR payoff rules
-(``deterrence.game.payoffs.build_game``), and then solved twice: by our code and by pygambit.
+widely used game solver. Every random instance is a ``Scenario`` and a ``FormatSpec``
+validated by our pydantic models; its members' complete-information subgame (each member's
+payoff at every pure response profile, from OUR rules ``guarantor_payoffs``) is solved by
+pygambit, and the Bayesian game with private resolve by ``equilibrium_set``:
 
-* Pure Nash equilibria of the guarantors' subgame (1-3 guarantors): ``pure_nash_mask`` and
-  ``pure_equilibria`` against ``pygambit.nash.enumpure_solve``.
-* Every Nash equilibrium of the two-guarantor subgame: our pure equilibria plus our totally
-  mixed equilibrium against ``pygambit.nash.enummixed_solve``.
-* The logit QRE of the strategic form (Russia + guarantors) on the principal branch:
-  ``logit_equilibrium`` against ``pygambit.qre.logit_solve_lambda``, and at large precision
-  against the limit of the branch, ``pygambit.nash.logit_solve``.
+* Purification (Harsanyi 1973): with small private scales sigma_i, the Bayesian equilibrium
+  set is complete and matches the Nash equilibria of the subgame (``enumpoly_solve``, which
+  lists every isolated equilibrium) one to one, each Bayesian equilibrium off its Nash
+  equilibrium by the first-order shift that the scales predict; a tenth of the scales moves
+  them ten times closer.
+* Logit QRE (McKelvey & Palfrey 1995): with one scale sigma for every member, the Bayesian
+  equilibria are the logit QREs at lambda = 1/sigma; pygambit's on the principal branch
+  (``logit_solve_lambda``) must be one of ours, and the only one where ours is unique.
 
-The conversion to pygambit is itself checked on hand-made games whose answers are known.
+Conventions. Our profile ``k`` gives member i the action ``(k >> i) & 1``; in pygambit, player
+i is axis i of every payoff array and its strategy "2" is our action 1 (honour). Engaged
+members (troops on the ground) always honour: they are not players of the subgame.
 
-Conventions. Our tables have shape (P, m) with P = 2**m: profile ``k`` gives player ``i`` the
-action ``(k >> i) & 1``. In pygambit, player ``i`` is the i-th axis of every payoff array and
-its first strategy (index 0) is our action 0. Strategies are relabelled with the action
-names so that reading a profile back cannot confuse the two actions.
-
-Genericity. An instance in which some player's gain from switching (at some pure profile,
-in the subgame or in the strategic form) is within ``GAIN_FLOOR`` of zero is redrawn: ties
-make equilibrium sets non-generic (continua of equilibria), where "the set of equilibria"
-is not a finite list that two solvers can be asked to agree on. Redraws are counted.
+Regularity. Purification holds at regular equilibria. An instance is used only if the
+oracle's equilibria are all regular enough to be told apart at the scales used, decided from
+the subgame's table and pygambit's answer alone (:func:`regular`), never from ours; skipped
+instances are counted and must stay a minority.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
-from pydantic import ValidationError
 
-from deterrence.game.config import FormatSpec, Scenario
-from deterrence.game.payoffs import build_game
-from deterrence.solve import binary_games as bg
-from deterrence.solve import equilibrium as eq
+from deterrence.game.payoffs import (
+    Game,
+    all_profiles,
+    build_game,
+    expectation,
+    honouring_gain,
+)
+from deterrence.solve.equilibrium import equilibrium_set
 
-pygambit = pytest.importorskip("pygambit", reason="the oracle tests need pygambit (test extra)")
+from helpers import pure_gains, tuned_case
 
-#: Gains closer to zero than this count as ties; such instances are redrawn.
-GAIN_FLOOR = 1e-6
-#: Tolerance of our pure-equilibrium tests (as in the package).
-PAYOFF_TOL = eq.PAYOFF_TOL
-#: At most this share of draws may be redrawn for being (nearly) non-generic.
-MAX_REDRAW_SHARE = 0.05
+gbt = pytest.importorskip("pygambit", reason="the oracle tests need pygambit (test extra)")
 
-GUARANTOR_ACTIONS = ("abstain", "deter")
-RUSSIA_ACTIONS = ("refrain", "escalate")
+#: Instances per number of players (free members) in the purification test.
+PURIFICATION_INSTANCES = 16
+#: Private scale of each member relative to its largest gain at a pure profile.
+SIGMA_RELATIVE = 1e-3
+#: At an equilibrium, a member that does not mix must gain or lose at least this many times
+#: its scale by honouring (it then honours with at most Lambda(-8) = 3.4e-4 or at least
+#: 1 - 3.4e-4): a smaller gain is a near tie, and the instance is not regular enough.
+NON_MIXER_GAIN = 8.0
+#: The mixing members' system may have at most this condition number.
+MAX_CONDITION = 1e8
+#: Largest predicted shift of a regular equilibrium at the scales used.
+MAX_SHIFT = 0.02
+#: The shift found may differ from the predicted one by this share of it (second order),
+#: plus ABSOLUTE_SLACK (rounding and the solver's own tolerance, 1e-9).
+SHIFT_TOL, ABSOLUTE_SLACK = 0.1, 1e-8
+#: At a tenth of the scales, each Bayesian equilibrium is at least this much closer to its
+#: Nash equilibrium (first order: 10 times for a mixing one, exponentially for a pure one).
+PURIFICATION_FACTOR = 0.2
+#: At most this share of instances may be skipped as not regular.
+MAX_SKIPPED_SHARE = 0.25
+
+PLAYER_COUNTS = (2, 3, 4)
 
 
 # ---------------------------------------------------------------------------------------
 # Conversion to pygambit
 
 
-def to_pygambit(table: np.ndarray, labels: list[str], actions: list[tuple[str, str]]):
-    """pygambit strategic game of a binary-game table (P, m) in our profile convention."""
-    P, m = table.shape
-    assert P == 2 ** m and len(labels) == m == len(actions)
-    arrays = {label: np.empty((2,) * m) for label in labels}
-    for k in range(P):
-        cell = tuple((k >> j) & 1 for j in range(m))  # axis j = player j's action
-        for i, label in enumerate(labels):
-            arrays[label][cell] = table[k, i]
-    game = pygambit.StrategicGame.from_dict(arrays)
-    for label, (off, on) in zip(labels, actions, strict=True):
-        game.relabel_strategies(label, {"1": off, "2": on})
-    return game
+def to_pygambit(table: np.ndarray):
+    """A (2^n, n) table in our profile convention as a pygambit strategic game."""
+    n = table.shape[1]
+    return gbt.StrategicGame.from_arrays(
+        *(table[:, i].reshape((2,) * n, order="F") for i in range(n)))
 
 
-def action_one_probabilities(profile, labels, actions) -> np.ndarray:
-    """Probability of action 1 of every player in a pygambit mixed profile: shape (m,)."""
-    return np.array([float(profile[label][on]) for label, (_, on) in zip(labels, actions,
-                                                                          strict=True)])
-
-
-def pure_index(profile, labels, actions) -> int:
-    """Our profile index of a pure pygambit profile (fails if the profile is not pure)."""
-    x = action_one_probabilities(profile, labels, actions)
-    assert np.all((x == 0.0) | (x == 1.0)), f"not a pure profile: {profile}"
-    return int(sum(int(b) << i for i, b in enumerate(x)))
-
-
-def subgame_labels(n: int):
-    return [f"G{i}" for i in range(n)], [GUARANTOR_ACTIONS] * n
-
-
-def strategic_labels(n: int):
-    labels, actions = subgame_labels(n)
-    return ["Russia", *labels], [RUSSIA_ACTIONS, *actions]
-
-
-# ---------------------------------------------------------------------------------------
-# Random instances
-
-
-def _loguniform(rng: np.random.Generator, low: float, high: float) -> float:
-    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
-
-
-def _response(rng: np.random.Generator) -> dict:
-    return {
-        "denial_share": float(rng.uniform(0.0, 1.0)),
-        "punishment_share": float(rng.uniform(0.0, 1.0)),
-        "direct_combat": bool(rng.random() < 0.6),
-        "troops_on_ground": bool(rng.random() < 0.4),
-        "cost_share": float(rng.uniform(0.1, 2.0)),
-    }
-
-
-def _draw(rng: np.random.Generator, n: int) -> tuple[dict, dict]:
-    """Raw scenario and format data with ``n`` members (and perhaps one non-member)."""
-    extra = int(rng.random() < 0.25)  # a non-member still weighs in the sanctions shares
-    guarantors = [{
-        "id": f"G{i}", "name": f"Guarantor {i}",
-        "military_spending_usd_bn": _loguniform(rng, 10.0, 1000.0),
-        "gdp_usd_tn": _loguniform(rng, 0.1, 30.0),
-        "nuclear_armed": bool(rng.random() < 0.6),
-        "stake_in_ukraine": _loguniform(rng, 0.05, 5.0),
-        "honouring_cost": float(rng.uniform(0.0, 0.6)),
-        "audience_cost": float(rng.uniform(0.0, 0.5)),
-        "tripwire_cost": float(rng.uniform(0.0, 0.5)),
-        "catastrophe_cost": _loguniform(rng, 0.01, 50.0),
-        "readiness_cost": float(rng.uniform(0.005, 0.1)),
-    } for i in range(n + extra)]
-    scenario = {
-        "name": "random", "description": "random oracle instance",
-        "russia": {
-            "military_spending_usd_bn": _loguniform(rng, 50.0, 400.0),
-            "status_quo_value": float(rng.uniform(0.0, 1.0)),
-            "war_cost": float(rng.uniform(0.0, 0.5)),
-            "sanctions_cost": float(rng.uniform(0.0, 1.0)),
-            "catastrophe_cost": float(rng.uniform(0.0, 30.0)),
-            "foreign_troops_aversion": float(rng.uniform(0.0, 0.3)),
-            "contest_decisiveness": _loguniform(rng, 0.5, 5.0),
-            "fait_accompli_days": _loguniform(rng, 3.0, 60.0),
-            "nuclear_escalation_probability": float(rng.uniform(0.0, 0.6)),
-        },
-        "ukraine": {
-            "military_spending_usd_bn": _loguniform(rng, 20.0, 150.0),
-            "baseline_military_aid_usd_bn": float(rng.uniform(0.0, 80.0)),
-        },
-        "guarantors": guarantors,
-    }
-    members = [f"G{i}" for i in range(n)]
-    fmt = {
-        "id": "random", "name": "Random format", "description": "random oracle instance",
-        "members": members if extra else "all",
-        "commitment_bindingness": float(rng.uniform(0.0, 1.0)),
-        "coordination_probability": float(rng.uniform(0.0, 1.0)),
-        "response_delay_days": float(rng.uniform(0.0, 60.0)),
-        "response": _response(rng),
-        "response_overrides": {g: _response(rng) for g in members if rng.random() < 0.3},
-    }
-    if n >= 2 and rng.random() < 0.3:
-        _split_motives(rng, scenario, fmt, n)
-    return scenario, fmt
-
-
-def _split_motives(rng: np.random.Generator, scenario: dict, fmt: dict, n: int) -> None:
-    """Make the others' help a substitute for some members and a complement for others.
-
-    Another member's honouring lowers i's marginal effect on Russia's success (a
-    substitute, weight ``stake_i``) but also lowers i's marginal nuclear risk (a
-    complement, weight ``catastrophe_cost_i``). Independent draws almost never split the
-    members between the two, so games without a pure equilibrium (matching pennies) would
-    be missing: here every member fights and is nuclear-armed, the denial contest is
-    tight, and the members differ sharply in stake per unit of catastrophe cost.
-    """
-    fmt["response_overrides"] = {}
-    fmt["response"].update(direct_combat=True, denial_share=float(rng.uniform(0.3, 1.0)))
-    fmt["response_delay_days"] = float(rng.uniform(0.0, 5.0))
-    scenario["russia"]["contest_decisiveness"] = float(rng.uniform(0.5, 1.0))
-    scenario["russia"]["nuclear_escalation_probability"] = float(rng.uniform(0.1, 0.6))
-    for i, member in enumerate(scenario["guarantors"][:n]):
-        member["nuclear_armed"] = True
-        member["military_spending_usd_bn"] = _loguniform(rng, 50.0, 500.0)
-        if i % 2 == 0:  # cares about Ukraine, hardly about catastrophe
-            member["stake_in_ukraine"] = _loguniform(rng, 1.0, 5.0)
-            member["catastrophe_cost"] = _loguniform(rng, 0.01, 0.5)
-        else:
-            member["stake_in_ukraine"] = _loguniform(rng, 0.05, 0.5)
-            member["catastrophe_cost"] = _loguniform(rng, 5.0, 50.0)
-
-
-def _cost_shares(fmt: FormatSpec, n: int) -> np.ndarray:
-    return np.array([fmt.response_overrides.get(f"G{i}", fmt.response).cost_share
-                     for i in range(n)])
-
-
-def _tune_costs(rng, scenario: dict, fmt: FormatSpec, n: int) -> None:
-    """Set the members' honouring (or audience) costs so that gains change sign.
-
-    With all costs drawn independently, one action is almost always dominant (the gain of
-    honouring varies with the others' actions by much less than its level). Here each
-    member's level is placed, at random, within 1.5 times the range over which the others'
-    actions move its gain (taken as at least 100 * GAIN_FLOOR), so that coordination games,
-    chicken and games without a pure equilibrium are common. The level is set through the
-    honouring cost, or, when it would have to be negative, by raising the audience cost
-    (reneging costs more). Values stay valid (>= 0).
-    """
-    base = Scenario.model_validate(scenario)
-    zero = base.model_copy(update={"guarantors": [
-        g.model_copy(update={"honouring_cost": 0.0}) for g in base.guarantors]})
-    t = eq.crisis_tables(build_game(zero, fmt))
-    d0 = bg.gains(eq.guarantor_table(t))[0]  # gains without the honouring cost, (P, n)
-    shares = _cost_shares(fmt, n)
-    for i in range(n):
-        mid = 0.5 * (d0[:, i].max() + d0[:, i].min())
-        half = max(0.5 * (d0[:, i].max() - d0[:, i].min()), 1e-4)
-        level = mid + rng.uniform(-1.5, 1.5) * half  # the gains become d0 - level
-        member = scenario["guarantors"][i]
-        if level >= 0.0:
-            member["honouring_cost"] = float(level / shares[i])
-        elif fmt.commitment_bindingness >= 0.05:
-            extra = shares[i] * member["honouring_cost"] - level
-            member["audience_cost"] += float(extra / fmt.commitment_bindingness)
-
-
-def random_instance(seed: tuple[int, ...], n: int, max_draws: int = 50):
-    """A generic random instance: (scenario, format, number of redrawn candidates)."""
-    rng = np.random.default_rng(seed)
-    for redraws in range(max_draws):
-        scenario_data, fmt_data = _draw(rng, n)
-        fmt = FormatSpec.model_validate(fmt_data)
-        if rng.random() < 0.75:
-            _tune_costs(rng, scenario_data, fmt, n)
-        try:
-            scenario = Scenario.model_validate(scenario_data)
-        except ValidationError:  # tuning pushed a cost beyond the schema's limits: redraw
-            continue
-        t = eq.crisis_tables(build_game(scenario, fmt))
-        sub_gains = bg.gains(eq.guarantor_table(t))
-        strategic_gains = bg.gains(eq.strategic_table(t))
-        if (np.min(np.abs(sub_gains)) >= GAIN_FLOOR
-                and np.min(np.abs(strategic_gains)) >= GAIN_FLOOR):
-            return scenario, fmt, redraws
-    raise AssertionError(f"seed {seed}: no generic instance in {max_draws} draws")
-
-
-def solved(scenario: Scenario, fmt: FormatSpec):
-    """Our crisis tables, the subgame table U (P, n) and the strategic table S (2P, n + 1)."""
-    t = eq.crisis_tables(build_game(scenario, fmt))
-    return t, eq.guarantor_table(t)[0], eq.strategic_table(t)[0]
-
-
-# ---------------------------------------------------------------------------------------
-# The conversion itself, on hand-made games with known answers
-
-
-def test_conversion_reproduces_every_payoff_of_an_asymmetric_three_player_table():
-    """Each of the 8 x 3 payoffs lands in the pygambit cell of the same action profile."""
-    table = np.arange(24, dtype=float).reshape(8, 3) * 1.5 - 7.0  # all entries distinct
-    labels, actions = subgame_labels(3)
-    game = to_pygambit(table, labels, actions)
-    for k in range(8):
-        contingency = {label: actions[i][(k >> i) & 1] for i, label in enumerate(labels)}
-        payoffs = game.get_payoffs(contingency)
-        assert [float(payoffs[label]) for label in labels] == list(table[k])
-
-
-def test_conversion_of_a_prisoners_dilemma_written_directly_in_pygambit():
-    """A textbook prisoner's dilemma, typed as a pygambit table (rows: player 1's strategies
-    cooperate, defect; columns: player 2's), and the same game typed as our (P, m) table
-    with action 1 = defect. Both solvers must find (defect, defect), i.e. profile 3."""
-    row = np.array([[3.0, 0.0], [5.0, 1.0]])
-    direct = pygambit.StrategicGame.from_arrays(row, row.T)
-    # ours: profile k = (bit 0: player 1 defects, bit 1: player 2 defects)
-    ours = np.array([[3.0, 3.0], [5.0, 0.0], [0.0, 5.0], [1.0, 1.0]])
-    assert np.flatnonzero(bg.pure_nash_mask(ours[None], PAYOFF_TOL)[0]).tolist() == [3]
-    found = pygambit.nash.enumpure_solve(direct).equilibria
-    assert len(found) == 1
-    assert [float(found[0][p]["2"]) for p in ("1", "2")] == [1.0, 1.0]
-    # our conversion of `ours` is the same pygambit game as the direct one
-    labels, actions = subgame_labels(2)
-    converted = to_pygambit(ours, labels, actions)
-    for a in range(2):
-        for b in range(2):
-            want = direct.get_payoffs({"1": str(a + 1), "2": str(b + 1)})
-            got = converted.get_payoffs({"G0": actions[0][a], "G1": actions[1][b]})
-            assert [float(got[x]) for x in labels] == [float(want[x]) for x in ("1", "2")]
+def honour_probabilities(game, profile) -> np.ndarray:
+    """P(strategy "2") of every player in a pygambit mixed profile, (n,)."""
+    return np.array([float(profile[player]["2"]) for player in game.players])
 
 
 def test_conversion_keeps_the_bit_order_in_an_asymmetric_game():
     """G0 has the dominant action 1; G1 wants to do the opposite of G0. The unique
-    equilibrium is G0 = 1, G1 = 0: profile 1 (profile 2 if the bit order were swapped)."""
-    ours = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
-    labels, actions = subgame_labels(2)
-    found = pygambit.nash.enumpure_solve(to_pygambit(ours, labels, actions)).equilibria
-    assert [pure_index(p, labels, actions) for p in found] == [1]
-    assert np.flatnonzero(bg.pure_nash_mask(ours[None], PAYOFF_TOL)[0]).tolist() == [1]
+    equilibrium is G0 = 1, G1 = 0 (it would read G0 = 0, G1 = 1 with the bits swapped)."""
+    table = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    game = to_pygambit(table)
+    found = gbt.nash.enumpoly_solve(game).equilibria
+    assert [honour_probabilities(game, p).tolist() for p in found] == [[1.0, 0.0]]
 
 
-def test_conversion_of_asymmetric_matching_pennies():
-    """G0 gets 1 for matching, G1 gets 2 for mismatching G0's action 1 and 1 for mismatching
-    action 0. Indifference: G1 deters with probability 1/2 (G0 indifferent); G0 deters with
-    probability q where 2q = 1 - q, q = 1/3 (G1 indifferent)."""
-    ours = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 1.0], [1.0, 0.0]])
-    labels, actions = subgame_labels(2)
-    found = pygambit.nash.enummixed_solve(to_pygambit(ours, labels, actions),
-                                          rational=False).equilibria
-    assert len(found) == 1
-    np.testing.assert_allclose(action_one_probabilities(found[0], labels, actions),
-                               [1 / 3, 1 / 2], atol=1e-12)
-    mixed = bg.totally_mixed_equilibrium(bg.gains(ours[None]), tol=1e-9)
-    assert mixed.converged[0]
-    np.testing.assert_allclose(mixed.x[0], [1 / 3, 1 / 2], atol=1e-12)
-
-
-def test_conversion_of_logit_qre_with_independent_decisions():
-    """Three players whose payoffs ignore the others: the logit QRE is known in closed
-    form, x_i = 1 / (1 + exp(-lambda * d_i)) for gains d = (0.3, -1.2, 0.05)."""
-    d = np.array([0.3, -1.2, 0.05])
-    bits = bg.profile_bits(3)
-    table = bits * d + np.array([0.7, -0.1, 2.0])  # U_i = a_i d_i + constant
-    labels, actions = strategic_labels(2)
-    game = to_pygambit(table, labels, actions)
-    for lam in (0.5, 3.0, 20.0):
-        qre = pygambit.qre.logit_solve_lambda(game, lam=[lam])
-        assert len(qre) == 1 and abs(qre[0].lam - lam) < 1e-9
-        want = 1.0 / (1.0 + np.exp(-lam * d))
-        np.testing.assert_allclose(action_one_probabilities(qre[0].profile, labels, actions),
-                                   want, atol=1e-9)
-        ours = bg.logit_equilibrium(bg.gains(table[None]), rationality=lam, tol=1e-9)
-        assert ours.converged[0]
-        np.testing.assert_allclose(ours.x[0], want, atol=1e-9)
+def test_conversion_reproduces_every_payoff_of_a_three_player_table():
+    table = np.arange(24, dtype=float).reshape(8, 3) * 1.5 - 7.0  # all entries distinct
+    game = to_pygambit(table)
+    players = list(game.players)  # labels "1", "2", "3"; strategies "1" (abstain), "2"
+    for k in range(8):
+        payoffs = game.get_payoffs({p: str(1 + ((k >> i) & 1)) for i, p in enumerate(players)})
+        assert [float(payoffs[p]) for p in players] == table[k].tolist()
 
 
 # ---------------------------------------------------------------------------------------
-# Random instances built from our payoff rules
-
-#: Instances per number of guarantors in the pure-equilibrium test (300 in all).
-PURE_INSTANCES = 100
-#: Two-guarantor instances in the mixed-equilibrium test.
-MIXED_INSTANCES = 250
-#: Instances per number of guarantors in the QRE test (240 in all).
-QRE_INSTANCES = 80
-#: Agreement required of QRE probabilities at a given lambda. The largest gap seen in 900
-#: instances is 2e-9; pygambit's corrector stops at a residual of about 3e-6 in log-odds
-#: (at most 7.5e-7 in probability) near folds, hence not tighter.
-QRE_TOL = 1e-6
-#: Agreement required at the end point of a fold-free branch (largest gap seen: 4e-12).
-LIMIT_TOL = 1e-7
+# The oracle's Nash equilibria and whether they are regular
 
 
-def _pygambit_pure_set(table: np.ndarray) -> set[int]:
-    labels, actions = subgame_labels(table.shape[1])
-    result = pygambit.nash.enumpure_solve(to_pygambit(table, labels, actions))
-    return {pure_index(p, labels, actions) for p in result.equilibria}
+def nash_equilibria(table: np.ndarray) -> tuple[list[np.ndarray], bool]:
+    """pygambit's Nash equilibria of the subgame (enumpoly_solve: every isolated one) and
+    whether its search was whole (no singular support, no support left for lack of budget)."""
+    game = to_pygambit(table)
+    events = []
+    result = gbt.nash.enumpoly_solve(game, event_callback=events.append)
+    whole = result.success and not any(
+        isinstance(e, gbt.EnumPolySingularSupportEvent | gbt.EnumPolyBudgetExceededSupportEvent)
+        for e in events)
+    return [honour_probabilities(game, p) for p in result.equilibria], whole
 
 
-@pytest.mark.parametrize("n", [1, 2, 3])
-def test_pure_equilibria_agree_with_pygambit_enumpure(n):
-    counts = np.zeros(2 ** n + 1, dtype=int)  # instances by number of pure equilibria
-    redraws, disagreements = 0, []
-    for i in range(PURE_INSTANCES):
-        scenario, fmt, redrawn = random_instance((1, n, i), n)
-        redraws += redrawn
-        t, table, _ = solved(scenario, fmt)
-        oracle = _pygambit_pure_set(table)
-        mask = set(np.flatnonzero(bg.pure_nash_mask(table[None], PAYOFF_TOL)[0]).tolist())
-        fast = set(np.flatnonzero(eq.pure_equilibria(t)[0]).tolist())
-        if not oracle == mask == fast:
-            disagreements.append(f"seed {(1, n, i)}: pygambit {sorted(oracle)}, "
-                                 f"pure_nash_mask {sorted(mask)}, pure_equilibria {sorted(fast)}")
-        counts[len(oracle)] += 1
-    assert not disagreements, "\n".join(disagreements)
-    assert redraws <= MAX_REDRAW_SHARE * PURE_INSTANCES, f"{redraws} redraws"
-    # the instances are not all alike: for two and more guarantors, some games have
-    # several pure equilibria, and some (two guarantors) none
-    assert counts[1] > 0
-    if n >= 2:
-        assert counts[2:].sum() >= 0.05 * PURE_INSTANCES, counts
-    if n == 2:
-        assert counts[0] >= 0.03 * PURE_INSTANCES, counts
+def expected_gains(table: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Each player's gain from honouring when the others honour independently with x."""
+    gains = pure_gains(table)
+    bits = all_profiles(table.shape[1])
+    out = np.empty(x.size)
+    for i in range(x.size):
+        others = np.prod(np.where(bits == 1, x, 1.0 - x)[:, np.arange(x.size) != i], axis=1)
+        out[i] = np.sum(np.where(bits[:, i] == 0, others * gains[:, i], 0.0))
+    return out
 
 
-def test_all_equilibria_of_two_guarantor_subgames_agree_with_pygambit_enummixed():
-    """For two guarantors enummixed_solve lists every extreme equilibrium; in a generic 2x2
-    game these are the pure equilibria and at most one totally mixed equilibrium (a
-    partially mixed one would need a zero gain at a pure profile)."""
-    labels, actions = subgame_labels(2)
-    redraws, disagreements = 0, []
-    kinds = {"no pure": 0, "totally mixed": 0}
-    for i in range(MIXED_INSTANCES):
-        seed = (2, 2, i)
-        scenario, fmt, redrawn = random_instance(seed, 2)
-        redraws += redrawn
-        t, table, _ = solved(scenario, fmt)
-        found = pygambit.nash.enummixed_solve(to_pygambit(table, labels, actions),
-                                              rational=False).equilibria
-        x = np.array([action_one_probabilities(p, labels, actions) for p in found])
-        pure = np.all((x < 1e-12) | (x > 1 - 1e-12), axis=1)
-        interior = np.all((x > 1e-12) & (x < 1 - 1e-12), axis=1)
-        oracle_pure = {int(round(r[0])) + 2 * int(round(r[1])) for r in x[pure]}
-        ours_pure = set(np.flatnonzero(bg.pure_nash_mask(table[None], PAYOFF_TOL)[0]).tolist())
-        with np.errstate(all="ignore"):
-            mixed = bg.totally_mixed_equilibrium(bg.gains(table[None]), tol=1e-9)
-        problems = []
-        if oracle_pure != ours_pure:
-            problems.append(f"pure: pygambit {sorted(oracle_pure)}, ours {sorted(ours_pure)}")
-        if not np.all(pure | interior):
-            problems.append(f"pygambit found a partially mixed equilibrium {x[~(pure | interior)]}")
-        if mixed.converged[0]:
-            if interior.sum() != 1:
-                problems.append(f"ours: totally mixed {mixed.x[0]}; pygambit: {x[interior]}")
-            elif np.max(np.abs(x[interior][0] - mixed.x[0])) > 1e-7:
-                problems.append(f"totally mixed: pygambit {x[interior][0]}, ours {mixed.x[0]}")
-        elif interior.any():
-            problems.append(f"pygambit: totally mixed {x[interior]}; ours did not converge")
-        if problems:
-            disagreements.append(f"seed {seed}: " + "; ".join(problems))
-        kinds["no pure"] += not oracle_pure
-        kinds["totally mixed"] += bool(interior.any())
-    assert not disagreements, "\n".join(disagreements)
-    assert redraws <= MAX_REDRAW_SHARE * MIXED_INSTANCES, f"{redraws} redraws"
-    # both branches of the comparison are exercised
-    assert kinds["totally mixed"] >= 0.1 * MIXED_INSTANCES, kinds
-    assert kinds["no pure"] >= 0.03 * MIXED_INSTANCES, kinds
+def gain_derivatives(table: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """d gain_i / d x_j at x (the gains are affine in each other player's x_j)."""
+    n = x.size
+    jac = np.zeros((n, n))
+    for j in range(n):
+        hi, lo = x.copy(), x.copy()
+        hi[j], lo[j] = 1.0, 0.0
+        jac[:, j] = expected_gains(table, hi) - expected_gains(table, lo)
+    np.fill_diagonal(jac, 0.0)
+    return jac
 
 
-def _logit_game(n: int, seed: tuple[int, ...]):
-    """A random instance's strategic form: (our table S, pygambit game, labels, actions)."""
-    scenario, fmt, redrawn = random_instance(seed, n)
-    _, _, table = solved(scenario, fmt)
-    labels, actions = strategic_labels(n)
-    return table, to_pygambit(table, labels, actions), labels, actions, redrawn
+def predicted_shift(table: np.ndarray, x: np.ndarray, sigma: np.ndarray):
+    """The shift of the Bayesian equilibrium near the Nash equilibrium x at scales sigma,
+    to first order in the mixing members' part, or None if x is not regular enough.
+
+    The members S who mix solve ``G_S(q) = sigma_S logit(q_S)``, so
+    ``delta_S = J_SS^-1 (sigma_S logit(x_S) - J_SN delta_N)`` (J = dG/dq at x); the others
+    honour with ``Lambda(G_N(x + delta) / sigma_N)``, whatever the size of their gain (their
+    shift is exponentially small in gain / sigma). Not regular: a member that does not mix
+    has a gain below NON_MIXER_GAIN sigma (a near tie), the mixing system is singular
+    (condition number above MAX_CONDITION), or the shift exceeds MAX_SHIFT."""
+    gains = expected_gains(table, x)
+    mixing = (x > 1e-9) & (x < 1 - 1e-9)
+    if np.any(np.abs(gains[~mixing]) < NON_MIXER_GAIN * sigma[~mixing]):
+        return None
+    jac = gain_derivatives(table, x)
+    block = jac[np.ix_(mixing, mixing)]
+    if mixing.any() and np.linalg.cond(block) > MAX_CONDITION:
+        return None
+    xs = x[mixing]
+    shift = np.zeros(x.size)
+    for _ in range(3):  # the two parts depend on each other, weakly: a few rounds
+        at = expected_gains(table, x + shift)
+        with np.errstate(over="ignore"):
+            shift[~mixing] = 1.0 / (1.0 + np.exp(-at[~mixing] / sigma[~mixing])) - x[~mixing]
+        if mixing.any():
+            rhs = sigma[mixing] * np.log(xs / (1 - xs)) - jac[np.ix_(mixing, ~mixing)] @ \
+                shift[~mixing]
+            shift[mixing] = np.linalg.solve(block, rhs)
+    if np.max(np.abs(shift)) > MAX_SHIFT:
+        return None
+    return shift
 
 
-@pytest.mark.parametrize("n", [1, 2, 3])
-def test_logit_qre_agrees_with_pygambit_logit_solve_lambda(n):
-    """The logit QRE of the strategic form (Russia = player 0) at a random precision in
-    [0.5, 20], on the principal branch, by both path followers.
-
-    Where the principal branch folds back in lambda there are several QREs at one lambda;
-    pygambit returns the first one met along the branch, and so must our follower
-    (pseudo-arclength continuation), or report ``converged = False``. The test demands
-    agreement on every instance that reports convergence and allows at most 2%
-    unconverged. (Above lambda ~ 50 folds are common; see the folded case below.)"""
-    disagreements, unconverged, redraws = [], [], 0
-    for i in range(QRE_INSTANCES):
-        seed = (3, n, i)
-        table, game, labels, actions, redrawn = _logit_game(n, seed)
-        redraws += redrawn
-        lam = _loguniform(np.random.default_rng((4, n, i)), 0.5, 20.0)
-        qre = pygambit.qre.logit_solve_lambda(game, lam=[lam])
-        assert len(qre) == 1 and abs(qre[0].lam - lam) < 1e-6 * lam, (seed, lam, qre)
-        oracle = action_one_probabilities(qre[0].profile, labels, actions)
-        ours = bg.logit_equilibrium(bg.gains(table[None]), rationality=lam, tol=1e-9)
-        gap = float(np.max(np.abs(ours.x[0] - oracle)))
-        if not ours.converged[0]:
-            unconverged.append(f"seed {seed}, lambda {lam:.6g}: gap {gap:.3g}")
-        elif gap > QRE_TOL:
-            disagreements.append(f"seed {seed}, lambda {lam:.6g}: pygambit {oracle}, "
-                                 f"ours {ours.x[0]}")
-    assert not disagreements, "\n".join(disagreements)
-    assert len(unconverged) <= 0.02 * QRE_INSTANCES, "\n".join(unconverged)
-    assert redraws <= MAX_REDRAW_SHARE * QRE_INSTANCES, f"{redraws} redraws"
+def regular(table: np.ndarray, equilibria: list[np.ndarray], whole: bool,
+            sigma: np.ndarray) -> bool:
+    """Whether the instance is regular at scales sigma: pygambit's search was whole, every
+    one of its equilibria is regular (:func:`predicted_shift`), and they lie far apart
+    compared with their shifts (each is told from the others)."""
+    shifts = [predicted_shift(table, x, sigma) for x in equilibria]
+    if not whole or any(s is None for s in shifts):
+        return False
+    for a in range(len(equilibria)):
+        for b in range(a):
+            gap = np.max(np.abs(equilibria[a] - equilibria[b]))
+            if gap < 10 * (np.max(np.abs(shifts[a])) + np.max(np.abs(shifts[b]))):
+                return False
+    return True
 
 
-#: Instances per number of guarantors in the test of the limit of the principal branch.
-LIMIT_INSTANCES = 60
+def solve_each(games: list[Game], scale_factor: float = 1.0):
+    """``equilibrium_set`` of single-cell games, those with as many members solved together
+    as the cells of one game, at ``scale_factor`` times their scales: for each game, its
+    free members' probabilities in every equilibrium (E, f) and whether the set is complete."""
+    out: list = [None] * len(games)
+    for n in {g.n for g in games}:
+        index = [k for k, g in enumerate(games) if g.n == n]
+        fields = {name: getattr(games[index[0]], name) if name == "guarantor_ids" else
+                  np.concatenate([getattr(games[k], name) for k in index])
+                  for name in Game.__dataclass_fields__}
+        fields["resolve_scale"] = fields["resolve_scale"] * scale_factor
+        together = Game(**fields)
+        eq = equilibrium_set(together)
+        for cell, k in enumerate(index):
+            out[k] = (eq.q[eq.cell == cell][:, ~together.engaged[cell]], bool(eq.complete[cell]))
+    return out
 
 
-@pytest.mark.parametrize("n", [1, 2, 3])
-def test_limit_of_the_logit_branch_agrees_with_pygambit_logit_solve(n):
-    """``pygambit.nash.logit_solve`` follows the principal branch until the profile is a
-    Nash equilibrium to within a regret of 1e-8 (relative to the payoff range) and returns
-    that end point; ``logit_solve_branch`` (the same tracer) also returns the lambda of the
-    end point (a few hundred typically; from 30 to 6e7 in these instances).
+def match(found: np.ndarray, oracle: list[np.ndarray]) -> np.ndarray | None:
+    """For each oracle equilibrium the index of the nearest found one, if that is one to
+    one (a bijection); else None."""
+    if len(found) != len(oracle):
+        return None
+    nearest = np.array([int(np.argmin(np.max(np.abs(found - x), axis=1))) for x in oracle])
+    return nearest if len(set(nearest.tolist())) == len(oracle) else None
 
-    1. The end point is a Nash equilibrium of OUR strategic table: every player's regret,
-       computed from our expected gains, is tiny; if it is pure, it is among the profiles
-       ``pure_nash_mask`` accepts.
-    2. Where the branch is monotone in lambda (no fold, no bifurcation reported), the QRE at
-       a given lambda on it is unambiguous, and our ``logit_equilibrium`` at the end point's
-       lambda must converge to the same profile (to LIMIT_TOL): both must follow the branch
-       to the same equilibrium (a real selection: many instances have several), also where
-       the branch folds on the way. Only where the branch ends below a lambda it reached
-       earlier is the first QRE met at the end point's lambda a different one; such
-       instances are skipped, counted, and must stay a minority.
-    """
-    disagreements, folded = [], []
-    for i in range(LIMIT_INSTANCES):
-        seed = (5, n, i)
-        table, game, labels, actions, _ = _logit_game(n, seed)
-        result = pygambit.nash.logit_solve(game)
-        assert result.success, (seed, result)
-        limit = action_one_probabilities(result.equilibrium, labels, actions)
-        # 1. a Nash equilibrium of our table
-        g = bg.expected_gains(bg.gains(table[None]), limit[None])[0]
-        regret = np.maximum(g, 0.0) * (1.0 - limit) + np.maximum(-g, 0.0) * limit
-        payoff_range = float(table.max() - table.min())
-        if regret.max() > 1e-7 * payoff_range:  # pygambit stops at 1e-8
-            disagreements.append(f"seed {seed}: pygambit's limit {limit} has regret {regret} "
-                                 f"under our gains")
-        if np.all((limit < 1e-6) | (limit > 1.0 - 1e-6)):
-            k = int(sum(int(round(b)) << j for j, b in enumerate(limit)))
-            if not bg.pure_nash_mask(table[None], PAYOFF_TOL)[0, k]:
-                disagreements.append(f"seed {seed}: pygambit's pure limit {k} is not in "
-                                     f"our pure_nash_mask")
-        # 2. our QRE at the end point's lambda
-        branch = pygambit.qre.logit_solve_branch(game)
-        lams = np.array([point.lam for point in branch])
-        end = action_one_probabilities(branch[-1].profile, labels, actions)
-        assert np.max(np.abs(end - limit)) < 1e-9, (seed, end, limit)
-        if result.bifurcations or lams[-1] < lams.max():
-            # the branch ends below a lambda it reached before: the first QRE met at the
-            # end point's lambda is an earlier one, not the end point
-            folded.append(seed)
+
+@pytest.mark.parametrize("players", PLAYER_COUNTS)
+def test_bayesian_equilibria_purify_the_nash_equilibria_found_by_pygambit(players):
+    """At scales SIGMA_RELATIVE times each member's largest gain, and a tenth of those:
+    the set is complete, one Bayesian equilibrium per Nash equilibrium, each off it by the
+    predicted shift (within SHIFT_TOL of it, plus ABSOLUTE_SLACK); at a tenth of the scales
+    every one is closer, by at least a factor PURIFICATION_FACTOR (or within ABSOLUTE_SLACK)."""
+    cases, oracle, skipped, kinds = [], [], 0, {"mixed": 0, "several": 0}
+    for k in range(PURIFICATION_INSTANCES):
+        sc, f, table = tuned_case((20, players, k), players, SIGMA_RELATIVE)
+        game = build_game(sc, f)
+        sigma = game.resolve_scale[0][~game.engaged[0]]
+        equilibria, whole = nash_equilibria(table)
+        if not regular(table, equilibria, whole, sigma):
+            skipped += 1
             continue
-        with np.errstate(all="ignore"):
-            ours = bg.logit_equilibrium(bg.gains(table[None]), rationality=lams[-1], tol=1e-9)
-        gap = float(np.max(np.abs(ours.x[0] - limit)))
-        if not ours.converged[0] or gap > LIMIT_TOL:
-            disagreements.append(f"seed {seed}, lambda {lams[-1]:.6g}: pygambit {limit}, "
-                                 f"ours {ours.x[0]} (converged {ours.converged[0]})")
-    assert not disagreements, "\n".join(disagreements)
-    assert len(folded) <= 0.2 * LIMIT_INSTANCES, folded
+        cases.append((game, table, sigma))
+        oracle.append(equilibria)
+        kinds["mixed"] += any(np.any((x > 0) & (x < 1)) for x in equilibria)
+        kinds["several"] += len(equilibria) > 1
+    assert skipped <= MAX_SKIPPED_SHARE * PURIFICATION_INSTANCES, f"{skipped} skipped"
+    assert kinds["mixed"] > 0 and kinds["several"] > 0, kinds  # not only dominant actions
+    games = [game for game, _, _ in cases]
+    solved = {1.0: solve_each(games), 0.1: solve_each(games, 0.1)}
+    problems = []
+    for c, ((_, table, sigma), equilibria) in enumerate(zip(cases, oracle, strict=True)):
+        distance = {}
+        for factor, each in solved.items():
+            found, complete = each[c]
+            if not complete:
+                problems.append(f"instance {c} (scale x{factor:g}): set not complete")
+                continue
+            pairing = match(found, equilibria)
+            if pairing is None:
+                problems.append(f"instance {c} (scale x{factor:g}): pygambit "
+                                f"{np.round(equilibria, 6).tolist()}, ours "
+                                f"{np.round(found, 6).tolist()}")
+                continue
+            distance[factor] = []
+            for x, j in zip(equilibria, pairing, strict=True):
+                want = predicted_shift(table, x, sigma * factor)
+                got = found[j] - x
+                distance[factor].append(np.max(np.abs(got)))
+                if np.max(np.abs(got - want)) > SHIFT_TOL * np.max(np.abs(want)) + ABSOLUTE_SLACK:
+                    problems.append(f"instance {c} (scale x{factor:g}): Nash {x}, shift "
+                                    f"{got}, predicted {want}")
+        if len(distance) == 2:
+            for x, near, far in zip(equilibria, distance[0.1], distance[1.0], strict=True):
+                if near > PURIFICATION_FACTOR * far + ABSOLUTE_SLACK:
+                    problems.append(f"instance {c}: Nash {x}: distance {far:.3g} at the "
+                                    f"scales, {near:.3g} at a tenth of them")
+    assert not problems, "\n".join(problems)
 
 
-#: Strategic table (Russia, one guarantor) of random_instance((5, 1, 4), 1), written out so
-#: that the case below does not depend on the instance generator. Its principal logit branch
-#: folds: lambda rises to 506.54, falls back to 133.52 and rises again, so for lambda in
-#: (133.52, 506.54) there are three QREs.
-FOLDED_TABLE = np.array([[0.8769447967533005, -0.0],
-                         [0.9401300539519168, -0.2721788742766346],
-                         [0.8769447967533005, -0.00862724549946126],
-                         [-5.2843567720798665, -0.31124328232058157]])
+# ---------------------------------------------------------------------------------------
+# The logit QRE
+
+#: Instances per number of players in the QRE test.
+QRE_INSTANCES = 12
+#: Agreement required with pygambit's QRE (its corrector's accuracy is about 1e-8).
+QRE_TOL = 1e-6
 
 
-def _folded_case(lam: float):
-    """pygambit's QRE and ours at ``lam`` for FOLDED_TABLE, and the fixed-point residual."""
-    labels, actions = strategic_labels(1)
-    game = to_pygambit(FOLDED_TABLE, labels, actions)
-    table_gains = bg.gains(FOLDED_TABLE[None])
-
-    def residual(x):  # the logit fixed point: x = 1 / (1 + exp(-lambda * G(x)))
-        g = bg.expected_gains(table_gains, x[None])[0]
-        return np.max(np.abs(x - 1.0 / (1.0 + np.exp(-lam * g))))
-
-    qre = pygambit.qre.logit_solve_lambda(game, lam=[lam])
-    oracle = action_one_probabilities(qre[0].profile, labels, actions)
-    ours = bg.logit_equilibrium(table_gains, rationality=lam, tol=1e-9)
-    lams = np.array([p.lam for p in pygambit.qre.logit_solve_branch(game)])
-    return oracle, ours, residual, lams
-
-
-@pytest.mark.parametrize("lam", [499.0, 500.0])
-def test_folded_case_has_several_qres_and_both_solvers_find_one(lam):
-    """Preconditions of the test below: the branch folds and both answers are QREs."""
-    oracle, ours, residual, lams = _folded_case(lam)
-    # the branch passes lam upwards, then downwards (and, beyond the end of the traced
-    # part, upwards again towards lambda = infinity): three QREs at lam
-    crossings = np.count_nonzero(np.diff(np.sign(lams - lam)))
-    assert crossings == 2 and lams[-2] < lams[-1] < lam, (crossings, lams[-2:])
-    # pygambit's answer, the first QRE met along the branch, is a QRE of our table, in
-    # which Russia refrains
-    assert residual(oracle) < 1e-6
-    assert oracle[0] < 1e-3
-    # our answer is a QRE too, and reported as converged
-    assert residual(ours.x[0]) < 1e-10
-    assert ours.converged[0]
-
-
-@pytest.mark.parametrize("lam", [499.0, 500.0])
-def test_logit_qre_does_not_jump_sheets_silently(lam):
-    """Our follower must stay on the sheet it follows (the one pygambit reports, met first
-    along the branch). A follower that steps in lambda instead of arclength jumps here to
-    the third sheet at 499 (Russia escalates with probability ~1) and to the unstable
-    middle sheet at 500; pygambit: (5.5e-5, 0.0133) and (7.7e-5, 0.0132)."""
-    oracle, ours, _, _ = _folded_case(lam)
-    assert ours.converged[0]
-    assert np.max(np.abs(ours.x[0] - oracle)) < 1e-5, (
-        f"converged to {ours.x[0]}, pygambit {oracle}")
+@pytest.mark.parametrize("players", PLAYER_COUNTS)
+def test_bayesian_equilibrium_is_pygambits_logit_qre_at_lambda_one_over_sigma(players):
+    """One scale sigma for every member, between 0.05 and 0.5 times the largest gain at a
+    pure profile: Phi_i(q) = Lambda(G_i(q) / sigma) is the logit response at lambda =
+    1 / sigma. pygambit's QRE on the principal branch at that lambda is among our
+    equilibria; where our set is a single certified equilibrium, it is that one."""
+    unique = 0
+    problems = []
+    for k in range(QRE_INSTANCES):
+        rng = np.random.default_rng((30, players, k))
+        sc, f, table = tuned_case((31, players, k), players, SIGMA_RELATIVE)
+        sigma = float(np.max(np.abs(pure_gains(table))) * math.exp(
+            rng.uniform(math.log(0.05), math.log(0.5))))
+        sc = sc.model_copy(update={"guarantors": [
+            g.model_copy(update={"resolve_scale": sigma}) for g in sc.guarantors]})
+        game = build_game(sc, f)
+        qre = gbt.qre.logit_solve_lambda(to_pygambit(table), lam=[1.0 / sigma])
+        assert len(qre) == 1 and abs(qre[0].lam - 1.0 / sigma) < 1e-6 / sigma
+        x = honour_probabilities(to_pygambit(table), qre[0].profile)
+        # pygambit's answer is a fixed point of the logit response of our table
+        residual = x - 1.0 / (1.0 + np.exp(-expected_gains(table, x) / sigma))
+        assert np.max(np.abs(residual)) < QRE_TOL, (k, residual)
+        eq = equilibrium_set(game)
+        found = eq.q[:, ~game.engaged[0]]
+        gap = np.min(np.max(np.abs(found - x), axis=1))
+        if gap > QRE_TOL:
+            problems.append(f"instance {k}: pygambit {x}, ours {found.tolist()}")
+        if len(found) == 1:
+            unique += 1
+            if not (eq.complete[0] and eq.certified.all()):
+                problems.append(f"instance {k}: a single equilibrium, not certified complete")
+        # and ours are fixed points of the same logit response
+        q = eq.q[eq.cell == 0]
+        ours = honouring_gain(game.take(np.zeros(len(q), dtype=int)),
+                              expectation(game.take(np.zeros(len(q), dtype=int)), q))
+        with np.errstate(over="ignore"):
+            logit = 1.0 / (1.0 + np.exp(-ours / sigma))
+        free = ~game.engaged[0]
+        assert np.allclose(logit[:, free], q[:, free], atol=1e-10)
+    assert not problems, "\n".join(problems)
+    assert unique >= QRE_INSTANCES // 2, unique  # mostly unique at these scales

@@ -40,6 +40,7 @@ from ..game.payoffs import (
     ABANDONED,
     DEFENDED,
     DETERRED,
+    QUADRATURE_TOLERANCE,
     Game,
     contest_gain,
     expectation,
@@ -58,6 +59,9 @@ from ..game.payoffs import (
 MIXED = 3  # a cell whose equilibria disagree on the regime (codes 0-2: DETERRED, ...)
 REGIME_NAMES = ("deterred", "defended", "abandoned", "mixed")
 
+#: Rounding allowance on a computed gain, relative to the member's utilities (stake, costs):
+#: :func:`gain_bounds` adds it, and the quadrature's error in the two success probabilities.
+GAIN_ROUNDING = 64 * np.finfo(float).eps
 #: Width (in probability) below which a box is a point.
 POINT_WIDTH = 1e-12
 #: Two equilibria of a cell closer than this (max norm) are the same.
@@ -78,6 +82,8 @@ ROUNDING_SLACK = 1e-13
 HALVE_ABOVE = 0.75
 #: Iterations of the contracting map to locate the point of a certified box.
 MAX_POINT_ITERATIONS = 2000
+#: Member-by-member sweeps of the best response in the fallback (:func:`_iterate`).
+FALLBACK_SWEEPS = 100
 #: Utility tolerance when members compare equilibria (weak preference).
 WELFARE_TOL = 1e-12
 #: Cells per chunk in grid solves (memory: boxes x quadrature nodes x members).
@@ -97,12 +103,17 @@ def best_response(game: Game, q: np.ndarray) -> np.ndarray:
 
 
 def gain_bounds(game: Game, lo: np.ndarray, hi: np.ndarray):
-    """Bounds ``(gmin, gmax)`` (C, n) on every member's gain over the box [lo, hi]."""
+    """Bounds ``(gmin, gmax)`` (C, n) on every member's gain over the box [lo, hi], widened
+    by the error of the computed gains (:data:`GAIN_ALLOWANCE`): without it a box pinned at
+    1 - 1e-16 in one member can see another member's two bounds cross by rounding, and be
+    dropped with the equilibrium it holds."""
     at_lo, at_hi = expectation(game, lo), expectation(game, hi)
     fixed = fixed_gain(game)
     gmin = fixed + contest_gain(game, at_hi) + risk_gain(game, at_lo)
     gmax = fixed + contest_gain(game, at_lo) + risk_gain(game, at_hi)
-    return gmin, gmax
+    slack = (2.0 * QUADRATURE_TOLERANCE * game.stake + GAIN_ROUNDING
+             * (game.stake + game.catastrophe_cost + game.honouring_cost + game.reneging_cost))
+    return gmin - slack, gmax + slack
 
 
 def _max_density(gmin, gmax, sigma):
@@ -192,9 +203,10 @@ def equilibrium_set(game: Game) -> EquilibriumSet:
                 u = np.flatnonzero(unique)
                 q, fixed = _newton(game.take(box_cell[idx[u]]), lo[idx[u]], hi[idx[u]],
                                    inverse[u])
-                found_cell.append(box_cell[idx[u]][fixed])
-                found_q.append(q[fixed])
-                found_cert.append(np.ones(int(fixed.sum()), dtype=bool))
+                # the box holds exactly one equilibrium: listed, certified if located
+                found_cell.append(box_cell[idx[u]])
+                found_q.append(q)
+                found_cert.append(fixed)
                 settle[idx[u]] = True
         # 4. a box that is a point without a certificate (a degenerate equilibrium)
         width = _width(lo, hi, box_free)
@@ -273,30 +285,56 @@ def _locate(game: Game, lo, hi):
 
 
 def _iterate(game: Game):
-    """A fixed point by Newton's method on ``q - Phi(q)`` from q = 1/2, kept in [0, 1] (the
-    fallback where the search exhausted its budget before finding any)."""
+    """A fixed point by Newton's method on ``q - Phi(q)``, kept in [0, 1] (the fallback where
+    the search exhausted its budget before finding any): from q = 1/2, and where that fails
+    from the point that member-by-member best responses reach from q = 0 (in a volunteer's
+    dilemma of many members with small scales, Newton from 1/2 jumps between the corners;
+    the sweeps settle on one volunteer)."""
+    q, fixed = _newton_from(game, np.where(game.engaged, 1.0, 0.5))
+    failed = np.flatnonzero(~fixed)
+    if failed.size:
+        sub = game.take(failed)
+        start = honour_probabilities(sub, np.zeros((failed.size, game.n)))
+        for _ in range(FALLBACK_SWEEPS):
+            before = start.copy()
+            for i in range(game.n):
+                start[:, i] = best_response(sub, start)[:, i]
+            if np.max(np.abs(start - before), initial=0.0) <= POINT_WIDTH:
+                break
+        q[failed], fixed[failed] = _newton_from(sub, start)
+    return q, fixed
+
+
+def _newton_from(game: Game, q):
+    """Newton's method on ``q - Phi(q)`` from ``q``, kept in [0, 1]: the point reached and
+    whether it is a zero (its last Newton step below 10 POINT_WIDTH)."""
     lo = np.where(game.engaged, 1.0, 0.0)
-    q = np.where(game.engaged, 1.0, 0.5)
+    q = q.copy()
     eye = np.eye(game.n)
+
+    def newton_step(sub, at):
+        gain = honouring_gain(sub, expectation(sub, at))
+        p = logistic(gain / sub.resolve_scale)
+        density = np.where(sub.engaged, 0.0, p * (1.0 - p) / sub.resolve_scale)
+        jac = eye - density[:, :, None] * gain_jacobian(sub, at)
+        residual = at - honour_probabilities(sub, p)
+        try:
+            return np.linalg.solve(jac, residual[:, :, None])[..., 0]
+        except np.linalg.LinAlgError:  # a singular Jacobian somewhere: least squares
+            return np.stack([np.linalg.lstsq(j, r, rcond=None)[0]
+                             for j, r in zip(jac, residual, strict=True)])
+
     active = np.ones(game.cells, dtype=bool)
     for _ in range(MAX_POINT_ITERATIONS):
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        sub = game.take(idx)
-        gain = honouring_gain(sub, expectation(sub, q[idx]))
-        p = logistic(gain / sub.resolve_scale)
-        density = np.where(sub.engaged, 0.0, p * (1.0 - p) / sub.resolve_scale)
-        jac = eye - density[:, :, None] * gain_jacobian(sub, q[idx])
-        residual = q[idx] - honour_probabilities(sub, p)
-        step = np.linalg.lstsq(jac[0], residual[0], rcond=None)[0][None] if idx.size == 1 \
-            else np.linalg.solve(jac, residual[:, :, None])[..., 0]
-        new = np.clip(q[idx] - step, lo[idx], 1.0)
+        new = np.clip(q[idx] - newton_step(game.take(idx), q[idx]), lo[idx], 1.0)
         moved = np.max(np.abs(new - q[idx]), axis=1, initial=0.0)
         q[idx] = new
         active[idx[moved <= POINT_WIDTH]] = False
-    residual = np.max(np.abs(best_response(game, q) - q), axis=1, initial=0.0)
-    return q, residual <= 10 * POINT_WIDTH
+    last = np.max(np.abs(newton_step(game, q)), axis=1, initial=0.0)
+    return q, last <= 10 * POINT_WIDTH
 
 
 def _krawczyk(game: Game, lo, hi, gmin, gmax):
@@ -356,8 +394,11 @@ def _newton(game: Game, lo, hi, inverse):
         moved = np.max(np.abs(step - q[idx]), axis=1, initial=0.0)
         q[idx] = step
         active[idx[moved <= POINT_WIDTH]] = False
-    residual = np.max(np.abs(best_response(game, q) - q), axis=1, initial=0.0)
-    return q, residual <= 10 * POINT_WIDTH
+    # the preconditioned residual, not q - Phi(q): where Phi is steep (a small resolve
+    # scale) a point within POINT_WIDTH of the zero can leave a residual far above it
+    residual = q - best_response(game, q)
+    newton_step = np.max(np.abs((inverse @ residual[:, :, None])[..., 0]), axis=1, initial=0.0)
+    return q, newton_step <= 10 * POINT_WIDTH
 
 
 def _distinct(cell, q, cert, n):
@@ -367,13 +408,15 @@ def _distinct(cell, q, cert, n):
     order = np.lexsort((*q.T[::-1], cell)) if n else np.argsort(cell, kind="stable")
     cell, q, cert = cell[order], q[order], cert[order]
     keep = np.ones(cell.size, dtype=bool)
-    for k in range(1, cell.size):  # few equilibria per cell: a short loop
-        j = k - 1
-        while j >= 0 and not keep[j]:
-            j -= 1
-        if cell[k] == cell[j] and np.max(np.abs(q[k] - q[j]), initial=0.0) <= SAME_EQUILIBRIUM:
+    start = np.searchsorted(cell, cell)  # the first equilibrium of each one's cell
+    for k in np.flatnonzero(start < np.arange(cell.size)):  # not first in its cell: few
+        # every one kept so far in the cell, not only the previous: in the lexicographic
+        # order a copy that differs by rounding in an early member can lie far apart
+        kept = start[k] + np.flatnonzero(keep[start[k]:k])
+        same = kept[np.max(np.abs(q[kept] - q[k]), axis=1, initial=0.0) <= SAME_EQUILIBRIUM]
+        if same.size:
             keep[k] = False
-            cert[j] = cert[j] and cert[k]
+            cert[same[0]] = cert[same[0]] and cert[k]
     return cell[keep], q[keep], cert[keep]
 
 
