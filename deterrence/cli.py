@@ -283,8 +283,9 @@ def solve(
 SOLVE_NOTE = ("Given an escalation, each member honours or not by its private cost: the "
               "members play a Bayesian equilibrium (the one least favourable to deterrence "
               "when they decide alone, the most deterrent one all prefer when they "
-              "coordinate). P(escalate) in brackets: its range over the equilibria, each "
-              "played alone. Credibility: P(member honours | escalation). Margin: Russia's "
+              "coordinate). P(escalate) in brackets, where there are several equilibria: its "
+              "range over them, each played whether or not the members coordinate. "
+              "Credibility: P(member honours | escalation). Margin: Russia's "
               "payoff of refraining less its expected payoff of escalating. See "
               "docs/model.md.")
 

@@ -176,6 +176,16 @@ def test_the_thresholds_of_the_scenario_decide_the_regime():
     assert result.regime != "deterred"
 
 
+def test_the_response_is_that_of_independent_members():
+    """Budapest-style assurances have no coordination: the members play one equilibrium
+    and honour independently, so at least one honours with 1 - prod(1 - credibility)."""
+    [result] = api.solve_formats(BASELINE, ["budapest"])
+    assert load_catalogue()["budapest"].coordination_probability == 0
+    abstain = np.prod([1 - q for q in result.credibility.values()])
+    assert result.response_probability == pytest.approx(1 - abstain, rel=1e-12)
+    assert result.russia_success == pytest.approx(1 - result.defended_probability, rel=1e-12)
+
+
 def test_solve_table_has_a_row_per_equilibrium(volunteers):
     scenario, formats = volunteers
     table = api.solve_table(scenario, formats_dir=formats)
