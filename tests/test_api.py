@@ -336,6 +336,11 @@ def test_plot_categories_draws_a_legend_in_the_cells_colours(small_sweep):
         assert " ".join(ax.get_xlabel().split()).startswith(" ".join(described.split()[:4]))
     finally:
         plt.close(ax.figure)
+    ax = api.plot_categories(ds.equilibrium_set_complete.sel(format="bilateral"))
+    try:
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["no", "yes"]
+    finally:
+        plt.close(ax.figure)
     with pytest.raises(ConfigError, match="select one format"):
         api.plot_categories(ds.regime)
     with pytest.raises(ConfigError, match="not a coded variable"):
