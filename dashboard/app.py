@@ -34,7 +34,6 @@ from deterrence import api
 from deterrence.api import (
     REGIME_NAMES,
     SCENARIOS_DIR,
-    STABILITY_NAMES,
     ConfigError,
     compare_formats,
     dim_name,
@@ -49,7 +48,6 @@ DEFAULT_SWEEP = api.SWEEPS_DIR / "quickstart.toml"
 INTERACTIVE_LIMIT = 3_000_000
 #: The colours of the analysis layer (Okabe & Ito 2008), in code order.
 REGIME_COLOURS = [api.REGIME_COLOURS[name] for name in REGIME_NAMES]
-STABILITY_COLOURS = [api.STABILITY_COLOURS[name] for name in STABILITY_NAMES]
 MAPS_PER_ROW = 3
 SIMULATIONS_KEPT = 16
 #: The dashboard's own limits on what a visitor may ask for (the sweep file's schema allows
@@ -155,7 +153,7 @@ def make_plan(scenario_name: str, spec_json: str) -> api.Plan:
         load_scenario(SCENARIOS_DIR / scenario_name),
         {a["path"]: {k: a[k] for k in ("low", "high", "count")} for a in spec["axes"]},
         formats=spec["formats"], method=spec["method"], replicates=spec["replicates"],
-        steps=spec["steps"], rationality=spec["rationality"], name=spec["name"])
+        steps=spec["steps"], name=spec["name"])
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -273,12 +271,8 @@ def sidebar() -> tuple[str, dict, list[str]]:
                               "replicates", "replicates", whole=True, limits=REPLICATES)
     steps = numbers.read(st.sidebar, "Rounds per run", defaults["steps"], "steps", "steps",
                          whole=True, limits=ROUNDS)
-    scenario = load_scenario(SCENARIOS_DIR / scenario_name)
-    rationality = numbers.read(st.sidebar, "Rationality λ (logit precision)",
-                               scenario.analysis.rationality, "rationality", "rationality")
     spec = {"name": "dashboard", "scenario": scenario_name, "formats": formats,
-            "method": "grid", "axes": axes, "replicates": replicates, "steps": steps,
-            "rationality": rationality}
+            "method": "grid", "axes": axes, "replicates": replicates, "steps": steps}
     return scenario_name, spec, numbers.problems
 
 
@@ -333,6 +327,16 @@ def grid_of(charts: list[alt.Chart]) -> None:
             column.altair_chart(chart, width="stretch")
 
 
+def probability_maps(exact, variable: str, title: str, axes: list[str]) -> None:
+    """One map per format of a probability of the exact game, on one scale, 0 to 1."""
+    charts = []
+    for fmt in exact["format"].values:
+        frame = map_frame(exact, variable, fmt, axes)
+        charts.append(heatmap(frame, variable, str(fmt), axes, alt.Color(
+            f"{variable}:Q", title=title, scale=alt.Scale(scheme="viridis", domain=[0, 1]))))
+    grid_of(charts)
+
+
 def regime_view(exact, axes: list[str]) -> None:
     scale = alt.Scale(domain=list(REGIME_NAMES), range=REGIME_COLOURS)
     charts = []
@@ -342,35 +346,47 @@ def regime_view(exact, axes: list[str]) -> None:
         charts.append(heatmap(frame, "regime", str(fmt), axes,
                               alt.Color("regime:N", scale=scale, title="regime")))
     grid_of(charts)
+    st.markdown("**P(Russia escalates)**")
+    probability_maps(exact, "escalation_probability", "P(escalate)", axes)
     st.caption("How to read this: each map is one format; each square one parameter point. "
-               "The colour is the outcome of the exact game over its pure subgame-perfect "
-               "equilibria: deterred (Russia refrains), defended (it escalates and the "
-               "response leaves it less than the scenario's threshold chance of success), "
-               "abandoned, or mixed (the equilibria disagree). The border between green and "
-               "the rest is where deterrence fails.")
+               "Above, the regime of the exact game at its selected equilibria: deterred "
+               "(Russia escalates with a probability below the scenario's threshold), "
+               "defended (it escalates and the response leaves it less than the threshold "
+               "chance of success), abandoned, or mixed (the equilibria of the members' "
+               "subgame disagree). Below, P(Russia escalates), on one scale from 0 to 1 in "
+               "every map. The border between green and the rest is where deterrence fails.")
 
 
-def stability_view(exact, axes: list[str]) -> None:
-    scale = alt.Scale(domain=list(STABILITY_NAMES), range=STABILITY_COLOURS)
+def credibility_view(exact, axes: list[str]) -> None:
+    st.markdown("**Mean credibility of the members**: P(member honours | escalation)")
+    probability_maps(exact, "mean_credibility", "mean credibility", axes)
+    counts = exact["equilibrium_count"]
+    top = max(2, int(counts.max()))
     charts = []
     for fmt in exact["format"].values:
-        frame = map_frame(exact, "worst_stability", fmt, axes)
-        frame["stability"] = [STABILITY_NAMES[int(v)] for v in frame["worst_stability"]]
-        charts.append(heatmap(frame, "stability", str(fmt), axes,
-                              alt.Color("stability:N", scale=scale, title="stability")))
+        frame = map_frame(exact, "equilibrium_count", fmt, axes)
+        frame["complete"] = map_frame(exact, "equilibrium_set_complete", fmt, axes)[
+            "equilibrium_set_complete"].astype(bool)
+        chart = heatmap(frame, "equilibrium_count", str(fmt), axes, alt.Color(
+            "equilibrium_count:O", title="equilibria",
+            scale=alt.Scale(scheme="viridis", domain=list(range(1, top + 1)))))
+        charts.append(chart.encode(
+            stroke=alt.condition("datum.complete", alt.value(None), alt.value("black")),
+            strokeWidth=alt.condition("datum.complete", alt.value(0), alt.value(2)),
+            tooltip=[alt.Tooltip("x:Q", title=axes[0], format=".3g"),
+                     alt.Tooltip("y:Q", title=axes[1], format=".3g"),
+                     alt.Tooltip("equilibrium_count:Q", title="equilibria"),
+                     alt.Tooltip("complete:N", title="proven complete")]))
+    st.markdown("**Number of Bayesian equilibria** of the members' subgame")
     grid_of(charts)
-    charts = []
-    for fmt in exact["format"].values:
-        frame = map_frame(exact, "worst_max_real_eigenvalue", fmt, axes)
-        charts.append(heatmap(frame, "worst_max_real_eigenvalue", str(fmt), axes, alt.Color(
-            "worst_max_real_eigenvalue:Q", title="largest Re(eigenvalue), 1/round",
-            scale=alt.Scale(scheme="blueorange", domainMid=0))))
-    grid_of(charts)
-    st.caption("How to read this: the stability, under replicator learning with readiness "
-               "costs, of the equilibrium Russia likes best at each point. Unstable: learning "
-               "moves away (e.g. an untested, costly commitment erodes; its eigenvalue is "
-               "the readiness cost); neutral: nothing pulls it back; stable: learning "
-               "returns to it. Orange (> 0) means unstable.")
+    st.caption("How to read this: after an escalation each member honours or not by its own "
+               "private cost, so the members play a Bayesian equilibrium. Credibility is a "
+               "member's probability of honouring at the selected equilibria (the mean over "
+               "the format's members; none without members). Where the subgame has several "
+               "equilibria, the members deciding alone play the one least favourable to "
+               "deterrence, and when they coordinate the most deterrent one that every "
+               "member prefers to it. A black outline: the solver's search did not prove "
+               "that it found every equilibrium there.")
 
 
 def simulated_view(sim, axes: list[str]) -> None:
@@ -553,8 +569,7 @@ def write_archive(scenario_name: str, spec_json: str) -> Path | None:
 def cli_hint(spec: dict) -> str:
     lines = ['name = "my_sweep"', f'scenario = "../scenarios/{spec["scenario"]}"',
              f"formats = {json.dumps(spec['formats'])}", 'method = "grid"',
-             f"replicates = {spec['replicates']}", f"steps = {spec['steps']}",
-             f"rationality = {spec['rationality']}"]
+             f"replicates = {spec['replicates']}", f"steps = {spec['steps']}"]
     for axis in spec["axes"]:
         lines += ["", "[[axes]]", f'path = "{axis["path"]}"', f"low = {axis['low']}",
                   f"high = {axis['high']}", f"count = {axis['count']}"]
@@ -580,12 +595,12 @@ def main() -> None:
         return
     axes = [a["path"] for a in spec["axes"]]
     exact = exact_maps(scenario_name, spec_json)
-    tabs = st.tabs(["Regime maps", "Stability", "Simulated outcomes", "Compare formats",
-                    "One run", "Save"])
+    tabs = st.tabs(["Regime maps", "Credibility & multiplicity", "Simulated outcomes",
+                    "Compare formats", "One run", "Save"])
     with tabs[0]:
         regime_view(exact, axes)
     with tabs[1]:
-        stability_view(exact, axes)
+        credibility_view(exact, axes)
     size = (len(spec["formats"]) * spec["axes"][0]["count"] * spec["axes"][1]["count"]
             * spec["replicates"] * spec["steps"])
     sim = None

@@ -16,7 +16,7 @@ import numpy as np
 
 from .analysis.compare import COMPARED_OUTCOMES, compare_formats, significance_counts
 from .analysis.discovery import REGIME_OUTCOME
-from .analysis.palette import REGIME_COLOURS, STABILITY_COLOURS, colours_of
+from .analysis.palette import REGIME_COLOURS, colours_of
 from .analysis.sensitivity import INDICES
 from .analysis.stats import mean_ci, paired_difference
 from .archive.manifest import ArchiveError
@@ -42,17 +42,24 @@ from .game.config import (
 from .game.payoffs import build_game, parameter_paths
 from .simulate.engine import SUMMARY_DESCRIPTIONS, simulation_dataset
 from .simulate.rules import hazard_of_first_escalation
-from .solve.binary_games import STABILITY_NAMES
 from .solve.equilibrium import (
+    CREDIBILITY_VARIABLE,
     MAP_VARIABLES,
     REGIME_NAMES,
     Equilibrium,
     GridSolution,
     solve_cell,
-    solve_grid,
+)
+from .sweep.datasets import (
+    CREDIBILITY,
+    credibility_values,
+    decode_flags,
+    dim_name,
+    parameter_attributes,
+    parameter_path,
 )
 from .sweep.datasets import OUTPUTS as SIMULATED_OUTPUTS
-from .sweep.datasets import decode_flags, dim_name, parameter_attributes, parameter_path
+from .sweep.datasets import solve as solve_points
 from .sweep.design import DEFAULT_SAMPLES
 from .sweep.design import OUTPUTS as SENSITIVITY_OUTPUTS
 from .sweep.execute import EXECUTORS, make_executor, simulate_plan
@@ -60,10 +67,10 @@ from .sweep.spec import Plan, SweepSpec, load_plan, resolve
 
 __all__ = [
     # names re-exported from the layers below, for the faces and for notebooks
-    "COMPARED_OUTCOMES", "DASHBOARD_APP", "DEFAULT_SAMPLES", "EXECUTORS", "FORMATS_DIR",
-    "INDICES", "INDICES_FILE", "MAP_VARIABLES", "REGIME_COLOURS", "REGIME_NAMES",
-    "SCENARIOS_DIR", "STABILITY_COLOURS",
-    "STABILITY_NAMES", "SUMMARY_DESCRIPTIONS", "SWEEPS_DIR", "ArchiveError", "ConfigError",
+    "COMPARED_OUTCOMES", "CREDIBILITY_VARIABLE", "DASHBOARD_APP", "DEFAULT_SAMPLES",
+    "EXECUTORS", "FORMATS_DIR", "INDICES", "INDICES_FILE", "MAP_VARIABLES", "REGIME_COLOURS",
+    "REGIME_NAMES", "SCENARIOS_DIR", "SUMMARY_DESCRIPTIONS", "SWEEPS_DIR", "ArchiveError",
+    "ConfigError",
     "MissingExtra", "Plan", "SweepSpec", "check_new_folder", "compare_formats",
     "decode_flags", "dim_name",
     "hazard_of_first_escalation", "load_catalogue", "load_plan", "load_scenario", "locate",
@@ -71,7 +78,7 @@ __all__ = [
     "require_extra", "resolve", "results_dir", "significance_counts", "simulate_plan",
     "simulation_dataset", "SENSITIVITY_OUTPUTS",
     # the operations defined here
-    "DISCOVERY_OUTCOMES", "ENGINES",
+    "DISCOVERY_OUTCOMES", "ENGINES", "EQUILIBRIUM_COLUMNS", "FORMAT_COLUMNS",
     "FormatResult", "discover", "exact_dataset", "load_archive", "plan_run", "run_sweep",
     "simulate_scenario", "solve_formats", "solve_map", "verify", "write_report",
     "write_simulation",
@@ -92,21 +99,47 @@ DISCOVERY_OUTCOMES = (*SIMULATED_OUTPUTS, REGIME_OUTCOME)
 
 @dataclass(frozen=True)
 class FormatResult:
-    """The solved crisis game of one scenario under one format."""
+    """The solved crisis game of one scenario under one format: the numbers of a map's cell
+    (:data:`MAP_VARIABLES`, the same names) and every equilibrium of the members' subgame."""
 
     format_id: str
     format_name: str
     members: list[str]
-    regime: str                  # over the pure SPE ("mixed" if they differ), as on maps
+    regime: str                          # a name of REGIME_NAMES ("mixed": the set disagrees)
+    escalation_probability: float        # P(Russia escalates)
+    escalation_probability_min: float    # over the equilibrium set, each played alone
+    escalation_probability_max: float
+    response_probability: float          # P(at least one member honours | escalation)
+    defended_probability: float          # P(the offensive fails | escalation)
+    russia_success: float                # P(Russia's offensive succeeds | escalation)
+    deterrence_margin: float             # U_R(refrain) - V_escalate, Russia's utility
+    credibility: dict[str, float]        # each member's P(honour | escalation)
+    mean_credibility: float              # their mean (NaN without members)
+    equilibrium_count: int
+    equilibrium_set_complete: bool       # every equilibrium is in ``equilibria``
     equilibria: list[Equilibrium]
 
     def to_dict(self) -> dict:
-        return {"id": self.format_id, "name": self.format_name, "members": self.members,
-                "regime": self.regime, "equilibria": [asdict(e) for e in self.equilibria]}
+        out = {"id": self.format_id, "name": self.format_name}
+        out.update((k, v) for k, v in asdict(self).items()
+                   if k not in ("format_id", "format_name"))
+        return out
+
+
+def _format_result(fid: str, fmt: FormatSpec, grid: GridSolution,
+                   equilibria: list[Equilibrium]) -> FormatResult:
+    """A FormatResult from the one-cell grid solution (its map values) and the cell's set."""
+    values = {name: getattr(grid, name)[0].item() for name in MAP_VARIABLES}
+    values["regime"] = REGIME_NAMES[int(values["regime"])]
+    values["equilibrium_set_complete"] = bool(values["equilibrium_set_complete"])
+    members = list(grid.guarantor_ids)
+    return FormatResult(
+        format_id=fid, format_name=fmt.name, members=members,
+        credibility=dict(zip(members, map(float, grid.credibility[0]), strict=True)),
+        equilibria=equilibria, **values)
 
 
 def solve_formats(scenario: Scenario | str | Path, format_ids: list[str] | None = None,
-                  rationality: float | None = None,
                   formats_dir: str | Path = FORMATS_DIR) -> list[FormatResult]:
     """Solve ``scenario`` under each format (default: the whole catalogue)."""
     if not isinstance(scenario, Scenario):
@@ -119,27 +152,20 @@ def solve_formats(scenario: Scenario | str | Path, format_ids: list[str] | None 
     unknown = [f for f in chosen if f not in catalogue]
     if unknown:
         raise ConfigError(f"unknown format id(s) {unknown}; allowed: {sorted(catalogue)}")
-    if rationality is None:
-        rationality = scenario.analysis.rationality
-    elif not 0 <= rationality <= 1e4:
-        raise ConfigError(f"rationality = {rationality!r}: must be between 0 and 10000")
     results = []
     for fid in chosen:
         fmt: FormatSpec = catalogue[fid]
-        game = build_game(scenario, fmt)
-        threshold = scenario.analysis.defended_below_russia_success
-        grid = solve_grid(game, defended_below=threshold, threads=1)
-        results.append(FormatResult(
-            format_id=fid, format_name=fmt.name, members=list(game.guarantor_ids),
-            regime=REGIME_NAMES[int(grid.regime[0])],
-            equilibria=solve_cell(game, rationality, defended_below=threshold)))
+        equilibria, _ = solve_cell(build_game(scenario, fmt))  # complete: as in the grid's
+        results.append(_format_result(fid, fmt, solve_points(scenario, fmt), equilibria))
     return results
 
 
 def solve_map(scenario: Scenario | str | Path, format_id: str,
               x: tuple[str, np.ndarray], y: tuple[str, np.ndarray],
               formats_dir: str | Path = FORMATS_DIR):
-    """Solve a 2-D parameter grid for one format; returns labelled arrays (x by y).
+    """Solve a 2-D parameter grid for one format; returns labelled arrays (x by y): every
+    variable of :data:`MAP_VARIABLES`, and ``credibility`` (x by y by guarantor: the
+    scenario's guarantors, missing for those that are not members of the format).
 
     ``x`` and ``y`` are (parameter path, values); see :func:`deterrence.parameter_paths`.
     The dimensions are named by :func:`dim_name` (``russia.war_cost`` ->
@@ -157,10 +183,9 @@ def solve_map(scenario: Scenario | str | Path, format_id: str,
         raise ConfigError(f"the two axes must differ, both are {x_path!r}")
     x_values = np.asarray(x_values, dtype=np.float64)
     y_values = np.asarray(y_values, dtype=np.float64)
-    game = build_game(scenario, catalogue[format_id],
-                      {x_path: x_values[:, None], y_path: y_values[None, :]})
-    grid: GridSolution = solve_grid(
-        game, defended_below=scenario.analysis.defended_below_russia_success)
+    grid: GridSolution = solve_points(
+        scenario, catalogue[format_id], {x_path: x_values[:, None], y_path: y_values[None, :]},
+        threads=None)
     shape = (x_values.size, y_values.size)
     try:
         dims = (dim_name(x_path), dim_name(y_path))
@@ -168,18 +193,21 @@ def solve_map(scenario: Scenario | str | Path, format_id: str,
         raise ConfigError(str(exc)) from None
     data = {name: (dims, getattr(grid, name).reshape(shape), attrs)
             for name, attrs in MAP_VARIABLES.items()}
+    ids = [g.id for g in scenario.guarantors]
+    data[CREDIBILITY] = ((*dims, "guarantor"),
+                         credibility_values(scenario, grid).reshape(*shape, len(ids)),
+                         CREDIBILITY_VARIABLE)
     return xr.Dataset(data, coords={dims[0]: (dims[0], x_values, parameter_attributes(x_path)),
-                                    dims[1]: (dims[1], y_values, parameter_attributes(y_path))},
+                                    dims[1]: (dims[1], y_values, parameter_attributes(y_path)),
+                                    "guarantor": ("guarantor", ids)},
                       attrs={"scenario": scenario.name, "format": format_id,
-                             "regime_names": list(REGIME_NAMES),
-                             "stability_names": list(STABILITY_NAMES)})
+                             "regime_names": list(REGIME_NAMES)})
 
 
 def simulate_scenario(scenario: Scenario | str | Path, format_id: str | None = None,
                       engine: str = "vector", runs: int = 100, steps: int = 200,
-                      seed: int | None = None, rationality: float | None = None,
-                      keep_series: bool = False, formats_dir: str | Path = FORMATS_DIR,
-                      progress=None):
+                      seed: int | None = None, keep_series: bool = False,
+                      formats_dir: str | Path = FORMATS_DIR, progress=None):
     """Simulate ``runs`` repeated crises under one format (default: the scenario's).
 
     Both engines give the same numbers for the same seed. ``progress``, if given, is
@@ -205,9 +233,7 @@ def simulate_scenario(scenario: Scenario | str | Path, format_id: str | None = N
     if seed is not None and not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"seed = {seed!r}: must be an integer between 0 and {MAX_SEED} "
                           "(2^63 - 1)")
-    if rationality is not None and not 0 <= rationality <= 1e4:
-        raise ConfigError(f"rationality = {rationality!r}: must be between 0 and 10000")
-    setup = Setup.from_config(scenario, catalogue[format_id], seed, rationality)
+    setup = Setup.from_config(scenario, catalogue[format_id], seed)
     vector.check_result_memory(runs, steps, setup.base.n, keep_series)
     if progress:
         progress(0)
@@ -305,7 +331,7 @@ def discover(archive, format_ids: list[str] | None = None,
         sim = exact = archive
         formats = [str(f) for f in archive["format"].values]
         points = int(np.prod([n for d, n in archive.sizes.items()
-                              if d not in ("format", "replicate")]))
+                              if d not in ("format", "replicate", "guarantor")]))
         source = f"the dataset's {points} points"
     unknown = [f for f in format_ids or [] if f not in formats]
     if unknown:
@@ -339,7 +365,7 @@ def plan_run(plan: Plan, format_id: str, cell: int, replicate: int):
 
     fmt = plan.formats[format_id]
     overrides = {a.path: plan.points[[cell], j] for j, a in enumerate(plan.spec.axes)}
-    setup = Setup.from_config(plan.scenario, fmt, plan.seed, plan.spec.rationality)
+    setup = Setup.from_config(plan.scenario, fmt, plan.seed)
     setup = replace(setup, base=build_game(plan.scenario, fmt, overrides))
     summary, series = mesa_model.run(setup, cell * plan.spec.replicates + replicate,
                                      plan.spec.steps)
@@ -354,8 +380,8 @@ def plan_run(plan: Plan, format_id: str, cell: int, replicate: int):
 #: parameters (:func:`parameter_paths`): they shape simulations and the analysis, not the
 #: payoffs, so sweeps do not vary them.
 SCENARIO_TABLES = ("analysis", "dynamics")
-#: The coded variables of the exact solutions and the names of their codes.
-CATEGORIES = ("regime", "worst_stability")
+#: The coded variables of the exact solutions.
+CATEGORIES = ("regime", "equilibrium_set_complete")
 #: Close matches offered for a mistyped parameter path.
 CLOSE_MATCHES = 3
 
@@ -475,65 +501,82 @@ def with_parameters(scenario: Scenario | str | Path, changes: dict[str, float],
                                lambda key: key if key.startswith("(") else f"format.{key}")
 
 
-def solve_table(scenario: Scenario | str | Path, formats: list[str] | None = None,
-                rationality: float | None = None, formats_dir: str | Path = FORMATS_DIR):
-    """:func:`solve_formats` as a ``pandas.DataFrame``, one row per format (index: the
-    format id).
+#: The per-format columns of :func:`solve_table` besides ``name`` and ``members``: the
+#: numbers of a map's cell.
+FORMAT_COLUMNS = tuple(MAP_VARIABLES)
+#: The per-equilibrium columns of :func:`solve_table` (and one ``honour_<id>`` column per
+#: guarantor of the scenario): each the equilibrium's own numbers, as if it were played.
+EQUILIBRIUM_COLUMNS = ("escalation_if_played", "russia_success_if_played",
+                       "response_if_played", "russia_escalation_value", "played_alone",
+                       "played_coordinated", "certified")
 
-    Columns: ``name``; ``members`` (how many guarantors the format binds); ``regime`` (a
-    Categorical with the categories of :data:`REGIME_NAMES`, in that order); ``spe`` (the
-    subgame-perfect equilibria the regime is taken over: the pure ones, or the totally
-    mixed one where there is no pure one); ``spe_escalation_share`` (the mean of Russia's
-    escalation probability over them: the share that escalate); ``qre_escalate`` and
-    ``qre_russia_success`` (P(escalate) and P(Russia succeeds | escalation) in the logit
-    quantal-response equilibrium at the scenario's rationality, or ``rationality``) and
-    ``qre_stability`` (a Categorical of ``STABILITY_NAMES``). Every equilibrium of each
-    format is in :func:`solve_formats`' results.
+
+def solve_table(scenario: Scenario | str | Path, formats: list[str] | None = None,
+                formats_dir: str | Path = FORMATS_DIR):
+    """:func:`solve_formats` as a ``pandas.DataFrame``, one row per equilibrium of the
+    members' subgame, indexed by (``format``, ``equilibrium``: 0, 1, ... in the solver's
+    order).
+
+    Per format (the same on each of its rows): ``name``; ``members`` (how many guarantors
+    the format binds); and :data:`FORMAT_COLUMNS`, the numbers of a map's cell
+    (:data:`MAP_VARIABLES`): ``regime`` (a Categorical with the categories of
+    :data:`REGIME_NAMES`, in that order), ``escalation_probability`` (P(Russia escalates) at
+    the selected equilibria) and its ``_min`` and ``_max`` over the set,
+    ``response_probability`` and ``defended_probability`` (given an escalation),
+    ``russia_success``, ``deterrence_margin``, ``mean_credibility``, ``equilibrium_count``
+    and ``equilibrium_set_complete``. Per equilibrium: ``honour_<id>`` for every guarantor
+    of the scenario (its probability of honouring; NaN if not a member),
+    ``escalation_if_played``, ``russia_success_if_played`` and ``response_if_played`` (P(Russia
+    escalates), P(its offensive succeeds | escalation) and P(at least one member honours |
+    escalation) if the members play this equilibrium whether or not they coordinate),
+    ``russia_escalation_value`` (Russia's expected payoff of escalating against it),
+    ``played_alone`` and ``played_coordinated`` (selected when the members decide alone, or
+    coordinate) and ``certified`` (proven the only equilibrium in its box).
+    ``table.groupby(level="format").first()[list(FORMAT_COLUMNS)]`` is one row per format.
     """
     import pandas as pd
 
+    scenario = _as_scenario(scenario)
+    ids = [g.id for g in scenario.guarantors]
     rows = []
-    for result in solve_formats(scenario, formats, rationality, formats_dir):
-        pure = [e for e in result.equilibria if e.kind == "pure SPE"]
-        spe = pure or [e for e in result.equilibria if e.kind == "mixed SPE"]
-        qre = next(e for e in result.equilibria if e.kind.startswith("logit QRE"))
-        rows.append({
-            "format": result.format_id, "name": result.format_name,
-            "members": len(result.members), "regime": result.regime, "spe": len(spe),
-            "spe_escalation_share": (float(np.mean([e.escalate_probability for e in spe]))
-                                     if spe else np.nan),
-            "qre_escalate": qre.escalate_probability,
-            "qre_russia_success": qre.russia_success_probability,
-            "qre_stability": qre.stability})
-    table = pd.DataFrame(rows).set_index("format")
+    for result in solve_formats(scenario, formats, formats_dir):
+        summary = {"name": result.format_name, "members": len(result.members),
+                   **{name: getattr(result, name) for name in FORMAT_COLUMNS}}
+        for k, e in enumerate(result.equilibria):
+            rows.append({
+                "format": result.format_id, "equilibrium": k, **summary,
+                **{f"honour_{g}": e.honour_probability.get(g, np.nan) for g in ids},
+                "escalation_if_played": e.escalation_probability,
+                "russia_success_if_played": e.russia_success_probability,
+                "response_if_played": e.response_probability,
+                "russia_escalation_value": e.russia_escalation_value,
+                "played_alone": e.played_alone, "played_coordinated": e.played_coordinated,
+                "certified": e.certified})
+    table = pd.DataFrame(rows).set_index(["format", "equilibrium"])
     table["regime"] = pd.Categorical(table["regime"], categories=REGIME_NAMES, ordered=True)
-    table["qre_stability"] = pd.Categorical(table["qre_stability"],
-                                            categories=STABILITY_NAMES, ordered=True)
     return table
 
 
 def simulate_runs(scenario: Scenario | str | Path, format_id: str | None = None, *,
                   runs: int, steps: int, seed: int | None = None, engine: str = "vector",
-                  rationality: float | None = None, keep_series: bool = False,
-                  formats_dir: str | Path = FORMATS_DIR, progress=None):
+                  keep_series: bool = False, formats_dir: str | Path = FORMATS_DIR,
+                  progress=None):
     """:func:`simulate_scenario` as labelled arrays (an ``xarray.Dataset`` over ``run``,
     with ``round`` and ``guarantor`` when ``keep_series``); its attrs record the scenario,
-    format, engine, runs, steps, seed and rationality used."""
+    format, engine, runs, steps and seed used."""
     scenario = _as_scenario(scenario)
     sim = simulate_scenario(scenario, format_id, engine=engine, runs=runs, steps=steps,
-                            seed=seed, rationality=rationality, keep_series=keep_series,
-                            formats_dir=formats_dir, progress=progress)
+                            seed=seed, keep_series=keep_series, formats_dir=formats_dir,
+                            progress=progress)
     return simulation_dataset(sim, {
         "scenario": scenario.name, "format": format_id or scenario.format, "engine": engine,
-        "runs": runs, "steps": steps, "seed": scenario.seed if seed is None else seed,
-        "rationality": (scenario.analysis.rationality if rationality is None
-                        else float(rationality))})
+        "runs": runs, "steps": steps, "seed": scenario.seed if seed is None else seed})
 
 
 def sweep_plan(scenario: Scenario | str | Path, axes: dict, *, replicates: int, steps: int,
                formats: list[str] | None = None, seed: int | None = None,
-               rationality: float | None = None, method: str | None = None,
-               samples: int | None = None, sensitivity: dict | None = None,
+               method: str | None = None, samples: int | None = None,
+               sensitivity: dict | None = None,
                name: str = "in-memory") -> Plan:
     """The plan of a sweep given as arguments instead of a file (:func:`load_plan`).
 
@@ -551,8 +594,7 @@ def sweep_plan(scenario: Scenario | str | Path, axes: dict, *, replicates: int, 
              for path, values in axes.items()]
     data = {"name": name, "scenario": scenario.name, "formats": formats or "all",
             "axes": table, "replicates": replicates, "steps": steps, "seed": seed,
-            "rationality": rationality, "method": method, "samples": samples,
-            "sensitivity": sensitivity}
+            "method": method, "samples": samples, "sensitivity": sensitivity}
     spec = validate(SweepSpec, {k: v for k, v in data.items() if v is not None},
                     f"sweep {name!r}")
     return resolve(spec, scenario, f"sweep {name!r}")
@@ -575,8 +617,8 @@ def _pool(executor: str | Executor | None, workers: int | None, scheduler: str |
 def sweep_dataset(scenario: Scenario | str | Path | Plan, axes: dict | None = None, *,
                   replicates: int | None = None, steps: int | None = None,
                   formats: list[str] | None = None, seed: int | None = None,
-                  rationality: float | None = None, method: str | None = None,
-                  samples: int | None = None, executor: str | Executor | None = None,
+                  method: str | None = None, samples: int | None = None,
+                  executor: str | Executor | None = None,
                   workers: int | None = None, scheduler: str | None = None, progress=None):
     """Run a sweep in memory (no archive) into one ``xarray.Dataset``: the exact solutions
     (dims format and the points) and the simulated summaries (also replicate), labelled by
@@ -594,7 +636,7 @@ def sweep_dataset(scenario: Scenario | str | Path | Plan, axes: dict | None = No
     import xarray as xr
 
     keys = {"replicates": replicates, "steps": steps, "formats": formats, "seed": seed,
-            "rationality": rationality, "method": method, "samples": samples}
+            "method": method, "samples": samples}
     if isinstance(scenario, Plan):
         given = sorted(k for k, v in keys.items() if v is not None)
         if axes is not None or given:
@@ -615,9 +657,10 @@ def sweep_dataset(scenario: Scenario | str | Path | Plan, axes: dict | None = No
 
 
 def label_categories(dataset):
-    """``dataset`` with its coded variables (``regime``, ``worst_stability``) labelled:
-    CF ``flag_values`` and ``flag_meanings`` on the codes, and the names themselves as
-    strings in ``<variable>_name`` (e.g. ``regime_name``), for selecting and counting.
+    """``dataset`` with its coded variables (``regime``, ``equilibrium_set_complete``)
+    labelled: CF ``flag_values`` and ``flag_meanings`` on the codes, and the names
+    themselves as strings in ``<variable>_name`` (e.g. ``regime_name``: deterred, ...;
+    ``equilibrium_set_complete_name``: no, yes), for selecting and counting.
 
     Works on :func:`sweep_dataset`, :func:`solve_map`, :func:`exact_dataset` and an
     archive's exact dataset. To draw a map with a legend, see :func:`plot_categories`.
@@ -638,8 +681,8 @@ def _decoded(array):
 
 
 def plot_categories(array, ax=None):
-    """Draw a coded variable (``regime``, ``worst_stability``) of one format with a legend
-    of its names: a map over two point dims, or points along one. Returns the axes.
+    """Draw a coded variable (``regime``, ``equilibrium_set_complete``) of one format with
+    a legend of its names: a map over two point dims, or points along one. Returns the axes.
 
     ``array`` needs its codes' names (:func:`label_categories`); select one format first,
     e.g. ``plot_categories(ds.regime.sel(format="bilateral"))``. xarray's own ``.plot()``

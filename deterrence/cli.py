@@ -245,16 +245,16 @@ def formats(as_json: JsonFlag = False, formats_dir: FormatsDir = FORMATS_DIR) ->
 def solve(
     scenario: Annotated[Path, typer.Argument(help="Scenario file (TOML).")],
     format_ids: FormatIdsOption = None,
-    rationality: Annotated[float | None, typer.Option(
-        help="Logit precision for the QRE (default: the scenario's).")] = None,
     brief: Annotated[bool, typer.Option(
-        "--brief", help="One line per format instead of every equilibrium.")] = False,
+        "--brief", help="One table, a row per format, instead of each format's numbers, "
+                        "members and equilibria.")] = False,
     as_json: JsonFlag = False,
     formats_dir: FormatsDir = FORMATS_DIR,
 ) -> None:
-    """Solve the crisis game exactly under each format: equilibria, regime, stability."""
+    """Solve the crisis game exactly under each format: regime, P(escalate), the response,
+    each member's credibility and every equilibrium of the members' subgame."""
     try:
-        results = api.solve_formats(scenario, format_ids, rationality, formats_dir)
+        results = api.solve_formats(scenario, format_ids, formats_dir)
     except ConfigError as exc:
         _fail(str(exc))
     if as_json:
@@ -267,22 +267,70 @@ def solve(
         out.print()
         _say((r.format_name, "bold"), f" ({r.format_id}): regime ", (r.regime, "bold"),
              f"; members {', '.join(r.members) or 'none'}")
-        table = Table("", *(e.kind for e in r.equilibria), box=None, header_style="bold")
-        rows = {
-            "P(escalate)": [f"{e.escalate_probability:.3f}" for e in r.equilibria],
-            "P(Russia succeeds | escalation)": [
-                f"{e.russia_success_probability:.3f}" for e in r.equilibria],
-            "regime": [e.regime for e in r.equilibria],
-            "stability": [e.stability for e in r.equilibria],
-            "  largest Re(eigenvalue)": [f"{e.max_real_eigenvalue:+.3g}" for e in r.equilibria],
-            "  under dynamics": [e.dynamics for e in r.equilibria],
-        }
-        for member in r.members:
-            rows[f"P(deter) {member}"] = [f"{e.deter_probability[member]:.3f}"
-                                          for e in r.equilibria]
-        for label, cells in rows.items():
-            table.add_row(label, *cells)
+        table = Table("", "", box=None, show_header=False)
+        for label, value in _format_numbers(r):
+            table.add_row(label, value)
+        for member, value in r.credibility.items():
+            table.add_row(f"credibility {member}", f"{value:.3f}")
         out.print(table)
+        if len(r.equilibria) > 1:
+            out.print(_equilibria_table(r))
+    out.print()
+    out.print(SOLVE_NOTE, style="dim", soft_wrap=True)
+
+
+#: What the numbers of ``solve`` are, under its tables.
+SOLVE_NOTE = ("Given an escalation, each member honours or not by its private cost: the "
+              "members play a Bayesian equilibrium (the one least favourable to deterrence "
+              "when they decide alone, the most deterrent one all prefer when they "
+              "coordinate). P(escalate) in brackets, where there are several equilibria: its "
+              "range over them, each played whether or not the members coordinate. "
+              "Credibility: P(member honours | escalation). Margin: Russia's "
+              "payoff of refraining less its expected payoff of escalating. See "
+              "docs/model.md.")
+
+
+def _equilibria(r) -> str:
+    """The number of equilibria, and whether the set is proven complete."""
+    return f"{r.equilibrium_count}" + ("" if r.equilibrium_set_complete
+                                       else ", not proven complete")
+
+
+def _escalation(r) -> str:
+    """P(escalate), with its range over the equilibria when it has one."""
+    low, high = r.escalation_probability_min, r.escalation_probability_max
+    spread = f" [{low:.3f}–{high:.3f}]" if r.equilibrium_count > 1 else ""
+    return f"{r.escalation_probability:.3f}{spread}"
+
+
+def _format_numbers(r) -> list[tuple[str, str]]:
+    return [("P(escalate)", _escalation(r)),
+            ("P(response | escalation)", f"{r.response_probability:.3f}"),
+            ("P(defended | escalation)", f"{r.defended_probability:.3f}"),
+            ("deterrence margin", f"{r.deterrence_margin:+.3f}"),
+            ("equilibria", _equilibria(r))]
+
+
+def _equilibria_table(r) -> Table:
+    """Every equilibrium of a format, a column each."""
+    table = Table("equilibrium", *(str(k + 1) for k in range(len(r.equilibria))), box=None,
+                  header_style="bold")
+    rows = {
+        "P(escalate) if played": [f"{e.escalation_probability:.3f}" for e in r.equilibria],
+        "P(Russia succeeds | esc.)": [f"{e.russia_success_probability:.3f}"
+                                      for e in r.equilibria],
+        "P(response | esc.)": [f"{e.response_probability:.3f}" for e in r.equilibria],
+        "played": [" and ".join(w for w, on in (("alone", e.played_alone),
+                                                ("coordinated", e.played_coordinated)) if on)
+                   or "—" for e in r.equilibria],
+        "certified": ["yes" if e.certified else "no" for e in r.equilibria],
+    }
+    for member in r.members:
+        rows[f"P(honour) {member}"] = [f"{e.honour_probability[member]:.3f}"
+                                       for e in r.equilibria]
+    for label, cells in rows.items():
+        table.add_row(label, *cells)
+    return table
 
 
 @app.command()
@@ -295,8 +343,6 @@ def run(
     runs: Annotated[int, typer.Option(help="Number of runs.")] = 100,
     steps: Annotated[int, typer.Option(help="Crisis rounds per run.")] = 200,
     seed: Annotated[int | None, typer.Option(help="Root seed (default: the scenario's).")] = None,
-    rationality: Annotated[float | None, typer.Option(
-        help="Logit precision of all agents (default: the scenario's).")] = None,
     out_dir: Annotated[Path | None, typer.Option(
         "--out", help="New folder for per-round data (simulation.nc) and the config.")] = None,
     as_json: JsonFlag = False,
@@ -310,7 +356,7 @@ def run(
         used_format = format_id or loaded.format
         with _progress(f"run {used_format} ({engine})", "runs", runs) as update:
             sim = api.simulate_scenario(loaded, format_id, engine, runs, steps, seed,
-                                        rationality, keep_series=out_dir is not None,
+                                        keep_series=out_dir is not None,
                                         formats_dir=formats_dir, progress=update)
     except ConfigError as exc:
         _fail(str(exc))
@@ -320,10 +366,7 @@ def run(
     first = sim.summary["first_escalation"]
     hazard = api.hazard_of_first_escalation(first, steps)
     report = {"scenario": str(scenario), "format": used_format, "engine": engine,
-              "runs": runs, "steps": steps, "seed": used_seed,
-              "rationality": loaded.analysis.rationality if rationality is None
-              else rationality,
-              "summary": stats,
+              "runs": runs, "steps": steps, "seed": used_seed, "summary": stats,
               "runs_with_an_escalation": int((first >= 0).sum()),
               "median_first_escalation": (float(np.median(first[first >= 0]))
                                           if (first >= 0).any() else None),
@@ -506,12 +549,14 @@ def _sweep(command: str, sweep_file: Path, sensitivity_overrides: dict | None, e
                      "sensitivity": indices, "failures": [], "resume": None})
         return
     table = Table("format", "escalation freq.", "P(abandoned | esc.)", "deterred share",
-                  "cells deterred (exact)", box=None, header_style="bold")
+                  "cells deterred (exact)", "P(escalate) (exact)", box=None,
+                  header_style="bold")
     for row in summary:
         table.add_row(row["format"], _number(row["escalation_frequency"], ".3f"),
                       _number(row["abandoned_given_escalation"], ".3f"),
                       _number(row["deterred_share"], ".3f"),
-                      _number(row["points_deterred_exact"], ".0%"))
+                      _number(row["points_deterred_exact"], ".0%"),
+                      _number(row["escalation_probability_exact"], ".3f"))
     out.print(table)
     if indices is not None:
         table = Table("format", "outcome", "most influential parameter", indices["index"],
@@ -532,8 +577,9 @@ def _sweep(command: str, sweep_file: Path, sensitivity_overrides: dict | None, e
 
 def _sweep_summary(archive: Path) -> list[dict]:
     """Per format: the mean escalation frequency, P(abandoned | escalation) (runs without
-    an escalation left out; NaN if none escalated), share of rounds deterred, and share of
-    points the exact solver finds deterred."""
+    an escalation left out; NaN if none escalated), share of rounds deterred, share of
+    points the exact solver finds deterred, and the exact P(escalate), mean over the
+    points."""
     import xarray as xr
 
     deterred = api.REGIME_NAMES.index("deterred")
@@ -548,7 +594,9 @@ def _sweep_summary(archive: Path) -> list[dict]:
                              one.abandoned_given_escalation.mean(skipna=True)),
                          "deterred_share": float(one.deterred_share.mean()),
                          "points_deterred_exact": float(
-                             (exact.regime.sel(format=fmt) == deterred).mean())})
+                             (exact.regime.sel(format=fmt) == deterred).mean()),
+                         "escalation_probability_exact": float(
+                             exact.escalation_probability.sel(format=fmt).mean())})
     return rows
 
 
@@ -731,19 +779,15 @@ def _mean_ci(values: np.ndarray) -> dict:
 
 
 def _print_brief(results) -> None:
-    table = Table("format", "regime", "SPE: P(escalate)", "SPE stability", "QRE: P(escalate)",
-                  "QRE: P(success | esc.)", box=None, header_style="bold")
+    table = Table(box=None, header_style="bold")
+    for header, whole in (("format", True), ("regime", True), ("P(escalate)", True),
+                          ("P(response | esc.)", False), ("P(defended | esc.)", False),
+                          ("margin", True), ("equilibria", False)):
+        table.add_column(header, no_wrap=whole)  # ids and numbers are never cut
     for r in results:
-        spe = [e for e in r.equilibria if "SPE" in e.kind]
-        qre = next(e for e in r.equilibria if "QRE" in e.kind)
-        escalate = sorted({f"{e.escalate_probability:.2f}" for e in spe})
-        stability = sorted({e.stability for e in spe})
-        table.add_row(r.format_id, r.regime, " / ".join(escalate), " / ".join(stability),
-                      f"{qre.escalate_probability:.3f}", f"{qre.russia_success_probability:.3f}")
+        table.add_row(r.format_id, r.regime, *(value for _, value in _format_numbers(r)))
     out.print(table)
-    out.print("SPE: subgame-perfect equilibria (stability under replicator learning with "
-              "readiness costs); QRE: logit equilibrium at the scenario's rationality. "
-              "See docs/model.md.", style="dim", soft_wrap=True)
+    out.print(SOLVE_NOTE, style="dim", soft_wrap=True)
 
 
 def main() -> None:

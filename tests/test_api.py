@@ -13,31 +13,59 @@ import xarray as xr
 
 import deterrence
 from deterrence import ConfigError, api, load_catalogue, load_scenario, solve_map
-from deterrence.game.config import SCENARIOS_DIR, FormatSpec
+from deterrence.game.config import FORMATS_DIR, SCENARIOS_DIR, FormatSpec
 from deterrence.game.payoffs import build_game
-from deterrence.solve.binary_games import STABILITY_NAMES
-from deterrence.solve.equilibrium import REGIME_NAMES, solve_grid
+from deterrence.solve.equilibrium import MAP_VARIABLES, REGIME_NAMES, solve_cell, solve_grid
 
 matplotlib.use("Agg")  # figures are drawn, never shown
 
 BASELINE = SCENARIOS_DIR / "baseline.toml"
+#: Two members, either of whose responses alone defeats the offensive with probability
+#: 0.95 (a volunteer's dilemma: each would rather the other responded), alike in every
+#: parameter of their gain from honouring.
+VOLUNTEERS = {"guarantors.*.stake_in_ukraine": 1.0, "guarantors.*.honouring_cost": 0.3,
+              "guarantors.*.audience_cost": 0.2, "guarantors.*.resolve_scale": 0.05}
+
+
+@pytest.fixture(scope="module")
+def volunteers(tmp_path_factory):
+    """(scenario, formats folder): the catalogue and ``volunteers``, Budapest-style
+    assurances by the US and UK whose response is decisive."""
+    folder = tmp_path_factory.mktemp("formats")
+    for path in FORMATS_DIR.glob("*.toml"):
+        (folder / path.name).write_text(path.read_text())
+    text = (FORMATS_DIR / "budapest.toml").read_text()
+    assert 'id = "budapest"' in text and "\n[response]" in text
+    (folder / "volunteers.toml").write_text(
+        text.replace('id = "budapest"', 'id = "volunteers"').replace(
+            "\n[response]", "\n[response]\ndecisive_probability = 0.95", 1))
+    return api.with_parameters(BASELINE, VOLUNTEERS), folder
 
 
 def test_map_cells_are_labelled_with_the_values_that_produced_them():
     xs, ys = np.linspace(0, 1, 6), np.array([0.0, 0.3, 0.45, 0.6])
     x_path, y_path = "format.commitment_bindingness", "russia.status_quo_value"
-    ds = solve_map(BASELINE, "bilateral", (x_path, xs), (y_path, ys))
+    ds = solve_map(BASELINE, "budapest", (x_path, xs), (y_path, ys))
     x_name, y_name = "format__commitment_bindingness", "russia__status_quo_value"
+    assert set(ds.data_vars) == {*MAP_VARIABLES, "credibility"}
     assert ds.regime.dims == (x_name, y_name)
+    assert ds.credibility.dims == (x_name, y_name, "guarantor")
     assert (ds[x_name].parameter_path, ds[y_name].parameter_path) == (x_path, y_path)
     assert len(np.unique(ds.regime.values)) > 1  # the map is not flat
-    scenario, spec = load_scenario(BASELINE), load_catalogue()["bilateral"]
+    scenario, spec = load_scenario(BASELINE), load_catalogue()["budapest"]
+    assert list(ds.guarantor.values) == [g.id for g in scenario.guarantors]
     for xv in xs[::2]:
         for yv in ys:
             one = solve_grid(build_game(scenario, spec, {x_path: [xv], y_path: [yv]}))
             cell = ds.sel({x_name: xv, y_name: yv})
-            assert int(cell.regime) == one.regime[0]
-            assert float(cell.worst_max_real_eigenvalue) == one.worst_max_real_eigenvalue[0]
+            for name in MAP_VARIABLES:
+                assert cell[name].item() == getattr(one, name)[0], name
+            for g in scenario.guarantors:  # the members' credibility; others missing
+                value = float(cell.credibility.sel(guarantor=g.id))
+                if g.id in spec.members:
+                    assert value == one.credibility[0, one.guarantor_ids.index(g.id)]
+                else:
+                    assert np.isnan(value)
 
 
 def test_map_rejects_bad_axes():
@@ -126,35 +154,102 @@ def test_with_parameters_gives_the_game_of_the_same_override(format_id, changes)
     assert_same_game(build_game(scenario, spec), build_game(load_scenario(BASELINE), spec))
 
 
-def test_with_parameters_changes_the_simulation_tables():
+def test_with_parameters_changes_the_analysis_and_simulation_tables():
     changed = api.with_parameters(BASELINE, {"dynamics.belief_memory": 0.8,
-                                             "analysis.rationality": 3.0})
-    assert (changed.dynamics.belief_memory, changed.analysis.rationality) == (0.8, 3.0)
+                                             "analysis.deterred_below_escalation_probability":
+                                             0.2})
+    assert changed.dynamics.belief_memory == 0.8
+    assert changed.analysis.deterred_below_escalation_probability == 0.2
     assert changed.russia == load_scenario(BASELINE).russia
 
 
-def test_solve_table_rows_are_the_solved_formats():
-    table = api.solve_table(BASELINE)
-    results = api.solve_formats(BASELINE)
-    assert list(table.index) == [r.format_id for r in results]
-    assert list(table["regime"].astype(str)) == [r.regime for r in results]
+def test_the_thresholds_of_the_scenario_decide_the_regime():
+    """A format deterred at the default threshold of P(escalate) is not deterred below its
+    own P(escalate)."""
+    [deterred] = api.solve_formats(BASELINE, ["nato_lite"])
+    assert deterred.regime == "deterred"
+    stricter = api.with_parameters(BASELINE, {
+        "analysis.deterred_below_escalation_probability":
+            deterred.escalation_probability_min / 2})
+    [result] = api.solve_formats(stricter, ["nato_lite"])
+    assert result.escalation_probability == deterred.escalation_probability
+    assert result.regime != "deterred"
+
+
+def test_the_response_is_that_of_independent_members():
+    """Budapest-style assurances have no coordination: the members play one equilibrium
+    and honour independently, so at least one honours with 1 - prod(1 - credibility)."""
+    [result] = api.solve_formats(BASELINE, ["budapest"])
+    assert load_catalogue()["budapest"].coordination_probability == 0
+    abstain = np.prod([1 - q for q in result.credibility.values()])
+    assert result.response_probability == pytest.approx(1 - abstain, rel=1e-12)
+    assert result.russia_success == pytest.approx(1 - result.defended_probability, rel=1e-12)
+
+
+def test_solve_table_has_a_row_per_equilibrium(volunteers):
+    scenario, formats = volunteers
+    table = api.solve_table(scenario, formats_dir=formats)
+    results = api.solve_formats(scenario, formats_dir=formats)
+    assert table.index.names == ["format", "equilibrium"]
+    assert list(table.index) == [(r.format_id, k) for r in results
+                                 for k in range(len(r.equilibria))]
     assert list(table["regime"].cat.categories) == list(REGIME_NAMES)
     assert table["regime"].cat.ordered
-    assert list(table["qre_stability"].cat.categories) == list(STABILITY_NAMES)
-    scenario, catalogue = load_scenario(BASELINE), load_catalogue()
-    for fid, row in table.iterrows():
-        # an independent path: the grid solver on the format's one cell
-        grid = solve_grid(build_game(scenario, catalogue[fid]),
-                          defended_below=scenario.analysis.defended_below_russia_success)
-        assert row["regime"] == REGIME_NAMES[int(grid.regime[0])]
-        assert row["spe"] == grid.equilibrium_count[0]
-        assert row["spe_escalation_share"] == pytest.approx(grid.escalation_share[0])
-        assert row["members"] == build_game(scenario, catalogue[fid]).n
-        assert 0 <= row["qre_escalate"] <= 1 and 0 <= row["qre_russia_success"] <= 1
+    ids = [g.id for g in scenario.guarantors]
+    assert list(table.columns) == ["name", "members", *api.FORMAT_COLUMNS,
+                                   *(f"honour_{g}" for g in ids), *api.EQUILIBRIUM_COLUMNS]
+    catalogue = load_catalogue(formats)
+    for fid, rows in table.groupby(level="format"):
+        game = build_game(scenario, catalogue[fid])
+        # independent paths: the grid solver on the format's one cell, and the cell solver
+        grid = solve_grid(game, scenario.analysis.deterred_below_escalation_probability,
+                          scenario.analysis.defended_below_russia_success)
+        equilibria, complete = solve_cell(game)
+        assert len(rows) == grid.equilibrium_count[0] == len(equilibria)
+        assert (rows["members"] == game.n).all()
+        for name in api.FORMAT_COLUMNS:
+            expected = getattr(grid, name)[0]
+            if name == "regime":
+                expected = REGIME_NAMES[int(expected)]
+            assert (rows[name] == expected).all() or np.isnan(expected), (fid, name)
+        assert (rows["equilibrium_set_complete"] == complete).all()
+        assert rows["played_alone"].sum() == rows["played_coordinated"].sum() == 1
+        for (_, row), e in zip(rows.iterrows(), equilibria, strict=True):
+            assert row["escalation_if_played"] == e.escalation_probability
+            for g in ids:
+                assert (row[f"honour_{g}"] == e.honour_probability[g] if g in game.guarantor_ids
+                        else np.isnan(row[f"honour_{g}"]))
+        low, high = rows["escalation_if_played"].min(), rows["escalation_if_played"].max()
+        assert rows["escalation_probability_min"].iloc[0] == low
+        assert rows["escalation_probability_max"].iloc[0] == high
+        assert low <= rows["escalation_probability"].iloc[0] <= high
+    assert np.isnan(table.loc["neutrality", "mean_credibility"]).all()  # no members
+
+
+def test_a_volunteers_dilemma_has_both_asymmetric_equilibria_and_the_symmetric_one(
+        volunteers):
+    """Either member's response suffices and the two are alike: in one equilibrium the US
+    is the likelier to respond, in another the UK, with the same probabilities swapped, and
+    in a third both respond alike."""
+    scenario, formats = volunteers
+    [result] = api.solve_formats(scenario, ["volunteers"], formats)
+    assert result.equilibrium_count == 3 and result.equilibrium_set_complete
+    profiles = [(e.honour_probability["US"], e.honour_probability["UK"])
+                for e in result.equilibria]
+    swapped = sorted((uk, us) for us, uk in profiles)
+    np.testing.assert_allclose(sorted(profiles), swapped, atol=1e-9)
+    assert sum(abs(us - uk) < 1e-9 for us, uk in profiles) == 1
+    assert result.escalation_probability_min < result.escalation_probability_max
+    assert result.regime in REGIME_NAMES
+    alone = [e for e in result.equilibria if e.played_alone]
+    assert alone[0].russia_escalation_value == max(e.russia_escalation_value
+                                                   for e in result.equilibria)
+    assert result.credibility == alone[0].honour_probability  # no coordination in it
 
 
 def test_simulate_runs_labels_the_simulation():
     ds = api.simulate_runs(BASELINE, "bilateral", runs=20, steps=15, keep_series=True)
+    assert "rationality" not in ds.attrs
     sim = api.simulate_scenario(BASELINE, "bilateral", runs=20, steps=15)
     for name, values in sim.summary.items():
         if name == "first_escalation":  # -1 (no escalation) is a missing value in the data
@@ -191,7 +286,8 @@ def test_sweep_dataset_holds_the_plans_simulated_and_exact_arrays(small_sweep):
 
 def test_sweep_categories_are_labelled(small_sweep):
     ds, _ = small_sweep
-    for variable, names in (("regime", REGIME_NAMES), ("worst_stability", STABILITY_NAMES)):
+    for variable, names in (("regime", REGIME_NAMES), ("equilibrium_set_complete",
+                                                        ("no", "yes"))):
         codes = ds[variable]
         assert list(codes.attrs["flag_values"]) == list(range(len(names)))
         assert [m.replace("_", " ") for m in codes.attrs["flag_meanings"].split()] == \
@@ -212,7 +308,8 @@ def test_label_categories_keeps_the_names_a_file_gives():
                                           ("russia.war_cost", [0.1, 0.9]),
                                           ("russia.status_quo_value", [0.1, 0.9])))
     assert grid.regime_name.dims == grid.regime.dims
-    assert set(grid.worst_stability_name.values.ravel()) <= set(STABILITY_NAMES)
+    np.testing.assert_array_equal(grid.equilibrium_set_complete_name.values == "yes",
+                                  grid.equilibrium_set_complete.values == 1)
 
 
 def test_plot_categories_draws_a_legend_in_the_cells_colours(small_sweep):
@@ -237,6 +334,11 @@ def test_plot_categories_draws_a_legend_in_the_cells_colours(small_sweep):
         # the axis is labelled with the schema's description of the parameter
         described = FormatSpec.model_fields["commitment_bindingness"].description
         assert " ".join(ax.get_xlabel().split()).startswith(" ".join(described.split()[:4]))
+    finally:
+        plt.close(ax.figure)
+    ax = api.plot_categories(ds.equilibrium_set_complete.sel(format="bilateral"))
+    try:
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["no", "yes"]
     finally:
         plt.close(ax.figure)
     with pytest.raises(ConfigError, match="select one format"):

@@ -18,9 +18,14 @@ import pytest
 
 from deterrence import api
 from deterrence.archive import manifest as archive_manifest
-from deterrence.game.config import SCENARIOS_DIR, ConfigError, Scenario, load_catalogue
+from deterrence.game.config import (
+    SCENARIOS_DIR,
+    ConfigError,
+    Scenario,
+    load_catalogue,
+    member_ids,
+)
 from deterrence.game.payoffs import parameter_paths
-from deterrence.solve.binary_games import STABILITY_NAMES
 from deterrence.sweep import datasets, execute
 
 BASELINE = SCENARIOS_DIR / "baseline.toml"
@@ -140,13 +145,37 @@ def test_swept_parameters_are_identifier_dimensions_with_their_path_and_unit(arc
 
 
 def test_codes_carry_their_meanings(archive):
-    # the regimes and stabilities of docs/model.md, in code order
+    # the regimes of docs/model.md, in code order
     with netCDF4.Dataset(archive / "data" / "exact.nc") as nc:
         assert nc["regime"].flag_meanings == "deterred defended abandoned mixed"
         np.testing.assert_array_equal(nc["regime"].flag_values, [0, 1, 2, 3])
-        assert nc["worst_stability"].flag_meanings == (
-            "stable neutral centre unstable not_a_rest_point")
-        assert nc["worst_escalates"].flag_meanings == "no yes"
+        assert nc["equilibrium_set_complete"].flag_meanings == "no yes"
+        coded = {name for name, var in nc.variables.items() if "flag_values" in var.ncattrs()}
+        assert coded == {"regime", "equilibrium_set_complete"}
+
+
+def test_credibility_is_missing_for_the_guarantors_that_are_not_members(archive):
+    """Read without the package: the credibility of a guarantor is masked (its fill value)
+    exactly where the format does not bind it; of a member, a probability."""
+    scenario = api.load_scenario(BASELINE)
+    members = {fid: set(member_ids(fmt, scenario)) for fid, fmt in load_catalogue().items()}
+    with netCDF4.Dataset(archive / "data" / "exact.nc") as nc:
+        credibility = nc["credibility"]
+        assert credibility.dimensions == ("format", *NAMES.values(), "guarantor")
+        assert credibility._FillValue == netCDF4.default_fillvals["f8"]
+        formats = list(nc["format"][:])
+        guarantors = list(nc["guarantor"][:])
+        assert guarantors == [g.id for g in scenario.guarantors]
+        values = credibility[:]
+        for f, fid in enumerate(formats):
+            for g, gid in enumerate(guarantors):
+                cell = values[f, ..., g]
+                if gid in members[fid]:
+                    assert not np.ma.getmaskarray(cell).any(), (fid, gid)
+                    assert ((0 <= cell) & (cell <= 1)).all(), (fid, gid)
+                else:
+                    assert np.ma.getmaskarray(cell).all(), (fid, gid)
+        assert set(members["budapest"]) < set(guarantors)  # some are missing
 
 
 def test_what_is_missing_reads_as_missing(archive):
@@ -177,8 +206,10 @@ def test_regime_codes_decode_to_labels(archive):
     codes = exact["regime"].values
     for code, label in enumerate(labels.attrs["categories"]):
         assert (labels.values[codes == code] == label).all()
-    stability = api.decode_flags(exact["worst_stability"])
-    assert set(stability.values.ravel()) <= set(STABILITY_NAMES)  # "not a rest point"
+    complete = api.decode_flags(exact["equilibrium_set_complete"])
+    assert complete.attrs["categories"] == ["no", "yes"]
+    np.testing.assert_array_equal(complete.values == "yes",
+                                  exact["equilibrium_set_complete"].values == 1)
     with pytest.raises(ValueError, match="not a coded variable"):
         api.decode_flags(api.load_archive(archive).sim["escalation_frequency"])
     with pytest.raises(ValueError, match="values 7 are not among the flag_values"):

@@ -81,9 +81,10 @@ def test_wrong_type_names_key_and_value(tmp_path):
 
 
 def test_out_of_range_names_key_value_and_bound(tmp_path):
-    path = baseline_with(tmp_path, "status_quo_value = 0.4", "status_quo_value = 1.5")
-    with pytest.raises(ConfigError, match=r"russia\.status_quo_value.*1\.5.*less than or equal"
-                                          r" to 1"):
+    path = baseline_with(tmp_path, "nuclear_escalation_probability = 0.02",
+                         "nuclear_escalation_probability = 1.5")
+    with pytest.raises(ConfigError, match=r"russia\.nuclear_escalation_probability.*1\.5.*less "
+                                          r"than 1"):
         load_scenario(path)
 
 
@@ -151,7 +152,8 @@ cost_share = 0.5
     [result] = solve_formats(BASELINE, ["nordic_baltic"], formats_dir=formats)
     assert result.members == ["Poland", "Nordic", "Baltic"]
     assert result.regime in {"deterred", "defended", "abandoned", "mixed"}
-    assert all(set(e.deter_probability) == {"Poland", "Nordic", "Baltic"}
+    assert set(result.credibility) == {"Poland", "Nordic", "Baltic"}
+    assert all(set(e.honour_probability) == {"Poland", "Nordic", "Baltic"}
                for e in result.equilibria)
 
 

@@ -33,14 +33,14 @@ from deterrence import api
 from deterrence.analysis.stats import paired_difference
 from deterrence.archive import write
 from deterrence.game.config import SCENARIOS_DIR, RussiaParameters, load_catalogue, load_scenario
-from deterrence.solve.binary_games import STABILITY_NAMES
 from deterrence.solve.equilibrium import REGIME_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dashboard" / "app.py"
 QUICKSTART = ROOT / "configs" / "sweeps" / "quickstart.toml"
 TIMEOUT = 180  # AppTest's default is 3 s; a cold run simulates a whole sweep
-TABS = ["Regime maps", "Stability", "Simulated outcomes", "Compare formats", "One run", "Save"]
+TABS = ["Regime maps", "Credibility & multiplicity", "Simulated outcomes", "Compare formats",
+        "One run", "Save"]
 # st.altair_chart's element: "arrow_vega_lite_chart" in older Streamlit, "vega_lite_chart"
 # in 1.67; AppTest shows either as an UnknownElement carrying the chart's proto.
 CHART_TYPES = frozenset({"arrow_vega_lite_chart", "vega_lite_chart"})
@@ -48,7 +48,7 @@ SELECTBOXES = frozenset({"scenario", "axis0_path", "axis1_path", "compare_a", "c
                          "run_format", "run_x", "run_y"})
 # the sidebar's numbers are typed as text
 TEXT_INPUTS = frozenset({"axis0_low", "axis0_high", "axis0_count", "axis1_low", "axis1_high",
-                         "axis1_count", "replicates", "steps", "rationality"})
+                         "axis1_count", "replicates", "steps"})
 # A small sweep (3 formats x 4 x 4 points x 2 replicates x 20 rounds): runs in well under 1 s.
 SMALL_FORMATS = ["bilateral", "coalition", "nato_lite"]
 SMALL = {"formats": SMALL_FORMATS, "axis0_count": 4, "axis1_count": 4, "replicates": 2,
@@ -128,14 +128,12 @@ def chart_frame(chart) -> pd.DataFrame:
 
 
 def default_spec() -> dict:
-    """The dashboard's defaults: quickstart.toml's sweep with the scenario's rationality."""
+    """The dashboard's defaults: quickstart.toml's sweep."""
     spec = tomllib.loads(QUICKSTART.read_text())
-    scenario = load_scenario(QUICKSTART.parent / spec["scenario"])
     formats = list(load_catalogue()) if spec["formats"] == "all" else spec["formats"]
     return {"name": "dashboard", "scenario": Path(spec["scenario"]).name, "formats": formats,
             "method": "grid", "axes": [dict(a) for a in spec["axes"]],
-            "replicates": spec["replicates"], "steps": spec["steps"],
-            "rationality": scenario.analysis.rationality}
+            "replicates": spec["replicates"], "steps": spec["steps"]}
 
 
 def expected_plan(formats=None, axes=(None, None), replicates=None, steps=None) -> api.Plan:
@@ -173,8 +171,9 @@ def shown_map(chart, column: str) -> pd.DataFrame:
 
 
 def assert_regime_maps(at: AppTest, plan: api.Plan) -> None:
-    """The 'Regime maps' tab shows, per format, exactly the package's exact regimes."""
-    maps = charts(at.tabs[0])
+    """The 'Regime maps' tab shows, per format, exactly the package's exact regimes (the
+    first map of each format; P(escalate) follows)."""
+    maps = charts(at.tabs[0])[:len(plan.formats)]
     assert [chart_spec(c)["title"] for c in maps] == list(plan.formats)
     x, y = (a.path for a in plan.spec.axes)
     for fmt, chart in zip(plan.formats, maps, strict=True):
@@ -219,16 +218,20 @@ def test_default_page_loads_with_quickstart_defaults(default_app):
         assert typed(at, f"axis{number}_count") == axis["count"]
     assert typed(at, "replicates") == defaults["replicates"]
     assert typed(at, "steps") == defaults["steps"]
-    assert typed(at, "rationality") == defaults["rationality"]
+    assert not [w for w in at.text_input if "λ" in w.label or "ationality" in w.label]
 
 
 def test_every_tab_renders_its_content(default_app):
     at = default_app
     n = len(load_catalogue())
-    regime, stability, simulated, compare, one_run, save = at.tabs
-    # one map per format; two kinds of map per format for stability and simulations
-    assert len(charts(regime)) == n and len(regime.caption) == 1
-    assert len(charts(stability)) == 2 * n and len(stability.caption) == 1
+    regime, credibility, simulated, compare, one_run, save = at.tabs
+    # two kinds of map per format in each of the map tabs
+    assert len(charts(regime)) == 2 * n and len(regime.caption) == 1
+    assert [m.value for m in regime.markdown] == ["**P(Russia escalates)**"]
+    assert len(charts(credibility)) == 2 * n and len(credibility.caption) == 1
+    assert [m.value for m in credibility.markdown] == [
+        "**Mean credibility of the members**: P(member honours | escalation)",
+        "**Number of Bayesian equilibria** of the members' subgame"]
     assert len(charts(simulated)) == 2 * n and len(simulated.caption) == 1
     assert [m.value for m in simulated.markdown] == [
         "**escalation frequency (share of rounds)**, mean over replicates",
@@ -253,32 +256,37 @@ def test_every_tab_renders_its_content(default_app):
     assert not at.download_button and not at.success
 
 
-def test_maps_show_the_exact_solvers_regimes_and_stability(default_app):
+def test_maps_show_the_exact_solvers_numbers(default_app):
     at = default_app
     plan = expected_plan()
     assert_regime_maps(at, plan)
-    stability = charts(at.tabs[1])
     n = len(plan.formats)
-    for fmt, chart in zip(plan.formats, stability[:n], strict=True):
-        expected = exact_map(plan, "worst_stability", fmt)
-        assert list(shown_map(chart, "stability")["stability"]) == [
-            STABILITY_NAMES[int(v)] for v in expected["worst_stability"]], fmt
-    for fmt, chart in zip(plan.formats, stability[n:], strict=True):
-        expected = exact_map(plan, "worst_max_real_eigenvalue", fmt)
-        np.testing.assert_array_equal(
-            shown_map(chart, "worst_max_real_eigenvalue")["worst_max_real_eigenvalue"],
-            expected["worst_max_real_eigenvalue"])
+    shown = {"escalation_probability": charts(at.tabs[0])[n:],
+             "mean_credibility": charts(at.tabs[1])[:n],
+             "equilibrium_count": charts(at.tabs[1])[n:]}
+    for variable, maps in shown.items():
+        assert [chart_spec(c)["title"] for c in maps] == list(plan.formats), variable
+        for fmt, chart in zip(plan.formats, maps, strict=True):
+            expected = exact_map(plan, variable, fmt)
+            np.testing.assert_array_equal(shown_map(chart, variable)[variable],
+                                          expected[variable], err_msg=f"{variable} {fmt}")
+    for fmt, chart in zip(plan.formats, shown["equilibrium_count"], strict=True):
+        complete = exact_map(plan, "equilibrium_set_complete", fmt)["equilibrium_set_complete"]
+        assert list(shown_map(chart, "complete")["complete"]) == list(complete.astype(bool))
+    # the probabilities share one scale, 0 to 1, in every map
+    for chart in [*shown["escalation_probability"], *shown["mean_credibility"]]:
+        scale = chart_spec(chart)["encoding"]["color"]["scale"]
+        assert scale["domain"] == [0, 1]
 
 
 def test_map_tooltips_treat_category_names_as_nominal(default_app):
-    """A regime or stability name is a category: a quantitative tooltip shows it as NaN."""
+    """A regime name is a category: a quantitative tooltip shows it as NaN."""
     at = default_app
     n = len(load_catalogue())
-    for field, maps in (("regime", charts(at.tabs[0])), ("stability", charts(at.tabs[1])[:n])):
-        for chart in maps:
-            tips = {t["field"]: t["type"] for t in chart_spec(chart)["encoding"]["tooltip"]}
-            assert tips[field] == "nominal", (
-                f"{chart_spec(chart)['title']}: tooltip {field!r} is {tips[field]!r}")
+    for chart in charts(at.tabs[0])[:n]:
+        tips = {t["field"]: t["type"] for t in chart_spec(chart)["encoding"]["tooltip"]}
+        assert tips["regime"] == "nominal", (
+            f"{chart_spec(chart)['title']}: tooltip 'regime' is {tips['regime']!r}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -406,8 +414,6 @@ def assert_refused(at: AppTest, needle: str) -> None:
     ({"axis0_high": "1e400"}, "Axis x 'to' (key 'axes.0.high') = '1e400': not a finite "
                               "number; allowed: a finite decimal number"),
     ({"axis1_low": "nan"}, "Axis y 'from' (key 'axes.1.low') = 'nan': not a finite number"),
-    ({"rationality": "ten"}, "Rationality λ (logit precision) (key 'rationality') = 'ten': "
-                             "not a finite number"),
     ({"axis0_count": "2.5"}, "Axis x 'points' (key 'axes.0.count') = '2.5': not a whole "
                              "number; allowed: a whole number from 2 to 60"),
     ({"steps": "sixty"}, "Rounds per run (key 'steps') = 'sixty': not a whole number; "
@@ -419,7 +425,7 @@ def assert_refused(at: AppTest, needle: str) -> None:
                            "2 to 60; larger sweeps run headless with `deterrence sweep`"),
     ({"steps": "1e9"}, "Rounds per run (key 'steps') = 1e+09: the dashboard takes 1 to 2000"),
 ], ids=["no-formats", "inverted-range", "empty-range", "same-parameter", "overflow", "nan",
-        "not-a-number", "fractional-count", "word-for-steps", "no-replicates", "many-points",
+        "fractional-count", "word-for-steps", "no-replicates", "many-points",
         "many-rounds"])
 def test_invalid_inputs_show_an_error_and_no_exception(monkeypatch, inputs, needle):
     at = started(**SMALL)
@@ -436,10 +442,7 @@ WAR_COST = {"axis0_path": "russia.war_cost", "axis0_low": 0.05, "axis0_high": 0.
     {"axis0_high": 2.0},  # a probability-like share above 1
     {**WAR_COST, "axis0_low": -1},  # a cost below 0
     {"axis1_low": -0.5},
-    {"rationality": "1e5"},
-    {"rationality": -1},
-], ids=["bindingness-above-1", "negative-war-cost", "negative-status-quo",
-        "rationality-above-10000", "negative-rationality"])
+], ids=["bindingness-above-1", "negative-war-cost", "negative-status-quo"])
 def test_values_out_of_range_are_refused_as_in_a_sweep_file(monkeypatch, tmp_path, inputs):
     """The same sweep written as a sweep file is refused by ``deterrence sweep``'s loader
     with the same message (after the origin, which names the file or the dashboard)."""
@@ -455,7 +458,7 @@ def test_values_out_of_range_are_refused_as_in_a_sweep_file(monkeypatch, tmp_pat
     lines = ['name = "typed"', f'scenario = "{scenario}"',
              f"formats = {json.dumps(at.multiselect(key='formats').value)}",
              'method = "grid"', f"replicates = {int(typed(at, 'replicates'))}",
-             f"steps = {int(typed(at, 'steps'))}", f"rationality = {typed(at, 'rationality')!r}"]
+             f"steps = {int(typed(at, 'steps'))}"]
     for number in range(2):
         lines += ["[[axes]]", f'path = "{at.selectbox(key=f"axis{number}_path").value}"',
                   f"low = {typed(at, f'axis{number}_low')!r}",
@@ -506,7 +509,8 @@ def test_a_sweep_over_the_interactive_limit_is_sent_to_the_cli(monkeypatch):
             ("format.commitment_bindingness", 0.0, 1.0, 4), ("russia.status_quo_value", 0.1,
                                                              0.7, 4)]
     # the exact maps and one run are still shown
-    assert len(charts(at.tabs[0])) == len(SMALL_FORMATS)
+    assert len(charts(at.tabs[0])) == 2 * len(SMALL_FORMATS)
+    assert len(charts(at.tabs[1])) == 2 * len(SMALL_FORMATS)
     assert len(charts(at.tabs[4])) == 3
 
 
@@ -680,7 +684,7 @@ def test_loopback_hosts_are_served(monkeypatch):
         at.run()
         assert_clean(at)
         assert [t.label for t in at.tabs] == TABS, host
-        assert len(charts(at.tabs[0])) == len(load_catalogue()), host
+        assert len(charts(at.tabs[0])) == 2 * len(load_catalogue()), host
 
 
 # ---------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ OPEN_SETTINGS = {"STREAMLIT_SERVER_ENABLE_CORS": "false",
                  "STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION": "false"}
 MAPS = ".vega-embed svg, .vega-embed canvas"  # a drawn Vega-Lite chart
 # Settled: the page shows a Streamlit exception, or the script is not running and the first
-# tab ("Regime maps", one map per format) has drawn `expected` maps.
+# tab ("Regime maps": per format its regime and its P(escalate)) has drawn `expected` maps.
 SETTLED = """expected => {
     if (document.querySelector('[data-testid="stException"]')) return true;
     const app = document.querySelector('[data-testid="stApp"]');
@@ -217,7 +217,8 @@ def websocket_handshake(url: str, host: str, origin: str) -> int:
 
 
 def settle(page, maps: int, when: str) -> None:
-    """Wait until the page has re-run and drawn `maps` regime maps; fail on an exception."""
+    """Wait until the page has re-run and drawn `maps` maps in its first tab; fail on an
+    exception."""
     page.wait_for_function(SETTLED, arg=maps, timeout=TIMEOUT_MS)
     shown = page.locator('[data-testid="stException"]')
     if shown.count():
@@ -227,7 +228,7 @@ def settle(page, maps: int, when: str) -> None:
 def test_maps_render_and_rerun_after_a_change(server, page, tmp_path):
     formats = len(load_catalogue())
     page.goto(server, timeout=TIMEOUT_MS)
-    settle(page, formats, "first load")
+    settle(page, 2 * formats, "first load")
     page.screenshot(path=str(tmp_path / "first.png"), full_page=True)
 
     # type a new number of rounds and press Enter: the page re-runs the simulations
@@ -236,14 +237,14 @@ def test_maps_render_and_rerun_after_a_change(server, page, tmp_path):
     rounds.fill("30")
     rounds.press("Enter")
     page.wait_for_function("() => window.__reran === true", timeout=TIMEOUT_MS)
-    settle(page, formats, "after changing 'Rounds per run'")
+    settle(page, 2 * formats, "after changing 'Rounds per run'")
     assert rounds.input_value() == "30"
 
-    # drop a format: one map fewer
+    # drop a format: two maps fewer
     page.evaluate(WATCH_RERUN)
     page.get_by_role("button", name="Remove three_tier").click()
     page.wait_for_function("() => window.__reran === true", timeout=TIMEOUT_MS)
-    settle(page, formats - 1, "after removing a format")
+    settle(page, 2 * (formats - 1), "after removing a format")
 
     # the simulated maps are drawn when their tab is opened (two per format)
     page.get_by_role("tab", name="Simulated outcomes").click()
@@ -262,10 +263,10 @@ def test_a_second_visit_and_a_reload_show_the_page(server, page, tmp_path):
     """A second visitor or a reload re-runs the page with its sweep already in the cache."""
     formats = len(load_catalogue())
     page.goto(server, timeout=TIMEOUT_MS)
-    settle(page, formats, "opening the page (a second visit if another test ran first)")
+    settle(page, 2 * formats, "opening the page (a second visit if another test ran first)")
     page.reload(timeout=TIMEOUT_MS)
     try:
-        settle(page, formats, "after a reload")
+        settle(page, 2 * formats, "after a reload")
     finally:
         page.screenshot(path=str(tmp_path / "reloaded.png"), full_page=True)
     assert page.locator('[data-testid="stException"]').count() == 0
@@ -275,7 +276,7 @@ def test_a_second_visit_and_a_reload_show_the_page(server, page, tmp_path):
 def test_localhost_is_served_as_127_0_0_1_is(server, page):
     formats = len(load_catalogue())
     page.goto(with_name(server, "localhost"), timeout=TIMEOUT_MS)
-    settle(page, formats, "opening http://localhost:P/")
+    settle(page, 2 * formats, "opening http://localhost:P/")
     assert alerts(page) == []
 
 
@@ -309,7 +310,7 @@ def test_an_entry_the_browser_cannot_hold_gives_one_error_line(server, page):
     """1e400 overflows a double: a number box would drop it without a word."""
     formats = len(load_catalogue())
     page.goto(server, timeout=TIMEOUT_MS)
-    settle(page, formats, "first load")
+    settle(page, 2 * formats, "first load")
     page.evaluate(WATCH_RERUN)
     high = page.get_by_label("to", exact=True).first
     high.fill("1e400")

@@ -1,25 +1,25 @@
-"""The one palette of coded outcomes: each regime and stability class keeps its colour
-everywhere, and other categories get distinct Okabe-Ito colours."""
+"""The one palette of coded outcomes: each regime keeps its colour everywhere, and other
+categories get distinct Okabe-Ito colours."""
 
 from __future__ import annotations
 
 import pytest
 
-from deterrence.analysis.palette import (
-    OKABE_ITO,
-    REGIME_COLOURS,
-    STABILITY_COLOURS,
-    colours_of,
-)
-from deterrence.solve.binary_games import STABILITY_NAMES
-from deterrence.solve.equilibrium import REGIME_NAMES
+from deterrence.analysis.palette import OKABE_ITO, REGIME_COLOURS, colours_of
+from deterrence.solve.equilibrium import MAP_VARIABLES, REGIME_NAMES
 
 
-def test_every_code_has_its_own_colour():
+def test_every_regime_has_its_own_colour():
     assert list(REGIME_COLOURS) == list(REGIME_NAMES)
-    assert list(STABILITY_COLOURS) == list(STABILITY_NAMES)
     assert len(set(REGIME_COLOURS.values())) == len(REGIME_NAMES)
-    assert len(set(STABILITY_COLOURS.values())) == len(STABILITY_NAMES)
+    assert set(REGIME_COLOURS.values()) <= set(OKABE_ITO)
+
+
+def test_whether_the_set_is_complete_gets_two_colours_unlike_the_regimes():
+    names = MAP_VARIABLES["equilibrium_set_complete"]["flag_meanings"].split()
+    colours = colours_of(names)
+    assert names == ["no", "yes"] and len(set(colours)) == 2
+    assert not set(colours) & set(REGIME_COLOURS.values())
 
 
 def test_known_names_keep_their_colours_and_others_get_unused_ones():

@@ -1,4 +1,10 @@
-"""The committed reference archive reproduces bit for bit on this machine."""
+"""The committed reference archive reproduces bit for bit on this machine.
+
+``results/reference`` was made from ``configs/sweeps/reference.toml`` by this version of the
+code (``deterrence sweep configs/sweeps/reference.toml --out results/reference
+--no-report``, docs/sweeps.md): it is a regression fixture, so passing says that the code
+computes the same numbers as when it was made, not that they are right, and an archive made
+on one machine is checked on another."""
 
 from __future__ import annotations
 
@@ -16,3 +22,6 @@ def test_reference_archive_reproduces_bit_for_bit():
     assert set(manifest["files"]) == {"config/plan.json", "config/sweep.toml",
                                       "data/exact.nc", "data/simulation.nc"}
     assert api.verify(REFERENCE) == []
+    # it holds the exact solver's outputs of this version
+    exact = api.load_archive(REFERENCE).exact
+    assert {*api.MAP_VARIABLES, "credibility"} <= set(exact.data_vars)

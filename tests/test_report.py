@@ -25,8 +25,11 @@ BASELINE = ROOT / "configs" / "scenarios" / "baseline.toml"
 FORMATS = ["bilateral", "nato_lite", "neutrality"]  # reference: nato_lite, not the first
 DESCRIPTION = 'Report test <grid> & "quotes"'
 PNG = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
-MAP_PNG = re.compile(r"<figure id='map-[^']+'><img[^>]*src='data:image/png;base64,"
+MAP_PNG = re.compile(r"<figure id='map-([^']+)'><img[^>]*src='data:image/png;base64,"
                      r"([A-Za-z0-9+/=]+)'")
+#: The maps of the report: the exact solver's, then the simulated escalation frequency.
+MAPS = ["regime", "escalation_probability", "response_probability", "defended_probability",
+        "mean_credibility", "equilibrium_count", "escalation_frequency"]
 
 
 def make_archive(folder: Path, axes: str, formats=FORMATS, method: str = "grid",
@@ -80,17 +83,32 @@ def test_report_is_written_beside_the_archive_and_self_contained(built):
     assert [p.name for p in archive.parent.iterdir() if p.name.startswith(".")] == []
 
 
-def test_one_embedded_png_per_format(built):
+def test_one_embedded_png_per_quantity(built):
     _, _, page = built
-    images = MAP_PNG.findall(page)
-    assert len(images) == len(FORMATS)
+    assert [name for name, _ in MAP_PNG.findall(page)] == MAPS
     # and one of the paired differences against the reference format
-    assert len(PNG.findall(page)) == len(FORMATS) + 1
+    assert len(PNG.findall(page)) == len(MAPS) + 1
     for data in PNG.findall(page):
         assert base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n")
     for fid in FORMATS:
-        assert f"id='map-{fid}'" in page
         assert f"<code>{fid}</code>" in page
+
+
+def test_map_captions_give_each_formats_range(built):
+    archive, _, page = built
+    with xr.open_dataset(archive / "data" / "exact.nc", engine="scipy") as exact:
+        values = exact.escalation_probability.load()
+        credibility = exact.mean_credibility.load()
+    caption = re.search(r"<figure id='map-escalation_probability'>.*?<figcaption>(.*?)"
+                        r"</figcaption>", page).group(1)
+    for fid in FORMATS:
+        one = values.sel(format=fid).values
+        assert f"{fid}: {one.min():.3g} to {one.max():.3g}" in caption
+    # neutrality binds no guarantor: it has no credibility anywhere
+    assert np.isnan(credibility.sel(format="neutrality").values).all()
+    caption = re.search(r"<figure id='map-mean_credibility'>.*?<figcaption>(.*?)"
+                        r"</figcaption>", page).group(1)
+    assert "neutrality: none (no members)" in caption
 
 
 def test_provenance_and_reproduction(built):
@@ -124,6 +142,8 @@ def test_comparison_table_matches_the_data(built):
         assert f"{float(one.deterred_share.mean()):.4f}" in row
         deterred = int((exact.regime.sel(format=fid) == 0).sum())
         assert f"{deterred} of 9" in row
+        assert f"<td>{float(exact.escalation_probability.sel(format=fid).mean()):.3f}</td>" \
+            in row
         if fid != "nato_lite":
             diff = (one.escalation_frequency - ref.escalation_frequency).values.ravel()
             assert f"{diff.mean():+.4f} [" in row
@@ -225,7 +245,7 @@ def test_paired_difference_helper():
 
 @pytest.mark.parametrize("axes, method, samples, note", [
     ('[[axes]]\npath = "russia.status_quo_value"\nvalues = [0.7, 0.1, 0.4]\n', "grid",
-     None, "grey dots are single replicates"),
+     None, "the faint dots are single replicates"),
     ('[[axes]]\npath = "russia.status_quo_value"\nlow = 0.1\nhigh = 0.7\n'
      '[[axes]]\npath = "russia.war_cost"\nlow = 0.05\nhigh = 0.3\n'
      '[[axes]]\npath = "format.commitment_bindingness"\nlow = 0.0\nhigh = 1.0\n',
@@ -236,9 +256,41 @@ def test_paired_difference_helper():
 def test_other_layouts(tmp_path, axes, method, samples, note):
     archive = make_archive(tmp_path, axes, ["bilateral", "neutrality"], method, samples)
     page = write_report(archive).read_text(encoding="utf-8")
-    assert len(MAP_PNG.findall(page)) == 2
+    assert [name for name, _ in MAP_PNG.findall(page)] == MAPS
     assert "<figure id='differences'><img" in page
     assert note in page
+
+
+#: A grid where Budapest-style assurances whose response is decisive make a volunteer's
+#: dilemma between the US and UK: several equilibria where the stake is high enough.
+VOLUNTEERS = """
+[[axes]]
+path = "format.response.decisive_probability"
+values = [0.0, 0.95]
+
+[[axes]]
+path = "guarantors.*.stake_in_ukraine"
+values = [0.2, 1.0, 3.0]
+"""
+
+
+def test_the_multiplicity_section_counts_the_equilibria_of_the_data(tmp_path):
+    archive = make_archive(tmp_path, VOLUNTEERS, ["budapest"])
+    page = write_report(archive).read_text(encoding="utf-8")
+    with xr.open_dataset(archive / "data" / "exact.nc", engine="scipy") as exact:
+        count = exact.equilibrium_count.sel(format="budapest").values
+        complete = exact.equilibrium_set_complete.sel(format="budapest").values
+        regime = exact.regime.sel(format="budapest").values
+    assert (count > 1).any() and (count == 1).any()  # the grid has both
+    row = re.search(r"<tr id='multiplicity-budapest'>(.*?)</tr>", page).group(1)
+    cells = re.findall(r"<td>(.*?)</td>", row)
+    assert cells[1] == f"{int((count > 1).sum())} of 6"
+    assert cells[2] == str(int(count.max()))
+    several = np.argwhere(count > 1)
+    decisive = [0.0, 0.95][several[:, 0].min()]
+    assert f"format.response.decisive_probability {decisive:.3g} to 0.95" in cells[3]
+    assert cells[4] == str(int((regime == api.REGIME_NAMES.index("mixed")).sum()))
+    assert cells[6] == f"{int((complete == 0).sum())} of 6"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

@@ -23,7 +23,6 @@ from deterrence import api
 from deterrence.game import config as C
 from deterrence.game.payoffs import build_game, parameter_field, parameter_paths
 from deterrence.simulate import engine, rules
-from deterrence.solve import binary_games as bg
 from deterrence.solve.equilibrium import solve_cell, solve_grid
 
 from helpers import guarantor
@@ -98,12 +97,30 @@ def cases(draw):
 
 
 def assert_grid_finite(grid) -> None:
+    """Every number of the solution is finite (mean_credibility is documented as NaN only
+    without members: the drawn formats have some), and the probabilities are ones."""
+    assert grid.credibility.shape[1] >= 1
     for name in grid.__dataclass_fields__:
         values = getattr(grid, name)
-        if name == "worst_max_real_eigenvalue":  # documented: NaN where not a rest point
-            values = values[grid.worst_stability != bg.NOT_REST_POINT]
-        if values.dtype.kind == "f":
+        if isinstance(values, np.ndarray) and values.dtype.kind == "f":
             assert np.all(np.isfinite(values)), name
+    for name in ("escalation_probability", "escalation_probability_min",
+                 "escalation_probability_max", "response_probability", "defended_probability",
+                 "russia_success", "credibility", "mean_credibility"):
+        values = getattr(grid, name)
+        assert np.all((0 <= values) & (values <= 1)), name
+    assert np.all(grid.equilibrium_count >= 1)
+
+
+def assert_equilibria_finite(found) -> None:
+    equilibria, complete = found
+    assert equilibria and isinstance(complete, bool)
+    for eq in equilibria:
+        values = [eq.escalation_probability, eq.russia_success_probability,
+                  eq.response_probability, *eq.honour_probability.values()]
+        assert all(math.isfinite(v) and 0 <= v <= 1 for v in values), eq
+        assert math.isfinite(eq.russia_escalation_value), eq
+        assert all(map(math.isfinite, eq.member_welfare.values())), eq
 
 
 def assert_simulation_finite(sim) -> None:
@@ -126,7 +143,8 @@ def test_the_solver_and_the_engine_give_finite_numbers_inside_the_limits(case):
     scenario, fmt = case
     with np.errstate(all="ignore"):  # overflow to inf inside a formula is allowed
         game = build_game(scenario, fmt)
-        grid = solve_grid(game, scenario.analysis.defended_below_russia_success, threads=1)
+        grid = solve_grid(game, scenario.analysis.deterred_below_escalation_probability,
+                          scenario.analysis.defended_below_russia_success, threads=1)
         sim = engine.simulate(rules.Setup.from_config(scenario, fmt), 6, 12, keep_series=True)
     assert_grid_finite(grid)
     assert_simulation_finite(sim)
@@ -135,24 +153,18 @@ def test_the_solver_and_the_engine_give_finite_numbers_inside_the_limits(case):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_every_equilibrium_solve_reports_is_finite_inside_the_limits(case):
-    """``deterrence solve``'s report: the pure and mixed SPE, the learning rest point and
-    the logit QRE, each with finite probabilities."""
+    """``deterrence solve``'s report: every equilibrium of the members' subgame, each with
+    finite probabilities and payoffs."""
     scenario, fmt = case
     with np.errstate(all="ignore"):
-        game = build_game(scenario, fmt)
-        found = solve_cell(game, scenario.analysis.rationality,
-                           scenario.analysis.defended_below_russia_success)
-    assert any(e.kind.startswith("logit QRE") for e in found)
-    for eq in found:
-        values = [eq.escalate_probability, eq.russia_success_probability,
-                  *eq.deter_probability.values()]
-        assert all(math.isfinite(v) and 0 <= v <= 1 for v in values), eq
+        found = solve_cell(build_game(scenario, fmt))
+    assert_equilibria_finite(found)
 
 
 @pytest.mark.parametrize("side", [0, 1])
 def test_solve_and_simulate_everything_at_one_extreme(side):
     """Every number at its smallest (side 0) or largest (side 1) value at once: the exact
-    solver's full report (``solve``, with the logit QRE) and both engines."""
+    solver's full report (``solve``: every equilibrium) and both engines."""
     def table(model):
         return {name: extremes(info)[side] for name, info in float_fields(model).items()}
 
@@ -168,12 +180,10 @@ def test_solve_and_simulate_everything_at_one_extreme(side):
         "response": {**table(C.ResponseSpec), "direct_combat": True, "troops_on_ground": False}})
     with np.errstate(all="ignore"):
         game = build_game(scenario, fmt)
-        assert_grid_finite(solve_grid(game, scenario.analysis.defended_below_russia_success))
-        for eq in solve_cell(game, scenario.analysis.rationality,
-                             scenario.analysis.defended_below_russia_success):
-            assert math.isfinite(eq.escalate_probability) and math.isfinite(
-                eq.russia_success_probability), eq
-            assert all(map(math.isfinite, eq.deter_probability.values())), eq
+        assert_grid_finite(solve_grid(game,
+                                      scenario.analysis.deterred_below_escalation_probability,
+                                      scenario.analysis.defended_below_russia_success))
+        assert_equilibria_finite(solve_cell(game))
         setup = rules.Setup.from_config(scenario, fmt)
         assert_simulation_finite(engine.simulate(setup, 4, 30, keep_series=True))
 

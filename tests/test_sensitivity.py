@@ -218,8 +218,10 @@ def test_design_runs_are_the_runs_of_their_index_alone(archive):
             point = {a.path: plan.sensitivity_points[i:i + 1, j]
                      for j, a in enumerate(plan.spec.axes)}
             solved = solve_grid(build_game(plan.scenario, plan.formats[fid], point),
-                                defended_below=0.5, threads=1)
+                                deterred_below=0.5, defended_below=0.5, threads=1)
             assert data.regime.values[f, i] == solved.regime[0]
+            assert data.escalation_probability.values[f, i] == \
+                solved.escalation_probability[0]
 
 
 def test_stored_indices_are_the_wrapper_applied_to_the_stored_data(archive):
@@ -238,15 +240,19 @@ def test_stored_indices_are_the_wrapper_applied_to_the_stored_data(archive):
                              one.abandoned_given_escalation.values
                              * one.escalation_frequency.values).mean(axis=1)
         deterred = (one.regime.values == REGIME_NAMES.index("deterred")).astype(float)
-        for output, values in (("escalation_frequency", escalation),
-                               ("abandoned_frequency", abandoned),
-                               ("regime_deterred", deterred)):
+        outputs = (("escalation_frequency", escalation), ("abandoned_frequency", abandoned),
+                   ("regime_deterred", deterred),
+                   ("escalation_probability", one.escalation_probability.values))
+        assert [name for name, _ in outputs] == list(spec.outputs)  # every default output
+        for output, values in outputs:
             mine = analyse(spec, names, low, high, plan.sensitivity_points, values, plan.seed)
             for key, value in mine.items():
                 np.testing.assert_array_equal(
                     stored[key].sel(format=fid, output=output).values, value,
                     err_msg=f"{fid} {output} {key}")
     assert np.isfinite(stored.ST.sel(output="escalation_frequency").values).all()
+    # the exact P(escalate) varies along both axes: it has indices for every format
+    assert np.isfinite(stored.ST.sel(output="escalation_probability").values).all()
     assert stored.attrs["design_points"] == 64
 
 
@@ -347,7 +353,8 @@ def test_report_shows_the_design_its_indices_and_how_to_rerun_it(archive):
     assert "sobol design of 64 points" in page
     assert (f"deterrence sensitivity {(target / 'config' / 'sweep.toml').resolve()} "
             "--method sobol --samples 16 --output escalation_frequency "
-            "--output abandoned_frequency --output regime_deterred") in page
+            "--output abandoned_frequency --output regime_deterred "
+            "--output escalation_probability") in page
 
 
 def test_discover_uses_the_design_and_its_box_statistics_hold(archive):

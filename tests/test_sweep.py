@@ -191,11 +191,15 @@ def test_every_cell_holds_the_run_and_the_solution_of_its_parameters(reference):
                                                   err_msg=name)
             point = {a.path: plan.points[cell:cell + 1, j] for j, a in enumerate(plan.spec.axes)}
             solved = solve_grid(build_game(plan.scenario, plan.formats[fid], point),
-                                defended_below=0.5, threads=1)
-            assert exact.regime.values[(f, *index)] == solved.regime[0]
-            assert exact.equilibrium_count.values[(f, *index)] == solved.equilibrium_count[0]
-            assert (exact.worst_max_real_eigenvalue.values[(f, *index)]
-                    == solved.worst_max_real_eigenvalue[0])
+                                deterred_below=0.5, defended_below=0.5, threads=1)
+            for name in datasets.EXACT_OUTPUTS:
+                assert exact[name].values[(f, *index)] == getattr(solved, name)[0], name
+            for g, gid in enumerate(exact.guarantor.values):
+                stored = exact.credibility.values[(f, *index, g)]
+                if gid in solved.guarantor_ids:
+                    assert stored == solved.credibility[0, solved.guarantor_ids.index(gid)]
+                else:
+                    assert np.isnan(stored)
 
 
 # ---------------------------------------------------------------------------------------
@@ -505,14 +509,14 @@ def test_changed_data_with_a_matching_checksum_fails_the_re_run(archive):
     assert api.verify(archive) == ["data/simulation.nc: escalation_frequency differs"]
 
     exact = load(archive / "data" / "exact.nc")
-    exact["worst_max_real_eigenvalue"][2, 0, 0] *= -1.0
+    exact["deterrence_margin"][2, 0, 0] += 0.125
     rewrite(archive, "data/exact.nc", exact)
     assert api.verify(archive) == ["data/simulation.nc: escalation_frequency differs",
-                                  "data/exact.nc: worst_max_real_eigenvalue differs"]
+                                  "data/exact.nc: deterrence_margin differs"]
     result = cli("verify", archive)
     assert result.returncode == 1
     assert "escalation_frequency" in result.stderr
-    assert "worst_max_real_eigenvalue" in result.stderr
+    assert "deterrence_margin" in result.stderr
 
 
 def test_relabelled_data_with_a_matching_checksum_fails_the_re_run(archive):
@@ -608,6 +612,8 @@ def _axes(**changes) -> tuple[dict, ...]:
 
 CONFIG_ERRORS = {
     "unknown-key": ({"stepz": 3}, ["stepz", "unknown key"]),
+    # the logit precision of v1: the private resolve scales replace it (docs/sweeps.md)
+    "rationality-is-no-key": ({"rationality": 10.0}, ["key 'rationality' = 10.0: unknown key"]),
     "unknown-axis-key": ({"axes": _axes(step=0.1)}, ["axes.1.step", "unknown key"]),
     "no-such-path": ({"axes": _axes(path="russia.war_costs")}, ["'russia.war_costs'"]),
     "low-not-below-high": ({"axes": _axes(low=0.7, high=0.7)},
@@ -694,6 +700,7 @@ def test_a_sampled_archive_has_a_sample_dimension(method, tmp_path):
         assert sim[name].shape == (2, 8, 2)
     for name in datasets.EXACT_OUTPUTS:
         assert exact[name].dims == ("format", "sample")
+    assert exact.credibility.dims == ("format", "sample", "guarantor")
     for ds in (sim, exact):
         np.testing.assert_array_equal(ds["sample"].values, np.arange(8))
         for j, axis in enumerate(RANGE_AXES):
@@ -711,6 +718,8 @@ def test_a_sampled_archive_has_a_sample_dimension(method, tmp_path):
                                               as_read(name, alone[name][0]))
             point = {a.path: plan.points[cell:cell + 1, j] for j, a in enumerate(plan.spec.axes)}
             solved = solve_grid(build_game(plan.scenario, plan.formats[fid], point),
-                                defended_below=0.5, threads=1)
+                                deterred_below=0.5, defended_below=0.5, threads=1)
             assert exact.regime.values[f, cell] == solved.regime[0]
+            assert exact.escalation_probability.values[f, cell] == \
+                solved.escalation_probability[0]
     assert api.verify(archive) == []

@@ -5,7 +5,6 @@ Okabe & Ito (2008): distinguishable with the common colour-vision deficiencies.
 
 from __future__ import annotations
 
-from ..solve.binary_games import STABILITY_NAMES
 from ..solve.equilibrium import REGIME_NAMES
 
 #: The Okabe-Ito palette, in its published order after black.
@@ -14,17 +13,13 @@ OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "
 #: Regime -> colour: deterred green, defended blue, abandoned vermillion, mixed purple.
 REGIME_COLOURS = dict(zip(REGIME_NAMES, ("#009E73", "#0072B2", "#D55E00", "#CC79A7"),
                           strict=True))
-#: Stability class -> colour (grey: not a rest point).
-STABILITY_COLOURS = dict(zip(STABILITY_NAMES, ("#009E73", "#56B4E9", "#E69F00", "#D55E00",
-                                               "#999999"), strict=True))
 
 
 def colours_of(names) -> list[str]:
-    """Colours for the categories ``names``: a regime's or stability class's own colour,
-    else the Okabe-Ito colours not yet used, in order. Raises ValueError if there are more
-    categories than colours."""
-    known = {**REGIME_COLOURS, **STABILITY_COLOURS}
-    chosen = [known.get(name) for name in names]
+    """Colours for the categories ``names``: a regime's own colour, else the Okabe-Ito
+    colours not yet used, in order (``no``, ``yes`` of ``equilibrium_set_complete``:
+    orange, sky blue). Raises ValueError if there are more categories than colours."""
+    chosen = [REGIME_COLOURS.get(name) for name in names]
     spare = iter(c for c in OKABE_ITO if c not in chosen)
     try:
         return [c if c is not None else next(spare) for c in chosen]

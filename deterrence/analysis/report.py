@@ -25,7 +25,8 @@ matplotlib.use("Agg")  # files only, no display; must precede the pyplot import
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
+from matplotlib.cm import ScalarMappable  # noqa: E402
+from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from ..archive.read import Archive, load_archive  # noqa: E402
@@ -33,7 +34,7 @@ from ..game.config import ConfigError, MissingExtra  # noqa: E402
 from ..solve.equilibrium import REGIME_NAMES  # noqa: E402
 from ..sweep.datasets import dim_name  # noqa: E402
 from ..sweep.spec import Plan  # noqa: E402
-from .palette import REGIME_COLOURS  # noqa: E402
+from .palette import OKABE_ITO, REGIME_COLOURS  # noqa: E402
 from .stats import mean_ci, paired_difference  # noqa: E402
 
 # the regimes in their colours (analysis/palette.py, Okabe & Ito 2008)
@@ -45,13 +46,15 @@ REFERENCE_FORMAT = "nato_lite"
 
 def comparison(sim, exact, reference: str) -> list[dict[str, Any]]:
     """One row per format: the summaries over cells × replicates, the exact solver's share
-    of deterred cells and the paired differences against ``reference``."""
+    of deterred cells and mean P(escalate), and the paired differences against
+    ``reference``."""
     ref = sim.sel(format=reference)
     rows = []
     for fid in map(str, sim["format"].values):
         one = sim.sel(format=fid)
         regime = exact["regime"].sel(format=fid).values
         rows.append({
+            "exact_escalation": float(exact["escalation_probability"].sel(format=fid).mean()),
             "format": fid,
             "escalation": mean_ci(one["escalation_frequency"].values),
             "abandoned": mean_ci(one["abandoned_given_escalation"].values),
@@ -95,56 +98,127 @@ def _ticks(ax, values: np.ndarray, which: str) -> None:
         ax.set_yticks(positions, labels)
 
 
-def _format_figure(fid: str, kind: str, plan: Plan, regime: np.ndarray,
-                   escalation: np.ndarray, coords: list[np.ndarray]) -> bytes:
-    """Exact regime (left) and simulated escalation frequency (right) of one format.
+#: The report's maps, in order: (variable, title); each is one figure with a panel per
+#: format on one colour scale. All but the last are the exact solver's (data/exact.nc);
+#: the last is the simulations' (data/simulation.nc, the mean over the replicates).
+EXACT_MAPS = (
+    ("regime", "exact regime"),
+    ("escalation_probability", "P(Russia escalates)"),
+    ("response_probability", "P(at least one member honours | escalation)"),
+    ("defended_probability", "P(the offensive fails | escalation)"),
+    ("mean_credibility", "mean credibility of the members: P(member honours | escalation)"),
+    ("equilibrium_count", "number of Bayesian equilibria of the members' subgame"),
+)
+SIMULATED_MAP = ("escalation_frequency", "simulated escalation frequency")
+#: Panels per row of a map figure.
+PANELS_PER_ROW = 4
+#: Colours of the formats' lines where one axis is swept: Okabe & Ito (2008) without the
+#: yellow, which is hard to see on white, then grey.
+LINE_COLOURS = (*(c for c in OKABE_ITO if c != "#F0E442"), "#999999")
 
-    ``regime`` is per cell, ``escalation`` per cell and replicate, both flat in plan order.
-    """
+
+def _count_style(counts: list[np.ndarray]) -> tuple[ListedColormap, BoundaryNorm, int]:
+    """One discrete colour per number of equilibria, 1 to the most found anywhere."""
+    top = max(2, max(int(np.nanmax(c)) for c in counts))
+    cmap = ListedColormap(plt.get_cmap(VALUE_CMAP)(np.linspace(0, 1, top)))
+    return cmap, BoundaryNorm(np.arange(0.5, top + 1.5), top), top
+
+
+def _map_figure(kind: str, plan: Plan, coords: list[np.ndarray], variable: str, title: str,
+                values: dict[str, np.ndarray], marks: dict[str, np.ndarray] | None = None,
+                replicates: dict[str, np.ndarray] | None = None) -> bytes:
+    """One quantity of every format on one colour scale: a panel per format (a heatmap of a
+    2-axis grid, a scatter of the first two parameters otherwise), or, along one axis, a
+    line per format (a strip per format for the regime).
+
+    ``values`` are per cell, flat in plan order; ``marks`` flags cells drawn with a cross
+    (sets not proven complete); ``replicates`` (cells, replicates) adds single runs."""
     paths = [a.path for a in plan.spec.axes]
-    mean = escalation.mean(axis=1)
-    value_label = (f"escalation frequency\n(share of rounds, mean of "
-                   f"{escalation.shape[1]} replicates)")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3), constrained_layout=True)
-    left.set_title(f"{fid}: exact regime")
-    right.set_title(f"{fid}: simulated escalation frequency")
-    if kind == "heatmap":
-        shape = plan.grid_shape
-        for ax, values, style in ((left, regime, {"cmap": REGIME_CMAP, "norm": REGIME_NORM}),
-                                  (right, mean, {"cmap": VALUE_CMAP, "vmin": 0, "vmax": 1})):
-            image = ax.imshow(values.reshape(shape).T, origin="lower", aspect="auto",
-                              interpolation="nearest", **style)
-            _ticks(ax, coords[0], "x")
-            _ticks(ax, coords[1], "y")
-        fig.colorbar(image, ax=right, label=value_label)
-    elif kind == "line":
+    formats = list(values)
+    regime = variable == "regime"
+    if regime:
+        cmap, norm, label = REGIME_CMAP, REGIME_NORM, None
+    elif variable == "equilibrium_count":
+        cmap, norm, top = _count_style(list(values.values()))
+        label = "equilibria"
+    else:
+        cmap, norm = plt.get_cmap(VALUE_CMAP), Normalize(0.0, 1.0)
+        label = "probability" if variable != SIMULATED_MAP[0] else "share of rounds"
+    if kind == "line":
+        fig, ax = plt.subplots(figsize=(9, 1.2 + (0.45 * len(formats) if regime else 3.2)),
+                               constrained_layout=True)
         x = plan.points[:, 0]
         order = np.argsort(x, kind="stable")
-        left.scatter(x, regime, c=regime, cmap=REGIME_CMAP, norm=REGIME_NORM, marker="s",
-                     s=60)
-        left.set_yticks(range(len(REGIME_NAMES)), REGIME_NAMES)
-        left.set_ylim(-0.5, len(REGIME_NAMES) - 0.5)
-        right.scatter(np.repeat(x, escalation.shape[1]), escalation.ravel(), s=10,
-                      color="0.6", label="one replicate")
-        right.plot(x[order], mean[order], marker="o", color=plt.get_cmap(VALUE_CMAP)(0.25),
-                   label="mean over replicates")
-        right.set_ylim(-0.02, 1.02)
-        right.set_ylabel(value_label)
-        right.legend(loc="best", frameon=False)
-    else:
-        x, y = plan.points[:, 0], plan.points[:, 1]
-        size = float(np.clip(4000 / len(x), 8, 60))
-        left.scatter(x, y, c=regime, cmap=REGIME_CMAP, norm=REGIME_NORM, s=size)
-        dots = right.scatter(x, y, c=mean, cmap=VALUE_CMAP, vmin=0, vmax=1, s=size)
-        fig.colorbar(dots, ax=right, label=value_label)
-    for ax in (left, right):
+        for k, fid in enumerate(formats):
+            colour = LINE_COLOURS[k % len(LINE_COLOURS)]
+            if regime:
+                ax.scatter(x, np.full(x.size, k), c=values[fid], cmap=cmap, norm=norm,
+                           marker="s", s=70)
+                continue
+            if replicates is not None:
+                runs = replicates[fid]
+                ax.scatter(np.repeat(x, runs.shape[1]), runs.ravel(), s=8, color=colour,
+                           alpha=0.35)
+            ax.plot(x[order], values[fid][order], marker="o", color=colour, label=fid)
+            if marks is not None and marks[fid].any():
+                ax.scatter(x[marks[fid]], values[fid][marks[fid]], marker="x", s=60,
+                           color="black", zorder=3)
+        if regime:
+            ax.set_yticks(range(len(formats)), formats)
+            ax.set_ylim(len(formats) - 0.5, -0.5)  # the first format on top
+        else:
+            ax.set_ylim(norm.vmin - 0.02 * (norm.vmax - norm.vmin),
+                        norm.vmax + 0.02 * (norm.vmax - norm.vmin))
+            ax.set_ylabel(label)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
         ax.set_xlabel(paths[0])
-        if kind != "line":
-            ax.set_ylabel(paths[1])
-    left.legend(handles=[Patch(color=REGIME_COLOURS[n], label=n) for n in REGIME_NAMES],
-                title="regime", loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+        ax.set_title(title)
+        axes = [ax]
+    else:
+        cols = min(len(formats), PANELS_PER_ROW)
+        rows = -(-len(formats) // cols)
+        fig, grid = plt.subplots(rows, cols, figsize=(3.3 * cols + 1.6, 3.0 * rows + 0.5),
+                                 squeeze=False, constrained_layout=True)
+        axes = list(grid.ravel())
+        for ax, fid in zip(axes, formats, strict=False):
+            cell = values[fid]
+            ax.set_title(fid, fontsize=10)
+            if kind == "heatmap":
+                ax.imshow(cell.reshape(plan.grid_shape).T, origin="lower", aspect="auto",
+                          interpolation="nearest", cmap=cmap, norm=norm)
+                _ticks(ax, coords[0], "x")
+                _ticks(ax, coords[1], "y")
+                where = np.unravel_index(np.arange(cell.size), plan.grid_shape)
+            else:
+                size = float(np.clip(3000 / cell.size, 6, 50))
+                ax.scatter(plan.points[:, 0], plan.points[:, 1], c=cell, cmap=cmap, norm=norm,
+                           s=size)
+                where = (plan.points[:, 0], plan.points[:, 1])
+            if marks is not None and marks[fid].any():
+                ax.scatter(where[0][marks[fid]], where[1][marks[fid]], marker="x", s=30,
+                           color="black")
+            if not np.isfinite(cell).any():
+                ax.text(0.5, 0.5, "no members", ha="center", va="center",
+                        transform=ax.transAxes, color="0.25")
+            ax.set_xlabel(paths[0], fontsize=8)
+            ax.set_ylabel(paths[1], fontsize=8)
+        for ax in axes[len(formats):]:
+            ax.set_visible(False)
+        fig.suptitle(title, fontsize=11, x=0.01, ha="left")
+        if not regime:
+            bar = fig.colorbar(ScalarMappable(norm, cmap), ax=grid, shrink=0.8, label=label)
+            if variable == "equilibrium_count":
+                bar.set_ticks(range(1, top + 1))
+    if regime:
+        axes[-1].figure.legend(
+            handles=[Patch(color=REGIME_COLOURS[n], label=n) for n in REGIME_NAMES],
+            title="regime", loc="outside right upper", frameon=False)
+    return _png_bytes(fig)
+
+
+def _png_bytes(fig) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
+    fig.savefig(buffer, format="png", dpi=90, metadata={"Software": None})
     plt.close(fig)
     return buffer.getvalue()
 
@@ -218,37 +292,91 @@ def _comparison(a: Archive, reference: str) -> list[dict[str, Any]]:
                      "escalation": r["escalation"].text(),
                      "abandoned": r["abandoned"].text(), "abandoned_n": r["abandoned"].n,
                      "deterred": r["deterred"].text(),
-                     "exact_deterred": f"{k} of {n} ({k / n:.0%})", "deltas": deltas})
+                     "exact_deterred": f"{k} of {n} ({k / n:.0%})",
+                     "exact_escalation": f"{r['exact_escalation']:.3f}", "deltas": deltas})
     return rows
 
 
+def _flat(dataset, variable: str, fid: str) -> np.ndarray:
+    """A variable of one format, flat over the points in plan order."""
+    return np.asarray(dataset[variable].sel(format=fid).values, dtype=np.float64).reshape(-1)
+
+
 def _maps(a: Archive) -> list[dict[str, Any]]:
+    """The figures of the maps section, one per quantity, each with its own caption's
+    numbers."""
     kind = layout(a.plan)
     dims = [dim_name(x.path) for x in a.plan.spec.axes] if a.plan.grid_shape is not None \
         else []
-    coords = [np.asarray(a.sim[d].values) for d in dims]
+    coords = [np.asarray(a.exact[d].values) for d in dims]
+    formats = list(a.plan.formats)
+    incomplete = {fid: _flat(a.exact, "equilibrium_set_complete", fid) == 0
+                  for fid in formats}
     maps = []
-    for fid in a.plan.formats:
-        regime = a.exact["regime"].sel(format=fid).values.reshape(-1)
-        escalation = a.sim["escalation_frequency"].sel(format=fid).values.reshape(
-            a.plan.cells, a.plan.spec.replicates)
-        png = _format_figure(fid, kind, a.plan, regime, escalation, coords)
-        mean = escalation.mean(axis=1)
-        maps.append({
-            "format": fid, "name": a.plan.formats[fid].name,
-            "png": base64.b64encode(png).decode("ascii"),
-            "regimes": ", ".join(f"{int((regime == i).sum())} {name}"
-                                 for i, name in enumerate(REGIME_NAMES)
-                                 if (regime == i).any()),
-            "cells": regime.size, "low": f"{mean.min():.3f}", "high": f"{mean.max():.3f}"})
+    for variable, title in EXACT_MAPS:
+        values = {fid: _flat(a.exact, variable, fid) for fid in formats}
+        marks = incomplete if variable == "equilibrium_count" else None
+        png = _map_figure(kind, a.plan, coords, variable, title, values, marks)
+        if variable == "regime":
+            summary = "; ".join(
+                f"{fid}: " + ", ".join(f"{int((v == i).sum())} {name}"
+                                       for i, name in enumerate(REGIME_NAMES)
+                                       if (v == i).any()) for fid, v in values.items())
+        else:
+            summary = "; ".join(
+                f"{fid}: {np.nanmin(v):.3g} to {np.nanmax(v):.3g}" if np.isfinite(v).any()
+                else f"{fid}: none (no members)" for fid, v in values.items())
+        maps.append({"id": variable, "title": title, "summary": summary,
+                     "png": base64.b64encode(png).decode("ascii")})
+    variable, title = SIMULATED_MAP
+    runs = {fid: a.sim[variable].sel(format=fid).values.reshape(a.plan.cells,
+                                                                  a.plan.spec.replicates)
+            for fid in formats}
+    means = {fid: r.mean(axis=1) for fid, r in runs.items()}
+    title = f"{title} (share of rounds, mean of {a.plan.spec.replicates} replicates)"
+    png = _map_figure(kind, a.plan, coords, variable, title, means, replicates=runs)
+    maps.append({"id": variable, "title": title,
+                 "summary": "; ".join(f"{fid}: {m.min():.3f} to {m.max():.3f}"
+                                      for fid, m in means.items()),
+                 "png": base64.b64encode(png).decode("ascii")})
     return maps
 
 
+def _where(plan: Plan, flags: np.ndarray) -> str:
+    """The range of every swept parameter over the flagged points, in words."""
+    if not flags.any():
+        return "nowhere"
+    return ", ".join(f"{x.path} {plan.points[flags, j].min():.3g} to "
+                     f"{plan.points[flags, j].max():.3g}"
+                     for j, x in enumerate(plan.spec.axes))
+
+
+def _multiplicity(a: Archive) -> list[dict[str, Any]]:
+    """Per format: where the members' subgame has several equilibria, where the equilibria
+    disagree on the regime, and where the set is not proven complete."""
+    mixed = REGIME_NAMES.index("mixed")
+    rows = []
+    for fid in a.plan.formats:
+        count = _flat(a.exact, "equilibrium_count", fid)
+        several = count > 1
+        incomplete = _flat(a.exact, "equilibrium_set_complete", fid) == 0
+        spread = (_flat(a.exact, "escalation_probability_max", fid)
+                  - _flat(a.exact, "escalation_probability_min", fid))
+        widest = int(np.argmax(spread))
+        rows.append({
+            "format": fid, "points": count.size, "several": int(several.sum()),
+            "most": int(count.max()), "where_several": _where(a.plan, several),
+            "mixed": int((_flat(a.exact, "regime", fid) == mixed).sum()),
+            "spread": (f"{spread[widest]:.3f} at " + ", ".join(
+                f"{x.path} = {a.plan.points[widest, j]:.3g}"
+                for j, x in enumerate(a.plan.spec.axes))) if spread[widest] > 0 else "0",
+            "incomplete": int(incomplete.sum()), "where_incomplete": _where(a.plan,
+                                                                            incomplete)})
+    return rows
+
+
 def _png(fig) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return base64.b64encode(_png_bytes(fig)).decode("ascii")
 
 
 def _difference_figure(a: Archive, diffs: dict[str, Any], reference: str) -> str:
@@ -401,6 +529,7 @@ def render(a: Archive, out_hint: Path) -> str:
         provenance=_provenance(a), reproduce=_reproduce(a, out_hint),
         comparison=_comparison(a, reference), paired=_paired(a, reference),
         sensitivity=_sensitivity(a), discovery=_discovery(a), maps=_maps(a),
+        multiplicity=_multiplicity(a),
         config_source=a.config_source, config_text=a.config_text,
         written=datetime.now(UTC).isoformat(timespec="seconds"))
 

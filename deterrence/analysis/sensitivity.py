@@ -55,6 +55,8 @@ def outcomes(sim, exact, names: list[str]) -> dict[str, np.ndarray]:
         elif name == "regime_deterred":
             values = (exact["regime"].values == REGIME_NAMES.index("deterred")).astype(
                 np.float64)
+        elif name == "escalation_probability":
+            values = exact["escalation_probability"].values.astype(np.float64)
         else:
             raise ValueError(f"outcome {name!r}: allowed: {', '.join(OUTPUTS)}")
         out[name] = values

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from ..game.config import ConfigError
-from ..sweep.datasets import EXACT_FILE, SENSITIVITY_DESIGN_FILE, SIMULATION_FILE, dim_name
+from ..sweep.datasets import (
+    CREDIBILITY,
+    DESIGN_EXACT_OUTPUTS,
+    EXACT_FILE,
+    EXACT_OUTPUTS,
+    SENSITIVITY_DESIGN_FILE,
+    SIMULATION_FILE,
+    dim_name,
+)
 from ..sweep.spec import Plan
 from .manifest import (
     PLAN_FILE,
@@ -110,9 +118,12 @@ def _points_layout(plan: Plan) -> dict[str, int]:
 
 def _check_dataset(ds, path: Path, plan: Plan, points: dict[str, int],
                    variables: dict[str, tuple[str, ...]]) -> None:
-    """``ds`` holds ``variables`` (name: dims) as numbers, the plan's formats in its order,
-    the lengths the plan gives every dimension, and each axis's coordinate."""
-    sizes = {"format": len(plan.formats), "replicate": plan.spec.replicates, **points}
+    """``ds`` holds ``variables`` (name: dims) as numbers, the plan's formats in its order
+    (and the scenario's guarantors, where it has that dimension), the lengths the plan
+    gives every dimension, and each axis's coordinate."""
+    guarantors = [g.id for g in plan.scenario.guarantors]
+    sizes = {"format": len(plan.formats), "replicate": plan.spec.replicates,
+             "guarantor": len(guarantors), **points}
     missing = [name for name in variables if name not in ds]
     missing += [f"coordinate {dim_name(a.path)} (axis {a.path})" for a in plan.spec.axes
                 if dim_name(a.path) not in ds.coords]
@@ -132,6 +143,10 @@ def _check_dataset(ds, path: Path, plan: Plan, points: dict[str, int],
     if "format" not in ds.coords or list(map(str, ds["format"].values)) != list(plan.formats):
         raise ArchiveError(f"{shown(path)}: formats differ from the plan's "
                            f"{list(plan.formats)}")
+    if "guarantor" in ds.dims and ("guarantor" not in ds.coords or list(
+            map(str, ds["guarantor"].values)) != guarantors):
+        raise ArchiveError(f"{shown(path)}: guarantors differ from the scenario's "
+                           f"{guarantors}")
     for a in plan.spec.axes:
         name = dim_name(a.path)
         along = ("sample",) if "sample" in points else (name,)
@@ -188,7 +203,8 @@ def load_archive(archive: str | Path) -> Archive:
 
     sim = dataset(SIMULATION_FILE, {v: ("format", *point_dims, "replicate")
                                     for v in SUMMARIES}, points)
-    exact = dataset(EXACT_FILE, {"regime": ("format", *point_dims)}, points)
+    exact = dataset(EXACT_FILE, {**{v: ("format", *point_dims) for v in EXACT_OUTPUTS},
+                                 CREDIBILITY: ("format", *point_dims, "guarantor")}, points)
     if SWEEP_FILE in files:
         config_text = read_limited(archive, files, SWEEP_FILE).decode(
             "utf-8", errors="replace")
@@ -201,7 +217,8 @@ def load_archive(archive: str | Path) -> Archive:
         design_points = {"sample": len(plan.sensitivity_points)}
         design = dataset(SENSITIVITY_DESIGN_FILE,
                          {**{v: ("format", "sample", "replicate") for v in SUMMARIES},
-                          "regime": ("format", "sample")}, design_points)
+                          **{v: ("format", "sample") for v in DESIGN_EXACT_OUTPUTS}},
+                         design_points)
         indices = open_dataset(member(INDICES_FILE))
         _check_indices(indices, archive / INDICES_FILE, plan)
         path = member(FIGURE_FILE)

@@ -16,15 +16,20 @@ import numpy as np
 
 from ..game.payoffs import build_game, parameter_field
 from ..simulate.engine import SUMMARY_DESCRIPTIONS, cf_variable, global_attributes, history
-from ..solve.equilibrium import MAP_VARIABLES
+from ..solve.equilibrium import CREDIBILITY_VARIABLE, MAP_VARIABLES
 
 if TYPE_CHECKING:
     from .spec import Plan
 
 OUTPUTS = ("escalation_frequency", "abandoned_given_escalation", "deterred_share",
            "first_escalation")
-EXACT_OUTPUTS = ("regime", "worst_escalates", "worst_stability", "worst_max_real_eigenvalue",
-                 "equilibrium_count")
+#: The exact solver's per-point outputs (:data:`~deterrence.solve.equilibrium.MAP_VARIABLES`),
+#: besides ``credibility``, which has a guarantor dimension too.
+EXACT_OUTPUTS = tuple(MAP_VARIABLES)
+CREDIBILITY = "credibility"
+#: The exact outputs of a sensitivity design's points: what its indices and scenario
+#: discovery read.
+DESIGN_EXACT_OUTPUTS = ("regime", "escalation_probability")
 #: Where each dataset lives in an archive.
 SIMULATION_FILE = "data/simulation.nc"
 EXACT_FILE = "data/exact.nc"
@@ -131,21 +136,44 @@ def _attributes(plan: Plan, title: str, function: str, **attrs) -> dict[str, Any
         sweep=spec.name, seed=str(plan.seed), **attrs)
 
 
-def _solve(plan: Plan, points: np.ndarray) -> list:
+def solve(scenario, fmt, overrides=None, threads: int | None = 1):
+    """The exact solution of ``fmt`` at every point of ``overrides`` ({path: values}), with
+    the scenario's thresholds of the regimes."""
     from ..solve.equilibrium import solve_grid
 
-    solutions = []
-    for fid in plan.formats:
-        game = build_game(plan.scenario, plan.formats[fid],
-                          {a.path: points[:, j] for j, a in enumerate(plan.spec.axes)})
-        solutions.append(solve_grid(
-            game, defended_below=plan.scenario.analysis.defended_below_russia_success,
-            threads=1))
-    return solutions
+    analysis = scenario.analysis
+    return solve_grid(build_game(scenario, fmt, overrides),
+                      deterred_below=analysis.deterred_below_escalation_probability,
+                      defended_below=analysis.defended_below_russia_success, threads=threads)
+
+
+def _solve(plan: Plan, points: np.ndarray) -> list:
+    return [solve(plan.scenario, plan.formats[fid],
+                  {a.path: points[:, j] for j, a in enumerate(plan.spec.axes)})
+            for fid in plan.formats]
+
+
+def guarantor_coordinate(scenario) -> Any:
+    """The ``guarantor`` coordinate: every guarantor of the scenario, in its order."""
+    return cf_variable("guarantor", [g.id for g in scenario.guarantors], {
+        "long_name": "guarantor id (the scenario's guarantors; a format's members are "
+                     "some of them)"}, coordinate=True)
+
+
+def credibility_values(scenario, solution) -> np.ndarray:
+    """A solution's credibility (points, member) spread over the scenario's guarantors
+    (points, guarantor): NaN for a guarantor that is not a member of the format."""
+    ids = [g.id for g in scenario.guarantors]
+    out = np.full((solution.credibility.shape[0], len(ids)), np.nan)
+    for column, member in enumerate(solution.guarantor_ids):
+        out[:, ids.index(member)] = solution.credibility[:, column]
+    return out
 
 
 def exact_dataset(plan: Plan):
-    """The exact solver's regime and stability at every point, per format."""
+    """The exact solver's outputs at every point, per format: the maps of
+    :data:`~deterrence.solve.equilibrium.MAP_VARIABLES` and each guarantor's
+    ``credibility`` (missing where it is not a member)."""
     import xarray as xr
 
     dims, shape, coords = _layout(plan)
@@ -154,7 +182,14 @@ def exact_dataset(plan: Plan):
                                np.stack([getattr(s, name).reshape(shape) for s in solutions]),
                                MAP_VARIABLES[name])
              for name in EXACT_OUTPUTS}
-    return xr.Dataset(exact, coords={**_labels(plan, False), **coords},
+    guarantors = len(plan.scenario.guarantors)
+    exact[CREDIBILITY] = cf_variable(
+        ("format", *dims, "guarantor"),
+        np.stack([credibility_values(plan.scenario, s).reshape(*shape, guarantors)
+                  for s in solutions]), CREDIBILITY_VARIABLE)
+    coords = {**_labels(plan, False), **coords,
+              "guarantor": guarantor_coordinate(plan.scenario)}
+    return xr.Dataset(exact, coords=coords,
                       attrs=_attributes(plan, "exact equilibria per format and point",
                                         "exact_dataset"))
 
@@ -179,7 +214,7 @@ def simulated_dataset(plan: Plan, summaries: dict[str, np.ndarray]):
 
 def sensitivity_dataset(plan: Plan, summaries: dict[str, np.ndarray]):
     """The sensitivity design's simulated summaries (format, sample, replicate) and exact
-    regime (format, sample)."""
+    regime and escalation probability (format, sample)."""
     import xarray as xr
 
     spec = plan.spec
@@ -190,21 +225,24 @@ def sensitivity_dataset(plan: Plan, summaries: dict[str, np.ndarray]):
                                   len(plan.formats), points.shape[0], spec.replicates),
                               SUMMARY_DESCRIPTIONS[name])
             for name in OUTPUTS}
-    data["regime"] = cf_variable(("format", "sample"),
-                                 np.stack([s.regime for s in _solve(plan, points)]),
-                                 MAP_VARIABLES["regime"])
+    solutions = _solve(plan, points)
+    for name in DESIGN_EXACT_OUTPUTS:
+        data[name] = cf_variable(("format", "sample"),
+                                 np.stack([getattr(s, name) for s in solutions]),
+                                 MAP_VARIABLES[name])
     coords = {**_labels(plan, True), "sample": _sample(len(points))}
     coords.update({dim_name(a.path): _parameter("sample", a.path, points[:, j])
                    for j, a in enumerate(spec.axes)})
     return xr.Dataset(data, coords=coords, attrs=_attributes(
         plan, f"{spec.sensitivity.method} sensitivity design: simulated summaries and exact "
-              "regime per format, sample and replicate", "sensitivity_dataset",
+              "regime and escalation probability per format, sample and replicate",
+        "sensitivity_dataset",
         steps=spec.steps, method=spec.sensitivity.method))
 
 
 def datasets(plan: Plan, summaries: dict[str, np.ndarray]) -> dict[str, Any]:
     """Every data file of a sweep as a labelled array: the simulated summaries and the
-    exact solutions, and with a sensitivity design its runs and exact regime."""
+    exact solutions, and with a sensitivity design its runs and exact outputs."""
     out = {SIMULATION_FILE: simulated_dataset(plan, summaries),
            EXACT_FILE: exact_dataset(plan)}
     if plan.sensitivity_points is not None:
@@ -217,11 +255,11 @@ def datasets(plan: Plan, summaries: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def decode_flags(da):
-    """The labels of a coded variable (``regime``, ``worst_stability``, ...): a DataArray
-    of strings, the variable's CF ``flag_meanings`` with ``_`` read as a space (so they
-    are :data:`~deterrence.solve.equilibrium.REGIME_NAMES` and
-    :data:`~deterrence.solve.binary_games.STABILITY_NAMES`). ``attrs["categories"]`` lists
-    every label in code order, e.g. for ``pandas.Categorical``.
+    """The labels of a coded variable (``regime``, ``equilibrium_set_complete``): a
+    DataArray of strings, the variable's CF ``flag_meanings`` with ``_`` read as a space (so
+    the regimes are :data:`~deterrence.solve.equilibrium.REGIME_NAMES`; the set is complete
+    ``no`` or ``yes``). ``attrs["categories"]`` lists every label in code order, e.g. for
+    ``pandas.Categorical``.
 
     Raises ValueError if ``da`` has no flag attributes or holds a value that is not a code.
     """

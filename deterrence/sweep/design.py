@@ -23,8 +23,11 @@ OUTPUTS: dict[str, tuple[str, str]] = {
     "abandoned_frequency": ("share of rounds in which Russia escalated and the response was "
                             "insufficient (abandoned), mean over the replicates",
                             "share of rounds"),
-    "regime_deterred": ("1 where every subgame-perfect equilibrium of the exact game "
-                        "deters Russia, else 0", "indicator"),
+    "regime_deterred": ("1 where the exact game's regime is deterred (Russia escalates "
+                        "with a probability below the scenario's threshold under every "
+                        "equilibrium of the set), else 0", "indicator"),
+    "escalation_probability": ("P(Russia escalates) in the exact game, at the selected "
+                               "equilibria", "probability"),
 }
 #: Design size when neither the sweep file nor the command line gives one: base samples for
 #: Sobol (N·(k+2) points; assumption: a trade-off of cost and interval width, Saltelli et al.
@@ -44,8 +47,7 @@ class SensitivitySpec(Strict):
         description="sobol: base sample N, a power of 2 (N·(k+2) points for k parameters); "
                     "morris: trajectories (N·(k+1) points).")
     levels: int = Field(4, ge=2, le=100, description="Morris grid levels (even).")
-    outputs: list[Literal["escalation_frequency", "abandoned_frequency",
-                          "regime_deterred"]] = Field(
+    outputs: list[Literal[tuple(OUTPUTS)]] = Field(
         default_factory=lambda: list(OUTPUTS), min_length=1)
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Confidence level.")
     resamples: int = Field(1000, ge=10, le=100_000, description="Bootstrap resamples.")

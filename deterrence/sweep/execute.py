@@ -70,7 +70,6 @@ class ChunkTask:
     replicates: int
     steps: int
     seed: int
-    rationality: float | None
     start: int
     stop: int
 
@@ -79,8 +78,7 @@ def chunk_task(plan: Plan, format_id: str, start: int, stop: int) -> ChunkTask:
     first, last = start // plan.spec.replicates, (stop - 1) // plan.spec.replicates
     return ChunkTask(plan.scenario, plan.formats[format_id],
                      tuple(a.path for a in plan.spec.axes), plan.all_points[first:last + 1],
-                     first, plan.spec.replicates, plan.spec.steps, plan.seed,
-                     plan.spec.rationality, start, stop)
+                     first, plan.spec.replicates, plan.spec.steps, plan.seed, start, stop)
 
 
 def run_chunk(task: ChunkTask) -> dict[str, np.ndarray]:
@@ -93,7 +91,7 @@ def run_chunk(task: ChunkTask) -> dict[str, np.ndarray]:
     runs = np.arange(task.start, task.stop)
     cells = runs // task.replicates - task.first_cell
     overrides = {path: task.points[:, j] for j, path in enumerate(task.paths)}
-    setup = dyn.Setup.from_config(task.scenario, task.fmt, task.seed, task.rationality)
+    setup = dyn.Setup.from_config(task.scenario, task.fmt, task.seed)
     setup = replace(setup, base=build_game(task.scenario, task.fmt, overrides))
     sim = engine.simulate(setup, runs, task.steps, cells=cells)
     return {name: sim.summary[name] for name in OUTPUTS}

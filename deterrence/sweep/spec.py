@@ -96,7 +96,6 @@ class SweepSpec(Strict):
     steps: int = Field(..., ge=1, le=100_000)
     seed: int | None = Field(None, ge=0, le=MAX_SEED,
                              description="Root seed (default: the scenario's).")
-    rationality: float | None = Field(None, ge=0, le=1e4)
     chunk_runs: int = Field(4096, ge=1, le=1_000_000, description="Runs per work unit.")
     sensitivity: SensitivitySpec | None = Field(
         None, description="A Sobol or Morris design over the axes' ranges, run with the "
