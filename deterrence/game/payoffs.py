@@ -245,10 +245,11 @@ def all_profiles(n: int) -> np.ndarray:
 QUADRATURE_TOLERANCE = 1e-14
 #: Gauss-Laguerre rules tried, smallest first (nodes).
 LAGUERRE_NODES = (16, 32, 48, 64, 96, 128)
-#: Nodes per panel and panels per unit of (m + M_U + C) t of the composite Gauss-Legendre
-#: rule used where no Laguerre rule meets the tolerance, and the range it covers (the tail
-#: beyond contributes less than exp(-TAIL) to a probability).
-PANEL_NODES, PANELS_PER_UNIT, TAIL = 8, 1.0, 34.0
+#: The composite Gauss-Legendre rule used where no Laguerre rule meets the tolerance: nodes
+#: per panel, panels of width 1 up to u = 2 * PANEL_NODES, then panels growing by the factor
+#: 1 + PANEL_GROWTH (in u = (m + M_U + C) t), up to TAIL (1 + A): the tail beyond contributes
+#: less than exp(-TAIL) to a probability.
+PANEL_NODES, PANEL_GROWTH, TAIL = 8, 0.4, 34.0
 
 
 def laguerre_limit(nodes: int, tolerance: float = QUADRATURE_TOLERANCE) -> float:
@@ -281,22 +282,31 @@ def _legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
     return (x + 1.0) / 2.0, w / 2.0
 
 
-def composite_panels(ratio: np.ndarray) -> np.ndarray:
-    """Panels of the composite rule for capability ratio A: ``TAIL (1 + A)`` units of
-    ``(m + M_U + C) t`` at PANELS_PER_UNIT each."""
-    return np.ceil(TAIL * (1.0 + ratio) * PANELS_PER_UNIT).astype(np.int64)
+def composite_edges(ratio: float) -> np.ndarray:
+    """Panel edges of the composite rule for capability ratio A, in u = (m + M_U + C) t:
+    0, 1, ..., 2v, then each edge (1 + PANEL_GROWTH) times the last, until TAIL (1 + A) is
+    passed. The edges depend on A only through their number."""
+    edges = list(np.arange(2 * PANEL_NODES + 1, dtype=np.float64))
+    while edges[-1] < TAIL * (1.0 + ratio):
+        edges.append(edges[-1] * (1.0 + PANEL_GROWTH))
+    return np.array(edges)
 
 
-def composite_error_bound(panels: int, tail: float = TAIL) -> float:
-    """Bound on the composite rule's error in a probability: per panel of width h (in units
-    of (m + M_U + C) t, h <= 1 / PANELS_PER_UNIT) the Gauss-Legendre remainder
-    ``h^(2v+1) (v!)^4 / ((2v+1) ((2v)!)^3) max|f^(2v)|`` with ``max|f^(2v)| <= 1`` in those
-    units, plus the tail exp(-tail)."""
+def composite_error_bound(ratio: float) -> float:
+    """Bound on the composite rule's error in a probability for capability ratio A.
+
+    In u the integrand is ``m / T sum_S w_S exp(-r_S u)`` with T = m + M_U + C, weights
+    summing to at most 1 and r_S in [1 / (1 + A), 1], so its 2v-th derivative on a panel
+    starting at a is at most ``M(a) = max_r r^(2v) exp(-r a)`` (``exp(-a)`` for a <= 2v,
+    ``(2v / (e a))^(2v)`` beyond), and m / T <= 1 / (1 + A). Per panel of width h the
+    Gauss-Legendre remainder is ``h^(2v+1) (v!)^4 / ((2v+1) ((2v)!)^3) M(a)``; the tail
+    beyond the last edge adds at most ``exp(-TAIL)``."""
     v = PANEL_NODES
-    h = 1.0 / PANELS_PER_UNIT
-    per_panel = math.exp(4 * math.lgamma(v + 1) - math.log(2 * v + 1)
-                         - 3 * math.lgamma(2 * v + 1)) * h ** (2 * v + 1)
-    return panels * per_panel + math.exp(-tail)
+    edges = composite_edges(ratio)
+    a, h = edges[:-1], np.diff(edges)
+    peak = np.where(a <= 2 * v, np.exp(-a), (2 * v / (math.e * np.maximum(a, 1.0))) ** (2 * v))
+    constant = math.exp(4 * math.lgamma(v + 1) - math.log(2 * v + 1) - 3 * math.lgamma(2 * v + 1))
+    return float(constant * np.sum(h ** (2 * v + 1) * peak) / (1.0 + ratio) + math.exp(-TAIL))
 
 
 def quadrature(game: Game) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
@@ -306,7 +316,8 @@ def quadrature(game: Game) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.
 
     A cell's rule depends only on its own capability ratio A = sum_i c_i / (m + M_U):
     the smallest Laguerre rule proven within :data:`QUADRATURE_TOLERANCE`, else the
-    composite rule (:func:`composite_error_bound`)."""
+    composite rule (:func:`composite_error_bound`), whose panels depend on A only through
+    their number."""
     m = game.russia_capability
     base = m + game.ukraine_capability
     safe = np.where(base > 0, base, 1.0)
@@ -314,7 +325,9 @@ def quadrature(game: Game) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.
     choice = np.full(game.cells, -1, dtype=np.int64)
     for nodes in reversed(LAGUERRE_NODES):
         choice = np.where(ratio <= laguerre_limit(nodes), nodes, choice)
-    panels = composite_panels(ratio)
+    panels = np.zeros(game.cells, dtype=np.int64)
+    for c in np.flatnonzero(choice < 0):
+        panels[c] = composite_edges(float(ratio[c])).size - 1
     key = np.where(choice > 0, choice, -panels)
     groups, rules = [], []
     for k in np.unique(key):
@@ -326,9 +339,12 @@ def quadrature(game: Game) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.
         else:
             total = s + game.added_capability[cells].sum(axis=1)[:, None]
             x, w = _legendre(PANEL_NODES)
-            u = ((np.arange(-k)[:, None] + x[None, :]) / PANELS_PER_UNIT).reshape(-1)
+            edges = composite_edges(float(ratio[cells[0]]))
+            width = np.diff(edges)
+            u = (edges[:-1, None] + width[:, None] * x[None, :]).reshape(-1)
             t = u[None, :] / total
-            weight = (np.tile(w, -k)[None, :] / PANELS_PER_UNIT / total) * mm * np.exp(-s * t)
+            weight = ((width[:, None] * w[None, :]).reshape(-1)[None, :] / total) * mm \
+                * np.exp(-s * t)
         groups.append(cells)
         rules.append((np.ascontiguousarray(t), np.ascontiguousarray(weight)))
     return groups, rules
