@@ -48,6 +48,10 @@ MAX_CONFIG_BYTES = 16 * 2**20
 #: military expenditure or aid, USD bn a year: USD 100 trillion, about 37 times the world's
 #: military expenditure in 2024 (USD 2,718 bn, SIPRI, docs/sources.md#sipri-2024).
 MAX_SPENDING_USD_BN = 1e5
+#: The smallest spending, GDP, value of war aims and duration accepted: USD 1 million a
+#: year, USD 1 million, a millionth of the utility unit, a minute. Smaller positive numbers
+#: (down to 5e-324) are no quantity of the world, and their ratios overflow.
+MIN_SPENDING_USD_BN, MIN_GDP_USD_TN, MIN_UTILITY, MIN_DAYS = 1e-3, 1e-6, 1e-6, 1.0 / 1440
 #: GDP, USD tn: about 90 times the world's GDP in 2024 (about USD 110 tn, IMF WEO).
 MAX_GDP_USD_TN = 1e4
 #: a cost or stake in utility units: a hundred times the unit of the scale (Russia's war
@@ -155,12 +159,12 @@ class Strict(BaseModel):
 
 class RussiaParameters(Strict):
     military_spending_usd_bn: float = parameter(
-        149.0, gt=0, le=MAX_SPENDING_USD_BN, unit="USD bn per year (2024)",
+        149.0, ge=MIN_SPENDING_USD_BN, le=MAX_SPENDING_USD_BN, unit="USD bn per year (2024)",
         source="SIPRI Fact Sheet, April 2025 (2024 military expenditure), "
                "docs/sources.md#sipri-2024",
         description="Russia's military expenditure; its strength in the denial contest.")
     war_aims_value: float = parameter(
-        1.0, gt=0, le=MAX_UTILITY, unit=UTILITY_RUSSIA,
+        1.0, ge=MIN_UTILITY, le=MAX_UTILITY, unit=UTILITY_RUSSIA,
         source="assumption: the unit of Russia's utility scale",
         description="Value to Russia of an offensive that achieves its war aims.")
     status_quo_value: float = parameter(
@@ -189,7 +193,7 @@ class RussiaParameters(Strict):
                     "sanctions_reference_gdp_usd_tn; each honouring member imposes its "
                     "share of that reference.")
     sanctions_reference_gdp_usd_tn: float = parameter(
-        45.96, gt=0, le=MAX_GDP_USD_TN, unit="USD tn (2024)",
+        45.96, ge=MIN_GDP_USD_TN, le=MAX_GDP_USD_TN, unit="USD tn (2024)",
         source="assumption: the combined GDP of the baseline's eight guarantors "
                "(docs/sources.md#imf-weo-2024)",
         description="GDP of the sanctioning states at which the sanctions cost is "
@@ -204,7 +208,7 @@ class RussiaParameters(Strict):
         description="Loss of status-quo value to Russia while foreign troops are stationed in "
                     "Ukraine (provocation, Jervis' spiral, docs/sources.md#jervis-1976).")
     fait_accompli_days: float = parameter(
-        14.0, gt=0, le=MAX_DAYS, unit="days", source="assumption",
+        14.0, ge=MIN_DAYS, le=MAX_DAYS, unit="days", source="assumption",
         description="Characteristic time in which an offensive creates facts on the ground; "
                     "a response delayed by d days keeps exp(-d / fait_accompli_days) of its "
                     "effect.")
@@ -217,7 +221,7 @@ class RussiaParameters(Strict):
 
 class UkraineParameters(Strict):
     military_spending_usd_bn: float = parameter(
-        64.7, gt=0, le=MAX_SPENDING_USD_BN, unit="USD bn per year (2024)",
+        64.7, ge=MIN_SPENDING_USD_BN, le=MAX_SPENDING_USD_BN, unit="USD bn per year (2024)",
         source="SIPRI Fact Sheet, April 2025 (2024 military expenditure), "
                "docs/sources.md#sipri-2024",
         description="Ukraine's own military expenditure.")
@@ -235,11 +239,11 @@ class GuarantorParameters(Strict):
                     description="Short identifier used in formats and parameter paths.")
     name: str = Field(..., min_length=1, description="Display name.")
     military_spending_usd_bn: float = parameter(
-        ..., gt=0, le=MAX_SPENDING_USD_BN, unit="USD bn per year (2024)",
+        ..., ge=MIN_SPENDING_USD_BN, le=MAX_SPENDING_USD_BN, unit="USD bn per year (2024)",
         source="SIPRI (see scenario file; docs/sources.md#sipri-2024)",
         description="Military expenditure; what a combat response can bring to bear.")
     gdp_usd_tn: float = parameter(
-        ..., gt=0, le=MAX_GDP_USD_TN, unit="USD tn (2024)",
+        ..., ge=MIN_GDP_USD_TN, le=MAX_GDP_USD_TN, unit="USD tn (2024)",
         source="IMF World Economic Outlook (see scenario file; docs/sources.md#imf-weo-2024)",
         description="Economic weight; sets the guarantor's share of the sanctions cost.")
     nuclear_armed: bool = parameter(
