@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..game.config import ConfigError, size_text
-from ..game.payoffs import all_profiles, cells_per_chunk, outcome, russia_success_probability
-from ..solve.equilibrium import crisis_tables
+from ..game.payoffs import outcome, russia_success_probability
 from . import rules as dyn
 
-#: Runs advanced together; bounds memory (the 2^n profile tables are (chunk, 2^n)), and
-#: fewer for many members (:func:`deterrence.game.payoffs.cells_per_chunk`).
+#: Runs advanced together; bounds memory: the largest arrays of a round are Russia's
+#: expectation, (chunk, quadrature nodes, members) floats, and the coordinated
+#: equilibrium's boxes, solved for the chunk's coordinating runs only.
 CHUNK_RUNS = 512
 #: Most memory the results of one simulation may take as held (:func:`result_bytes`);
 #: stacking the series and writing them to a file copies them once or twice more.
@@ -78,7 +78,8 @@ def simulate(setup: dyn.Setup, runs: int | np.ndarray, steps: int, keep_series: 
     """
     count = int(runs) if np.isscalar(runs) else len(runs)
     check_result_memory(count, steps, setup.base.n, keep_series)
-    chunk_runs = cells_per_chunk(setup.base.n, chunk_runs)
+    if chunk_runs < 1:
+        raise ValueError("chunk_runs must be at least 1")
     run_ids = np.arange(runs) if np.isscalar(runs) else np.asarray(runs, dtype=np.int64)
     if run_ids.size == 0 or steps < 1:
         raise ValueError("need at least one run and one step")
@@ -113,7 +114,7 @@ def combine(parts: list[Simulation]) -> Simulation:
 
 def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, steps: int,
                     keep_series: bool):
-    params, rationality = setup.params, setup.rationality
+    params = setup.params
     base = setup.base.take(cells)
     n, members = base.n, base.guarantor_ids
     coordination = base.coordination_probability
@@ -139,24 +140,28 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, st
                 else:  # election
                     alpha[:, i], beta[:, i] = prior_alpha[:, i], prior_beta[:, i]
                     attraction[:, i] = start_attraction[:, i]
-        game = dyn.stage_game(base, stocks, cost_factor)
-        tables = crisis_tables(game, withdrawn)
+        game = dyn.stage_game(base, stocks, cost_factor, withdrawn)
         draws = dyn.uniforms(setup.key, run_ids, t, dyn.SLOT_FIRST_GUARANTOR + n)
         belief = dyn.belief_means(alpha, beta, withdrawn)
-        escalated = draws[:, dyn.SLOT_RUSSIA] < dyn.escalation_probability(
-            rationality, tables, belief)
+        escalated = draws[:, dyn.SLOT_RUSSIA] < dyn.escalation_probability(game, belief)
         team = escalated & (draws[:, dyn.SLOT_TEAM] < coordination)
+        coordinated = np.zeros((run_ids.size, n))
+        rows = np.flatnonzero(team)
+        if rows.size:
+            coordinated[rows] = dyn.coordinated_probabilities(game.take(rows))
+        probability = np.where(team[:, None], coordinated,
+                               dyn.alone_probability(attraction, game.resolve_scale))
         honours = draws[:, dyn.SLOT_FIRST_GUARANTOR:] < dyn.honour_probability(
-            rationality, attraction, withdrawn)
-        actions = np.where(team[:, None], all_profiles(n)[tables.team], honours)
-        actions = actions * escalated[:, None]
+            probability, game.engaged, withdrawn)
+        actions = np.logical_and(honours, escalated[:, None]).astype(np.float64)
         success = russia_success_probability(game, actions[:, None, :])[:, 0]
         result = outcome(escalated, success, setup.defended_below)
         decided_alone = (escalated & ~team).astype(np.float64)[:, None]
         gains = dyn.honouring_gains(game, actions)
         attraction = dyn.update_attraction(attraction, params, decided_alone, gains,
                                            game.readiness_cost)
-        alpha, beta = dyn.update_beliefs(alpha, beta, params, decided_alone, actions,
+        alpha, beta = dyn.update_beliefs(alpha, beta, params,
+                                         escalated.astype(np.float64)[:, None], actions,
                                          base.troops_on_ground, withdrawn)
         stocks = dyn.update_stocks(stocks, base, params, escalated, actions)
         tally.add(t, escalated, result)
@@ -280,7 +285,7 @@ def simulation_dataset(sim, attrs: dict):
             "escalated": cf_variable(run_round, s["escalated"], {
                 "long_name": "Russia escalated in the round", **YES_NO}),
             "team_formed": cf_variable(run_round, s["team"], {
-                "long_name": "the members responded as one team", **YES_NO}),
+                "long_name": "the members coordinated their response", **YES_NO}),
             "outcome": cf_variable(run_round, s["outcome"], {
                 "long_name": "outcome of the round", "units": "1",
                 "flag_values": np.arange(len(outcomes), dtype=s["outcome"].dtype),

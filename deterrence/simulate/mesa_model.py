@@ -1,9 +1,9 @@
 """The agent-based model in Mesa: the readable reference for one run.
 
-``CrisisModel`` holds the environment (the format, shocks, the random stream); the agents
-hold their own state and decide with the rules of :mod:`deterrence.simulate.rules`, the same
-functions the vectorised engine applies to many runs at once, so both produce the same
-numbers (tested to the last bit).
+``CrisisModel`` holds the environment (the format, shocks, the random stream) and the
+stage game of each round; the agents hold their own state and decide with the rules of
+:mod:`deterrence.simulate.rules`, the same functions the vectorised engine applies to many
+runs at once, so both produce the same numbers (tested to the last bit).
 
 Mesa 3.3 keeps every model alive in ``mesa.Agent._ids`` (mesa issue 3179); :func:`run`
 releases it after each run. Randomness comes from :func:`deterrence.simulate.rules.uniforms`,
@@ -15,13 +15,12 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from ..game.payoffs import Game, all_profiles, outcome, russia_success_probability
-from ..solve.equilibrium import CrisisTables, crisis_tables
+from ..game.payoffs import Game, outcome, russia_success_probability
 from . import rules as dyn
 
 
 class RussiaAgent(mesa.Agent):
-    """Escalates or refrains; holds beliefs about each guarantor, its capability and the
+    """Escalates or refrains; holds beliefs about each member, its capability and the
     sanctions stock."""
 
     def __init__(self, model: CrisisModel) -> None:
@@ -32,26 +31,28 @@ class RussiaAgent(mesa.Agent):
         self.sanctions = np.zeros(1)
         self.escalated = np.zeros(1, dtype=bool)
 
-    def decide(self, tables: CrisisTables, withdrawn: np.ndarray, draw: float) -> None:
+    def decide(self, game: Game, withdrawn: np.ndarray, draw: np.ndarray) -> None:
         belief = dyn.belief_means(self.alpha, self.beta, withdrawn)
-        probability = dyn.escalation_probability(self.model.setup.rationality, tables, belief)
-        self.escalated = draw < probability
+        self.escalated = draw < dyn.escalation_probability(game, belief)
 
-    def learn(self, decided_alone: np.ndarray, actions: np.ndarray,
+    def learn(self, escalated: np.ndarray, actions: np.ndarray,
               withdrawn: np.ndarray) -> None:
+        """Every response is seen in a round with escalation."""
         self.alpha, self.beta = dyn.update_beliefs(
-            self.alpha, self.beta, self.model.setup.params, decided_alone, actions,
-            self.model.base.troops_on_ground, withdrawn)
+            self.alpha, self.beta, self.model.setup.params,
+            escalated.astype(np.float64)[:, None], actions, self.model.base.troops_on_ground,
+            withdrawn)
 
     def forget_guarantor(self, index: int) -> None:
-        """An election: the reputation of guarantor ``index`` returns to the prior."""
+        """An election: the reputation of member ``index`` returns to the prior."""
         alpha, beta = dyn.prior_beliefs(self.model.setup.params, (1, 1))
         self.alpha[:, index], self.beta[:, index] = alpha[:, 0], beta[:, 0]
 
 
 class GuarantorAgent(mesa.Agent):
-    """Honours or abstains when Russia escalates and no team forms; learns by
-    reinforcement of its attraction of honouring."""
+    """A member: honours or abstains when Russia escalates, with its coordinated
+    equilibrium probability when the members coordinate, else on its attraction; learns by
+    reinforcement of that attraction."""
 
     def __init__(self, model: CrisisModel, index: int, start_attraction: np.ndarray) -> None:
         super().__init__(model)
@@ -67,16 +68,24 @@ class GuarantorAgent(mesa.Agent):
     def honours_column(self) -> np.ndarray:
         return self.honours[:, None]
 
-    def decide(self, draw: float) -> None:
-        probability = dyn.honour_probability(self.model.setup.rationality, self.attraction,
+    def _own(self, values: np.ndarray) -> np.ndarray:
+        return values[:, self.index:self.index + 1]
+
+    def decide(self, game: Game, team: np.ndarray, coordinated: np.ndarray,
+               draw: np.ndarray) -> None:
+        """``coordinated`` (1, n): the coordinated equilibrium where ``team``, else unused."""
+        probability = np.where(team[:, None], self._own(coordinated),
+                               dyn.alone_probability(self.attraction,
+                                                     self._own(game.resolve_scale)))
+        probability = dyn.honour_probability(probability, self._own(game.engaged),
                                              self.withdrawn)
         self.honours = draw < probability[:, 0]
 
     def learn(self, game: Game, actions: np.ndarray, decided_alone: np.ndarray) -> None:
         gain = dyn.honouring_gain_of(game, actions, self.index)[:, None]
-        readiness = game.readiness_cost[:, self.index:self.index + 1]
         self.attraction = dyn.update_attraction(self.attraction, self.model.setup.params,
-                                                decided_alone, gain, readiness)
+                                                decided_alone, gain,
+                                                self._own(game.readiness_cost))
 
 
 class UkraineAgent(mesa.Agent):
@@ -129,26 +138,28 @@ class CrisisModel(mesa.Model):
         stocks = dyn.Stocks(self.ukraine.capability, self.russia.capability,
                             self.russia.sanctions)
         withdrawn = self._column("withdrawn")
-        game = dyn.stage_game(self.base, stocks, self._column("cost_factor"))
-        tables = crisis_tables(game, withdrawn)
+        game = dyn.stage_game(self.base, stocks, self._column("cost_factor"), withdrawn)
         draws = dyn.uniforms(self.setup.key, np.array([self.run_index]), self.round,
                              dyn.SLOT_FIRST_GUARANTOR + n)
 
-        self.russia.decide(tables, withdrawn, draws[:, dyn.SLOT_RUSSIA])
+        self.russia.decide(game, withdrawn, draws[:, dyn.SLOT_RUSSIA])
         escalated = self.russia.escalated
         team = escalated & (draws[:, dyn.SLOT_TEAM] < self.base.coordination_probability)
+        # the members coordinate: they play the coordinated equilibrium of today's game
+        coordinated = (dyn.coordinated_probabilities(game) if team[0]
+                       else np.zeros((1, n)))
         for guarantor in self.guarantors:
-            guarantor.decide(draws[:, dyn.SLOT_FIRST_GUARANTOR + guarantor.index])
+            guarantor.decide(game, team, coordinated,
+                             draws[:, dyn.SLOT_FIRST_GUARANTOR + guarantor.index])
         honours = self._column("honours_column")
-        actions = np.where(team[:, None], all_profiles(n)[tables.team], honours)
-        actions = actions * escalated[:, None]
+        actions = np.logical_and(honours, escalated[:, None]).astype(np.float64)
         success = russia_success_probability(game, actions[:, None, :])[:, 0]
         result = outcome(escalated, success, self.setup.defended_below)
 
         decided_alone = (escalated & ~team).astype(np.float64)[:, None]
         for guarantor in self.guarantors:
             guarantor.learn(game, actions, decided_alone)
-        self.russia.learn(decided_alone, actions, withdrawn)
+        self.russia.learn(escalated, actions, withdrawn)
         new = dyn.update_stocks(stocks, self.base, self.setup.params, escalated, actions)
         self.ukraine.capability = new.ukraine_capability
         self.russia.capability, self.russia.sanctions = new.russia_capability, new.sanctions

@@ -3,41 +3,75 @@ r"""Rules of the repeated crisis: how agents choose and learn, how stocks evolve
 The only home of the simulation rules. Both engines call these functions — the Mesa model
 (:mod:`deterrence.simulate.mesa_model`) with arrays of one run, the vectorised engine
 (:mod:`deterrence.simulate.engine`) with arrays of many — so both evaluate the same expressions in
-the same order. Arrays have the run axis first; per-guarantor arrays are (R, n).
+the same order. Arrays have the run axis first; per-member arrays are (R, n). Payoffs and
+expectations are those of :mod:`deterrence.game.payoffs`, the equilibria those of
+:mod:`deterrence.solve.equilibrium`; nothing here enumerates the 2^n response profiles.
+``Lambda`` is the logistic cdf (:func:`deterrence.solve.equilibrium.logistic`).
 
-One round (step) t:
+One round t:
 
 1. *Stage game.* The crisis game of :mod:`deterrence.game.payoffs` with today's stocks
-   (Ukraine's and Russia's capability) and honouring costs (after shocks).
-2. *Russia* holds Beta beliefs (alpha_i, beta_i) that guarantor i, deciding alone, honours.
-   With b_i = alpha_i / (alpha_i + beta_i) (0 for a guarantor that has withdrawn), its exact
-   expected payoff of escalating is ``p U_R(team) + (1 - p) sum_k Pr_b(k) U_R(k)`` over all
-   2^n profiles, and it escalates with the logit probability
-   ``sigmoid(lambda (V_escalate - U_R(refrain)))``.
-3. If it escalates, the members form a team with probability p (the format's coordination
-   probability) and play the team's profile (withdrawn members excluded); otherwise each
-   guarantor i honours with probability ``sigmoid(lambda A_i)``, A_i its attraction.
-4. *Outcome*: deterred (no escalation), defended (the response leaves Russia's chance of
-   success below the threshold) or abandoned.
-5. *Learning.* Russia's evidence beyond the prior shrinks by ``belief_memory``; a response
-   by a guarantor deciding alone counts as one observation; troops stationed in Ukraine
-   count as ``troop_signal_weight`` observations of honouring each round (a costly signal;
-   declarations count for nothing). Guarantors reinforce (experience-weighted attraction
-   with full feedback, Camerer & Ho 1999): in a round in which Russia escalated and i
-   decided alone, ``A_i`` moves a share ``1 - m`` of the way to the experienced gain
-   ``g_i = U_i(honour, a_-i) - U_i(abstain, a_-i)``; in every round it also falls by
-   ``(1 - m)`` times the readiness cost of being ready to honour. The expected increment,
-   ``(1 - m) [y (1 - p) (G_i - A_i) - readiness_i]``, has the sign of the strategic-form gain
-   of :mod:`deterrence.solve.equilibrium` at ``A_i = 0``, so the simulations learn in the game
-   whose stability the solver classifies: untested readiness erodes.
+   (Ukraine's capability ``M_U(t)``, Russia's ``m(t)``) and honouring costs
+   ``h_i f_i(t)`` (``f_i`` the product of the cost shocks that reached member i). A member
+   that has withdrawn has left: its troops leave (``troops_on_ground = 0``: it is no longer
+   engaged) and its response would add nothing (its capability ``c_i``, decisive chance
+   ``beta_i``, sanctions weight ``w_i`` and escalation risk ``e_i`` are 0), so it is a
+   bystander that changes nothing, and it never honours. Russia's provocation cost stays
+   the base game's.
+2. *Russia* holds Beta beliefs ``(alpha_i, beta_i)`` that member i honours, with mean
+   ``b_i = alpha_i / (alpha_i + beta_i)`` (0 for a member that has withdrawn; an engaged
+   member honours with 1 whatever the belief). Against members honouring independently
+   with ``b`` its expected payoff of escalating is ``V = E_b[U_R(a)]``
+   (:func:`~deterrence.game.payoffs.russia_escalation_value`, exact to the quadrature's
+   proven bound), and it escalates with probability::
+
+       P(escalate) = Lambda((V - U_R(refrain)) / sigma_R)
+
+   ``sigma_R`` = ``russia.resolve_scale``: each round Russia draws a fresh private value of
+   war (its resolve type), logistic with scale ``sigma_R``, and escalates iff
+   ``V - U_R(refrain)`` exceeds it.
+3. *Response.* If Russia escalates, the members coordinate with probability ``p``
+   (``format.coordination_probability``, the 24-hour mechanism): member i then honours
+   with probability ``q_c,i``, the coordinated equilibrium of that round's stage game
+   (:func:`~deterrence.solve.equilibrium.equilibrium_set`, then
+   :func:`~deterrence.solve.equilibrium.select`), solved only in the runs that coordinate
+   this round. Otherwise member i decides alone and honours with probability::
+
+       q_i = Lambda(A_i / sigma_i)
+
+   ``A_i`` its attraction of honouring (below), ``sigma_i`` = its ``resolve_scale``. Either
+   way an engaged member honours (its garrison fights) and a withdrawn one abstains.
+4. *Outcome*: deterred (no escalation), defended (the realised profile's chance of success
+   ``P(a)`` is below ``analysis.defended_below_russia_success``) or abandoned.
+5. *Learning.* In a round with escalation Russia observes every member's response
+   (coordinated or not). Its evidence beyond the prior ``(alpha_0, beta_0) = (s_0 r_0,
+   s_0 (1 - r_0))`` (``s_0`` = ``belief_prior_strength``, ``r_0`` =
+   ``belief_prior_reliability``) shrinks by ``mu`` = ``belief_memory`` every round::
+
+       alpha_i <- alpha_0 + mu (alpha_i - alpha_0) + e a_i + kappa T_i
+       beta_i  <- beta_0  + mu (beta_i  - beta_0)  + e (1 - a_i)
+
+   ``e`` = 1 in a round with escalation, ``T_i`` = 1 for a member with troops stationed in
+   Ukraine that has not withdrawn, ``kappa`` = ``troop_signal_weight`` (a costly signal;
+   declarations count for nothing). Members reinforce (experience-weighted attraction with
+   full feedback, Camerer & Ho 1999)::
+
+       A_i <- A_i + (1 - m) [d (g_i - A_i) - rho_i]
+
+   ``m`` = ``attraction_memory``, ``rho_i`` = its ``readiness_cost`` (staying ready costs
+   every round, so untested readiness erodes), ``d`` = 1 in a round in which Russia
+   escalated and the members decided alone, and ``g_i = U_i(honour, a_-i) -
+   U_i(abstain, a_-i)`` at the realised profile (pure-profile payoffs). The start value
+   ``A_i(0) = G_i`` is member i's exact expected gain of honouring when the others honour
+   independently with ``r_0`` (:func:`~deterrence.game.payoffs.honouring_gain`).
 6. *Stocks.* Ukraine's capability returns towards its baseline and keeps part of the
    response's capability; both sides lose ``war_damage`` of their capability in a round of
    fighting; Russia regenerates towards a baseline lowered by the sanctions stock, which
-   grows with the sanctions imposed and decays.
+   grows with the sanctions imposed and decays (:func:`update_stocks`).
 
 Randomness is a pure function of (root key, run, round, slot): slot 0 is Russia's
-choice, slot 1 the team's formation, slot 2 + i guarantor i's choice. Each uniform is
-the SplitMix64 output (Steele, Lea & Flood 2014) for the counter
+choice, slot 1 the coordination, slot 2 + i member i's response (coordinated or alone).
+Each uniform is the SplitMix64 output (Steele, Lea & Flood 2014) for the counter
 ``run * 2^28 + round * 2^8 + slot``, so a run's numbers depend neither on the engine nor on
 how runs are grouped.
 """
@@ -53,15 +87,14 @@ from ..game.payoffs import (
     ABANDONED,
     DETERRED,
     Game,
-    all_profiles,
     build_game,
-    escalation_risk,
+    expectation,
     guarantor_payoffs,
     honouring_gain,
-    russia_success_probability,
+    russia_escalation_value,
+    russia_refrain_payoff,
 )
-from ..solve import binary_games as bg
-from ..solve.equilibrium import CrisisTables, escalation_value
+from ..solve.equilibrium import CHUNK_CELLS, equilibrium_set, logistic, select
 
 SLOT_RUSSIA, SLOT_TEAM, SLOT_FIRST_GUARANTOR = 0, 1, 2
 MAX_RUNS, MAX_STEPS, MAX_SLOTS = 1 << 36, 1 << 20, 1 << 8
@@ -93,11 +126,6 @@ def uniforms(key: int, runs: np.ndarray, step: int, slots: int) -> np.ndarray:
     return (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
 
 
-def choice_probability(rationality: float, gain: np.ndarray) -> np.ndarray:
-    """Logit choice: probability of the action whose payoff advantage is ``gain``."""
-    return bg.sigmoid(rationality * gain)
-
-
 # ---------------------------------------------------------------------------------------
 # Stage game
 
@@ -116,11 +144,21 @@ def initial_stocks(base: Game) -> Stocks:
                   np.zeros(base.cells))
 
 
-def stage_game(base: Game, stocks: Stocks, cost_factor: np.ndarray) -> Game:
-    """Today's crisis game: the base game with today's stocks and honouring costs."""
+def stage_game(base: Game, stocks: Stocks, cost_factor: np.ndarray,
+               withdrawn: np.ndarray) -> Game:
+    """Today's crisis game: the base game with today's stocks and honouring costs; a
+    withdrawn member (``withdrawn`` (R, n) bool) is a bystander: no troops, and a response
+    that would add nothing."""
+    present = np.where(withdrawn, 0.0, 1.0)
+    # provocation_cost stays the base game's even when every garrison has left
     return replace(base, ukraine_capability=stocks.ukraine_capability,
                    russia_capability=stocks.russia_capability,
-                   honouring_cost=base.honouring_cost * cost_factor)
+                   honouring_cost=base.honouring_cost * cost_factor,
+                   troops_on_ground=base.troops_on_ground * present,
+                   added_capability=base.added_capability * present,
+                   decisive_probability=base.decisive_probability * present,
+                   sanctions_weight=base.sanctions_weight * present,
+                   escalation_probability=base.escalation_probability * present)
 
 
 # ---------------------------------------------------------------------------------------
@@ -131,18 +169,18 @@ def belief_means(alpha: np.ndarray, beta: np.ndarray, withdrawn: np.ndarray) -> 
     return np.where(withdrawn, 0.0, alpha / (alpha + beta))
 
 
-def escalation_probability(rationality: float, tables: CrisisTables,
-                           honour_belief: np.ndarray) -> np.ndarray:
-    """Russia's logit choice on its exact expected payoff of escalating under its beliefs
-    (:func:`deterrence.solve.equilibrium.escalation_value`)."""
-    value = escalation_value(tables, bg.profile_probabilities(honour_belief))
-    return choice_probability(rationality, value - tables.russia_refrain)
+def escalation_probability(game: Game, honour_belief: np.ndarray) -> np.ndarray:
+    """``Lambda((V - U_R(refrain)) / sigma_R)``, ``V`` Russia's exact expected payoff of
+    escalating against members honouring independently with ``honour_belief`` (R, n)."""
+    value = russia_escalation_value(game, expectation(game, honour_belief))
+    return logistic((value - russia_refrain_payoff(game)) / game.russia_resolve_scale)
 
 
 def update_beliefs(alpha: np.ndarray, beta: np.ndarray, params: DynamicsParameters,
                    observed: np.ndarray, actions: np.ndarray, troops: np.ndarray,
                    withdrawn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Forget, then add this round's evidence. ``observed`` (R, 1): i decided alone."""
+    """Forget, then add this round's evidence. ``observed`` (R, 1): 1 where Russia escalated
+    and so saw every member's response."""
     prior_alpha = params.belief_prior_strength * params.belief_prior_reliability
     prior_beta = params.belief_prior_strength * (1.0 - params.belief_prior_reliability)
     memory = params.belief_memory
@@ -160,53 +198,68 @@ def prior_beliefs(params: DynamicsParameters, shape: tuple[int, ...]):
 
 
 # ---------------------------------------------------------------------------------------
-# Guarantors
+# Members
 
 
 def initial_attraction(game: Game, params: DynamicsParameters) -> np.ndarray:
-    """A guarantor's attraction of honouring before any crisis: its exact expected gain
-    from honouring, deciding alone, when the others honour at the prior reliability."""
-    profiles = all_profiles(game.n)
-    table = guarantor_payoffs(game, profiles)
-    others = np.full((game.cells, game.n), params.belief_prior_reliability)
-    return bg.expected_gains(bg.gains(table), others)
+    """A member's attraction of honouring before any crisis: its exact expected gain from
+    honouring when the others honour independently at the prior reliability: (C, n)."""
+    prior = np.full((game.cells, game.n), params.belief_prior_reliability)
+    return honouring_gain(game, expectation(game, prior))
 
 
-def honour_probability(rationality: float, attraction: np.ndarray,
+def alone_probability(attraction: np.ndarray, resolve_scale: np.ndarray) -> np.ndarray:
+    """``Lambda(A_i / sigma_i)``: a member deciding alone honours with this probability."""
+    return logistic(attraction / resolve_scale)
+
+
+def coordinated_probabilities(game: Game) -> np.ndarray:
+    """``q_c``: each member's probability of honouring in the coordinated equilibrium of
+    every cell of ``game`` (C, n), solved in chunks of at most ``CHUNK_CELLS`` cells (each
+    cell's equilibria depend on that cell alone)."""
+    parts = []
+    for start in range(0, game.cells, CHUNK_CELLS):
+        part = game.take(slice(start, start + CHUNK_CELLS))
+        parts.append(select(part, equilibrium_set(part)).q_coordinated)
+    return np.concatenate(parts) if parts else np.zeros((0, game.n))
+
+
+def honour_probability(probability: np.ndarray, engaged: np.ndarray,
                        withdrawn: np.ndarray) -> np.ndarray:
-    return np.where(withdrawn, 0.0, choice_probability(rationality, attraction))
+    """``probability`` with engaged members set to 1 (their garrison fights) and withdrawn
+    ones to 0."""
+    return np.where(withdrawn, 0.0, np.where(engaged, 1.0, probability))
 
 
 def honouring_gain_of(game: Game, actions: np.ndarray, i: int) -> np.ndarray:
     """``U_i(honour, a_-i) - U_i(abstain, a_-i)`` at each run's profile ``actions`` (R, n)
-    for guarantor i: shape (R,)."""
+    for member i: shape (R,)."""
     return honouring_gains(game, actions, [i])[:, 0]
 
 
 def honouring_gains(game: Game, actions: np.ndarray, which=None) -> np.ndarray:
-    """:func:`honouring_gain_of` for several guarantors at once (default: all): (R, len).
+    """:func:`honouring_gain_of` for several members at once (default: all): (R, len).
 
     Each profile's payoffs are computed element by element, so the numbers are the same
-    whether one guarantor or all are asked for."""
+    whether one member or all are asked for."""
     which = list(range(game.n)) if which is None else list(which)
     k = len(which)
+    if k == 0:
+        return np.zeros((game.cells, 0))
     flipped = np.repeat(actions[:, None, :], 2 * k, axis=1)
     rows = np.arange(k)
     flipped[:, rows, which] = 1.0
     flipped[:, k + rows, which] = 0.0
-    success = russia_success_probability(game, flipped)
-    risk = escalation_risk(game, flipped)
-    columns = [honouring_gain(game, i, success[:, j], success[:, k + j], risk[:, j],
-                              risk[:, k + j]) for j, i in enumerate(which)]
-    return np.stack(columns, axis=1) if columns else np.zeros((game.cells, 0))
+    payoffs = guarantor_payoffs(game, flipped)  # (R, 2k, n)
+    return payoffs[:, rows, which] - payoffs[:, k + rows, which]
 
 
 def update_attraction(attraction: np.ndarray, params: DynamicsParameters,
                       decided_alone: np.ndarray, gain: np.ndarray,
                       readiness_cost: np.ndarray) -> np.ndarray:
     """``A <- A + (1 - m) [d (g - A) - readiness]``, ``d`` (R, 1) = 1 where Russia escalated
-    and no team formed: experience moves the attraction towards the gain of honouring, and
-    staying ready costs every round, so untested readiness erodes."""
+    and the members decided alone: experience moves the attraction towards the gain of
+    honouring, and staying ready costs every round, so untested readiness erodes."""
     step = 1.0 - params.attraction_memory
     return attraction + step * (decided_alone * (gain - attraction) - readiness_cost)
 
@@ -298,17 +351,13 @@ class Setup:
     base: Game                     # one cell per run
     params: DynamicsParameters
     shocks: tuple[Shock, ...]
-    rationality: float
     defended_below: float
     key: int
 
     @classmethod
-    def from_config(cls, scenario: Scenario, fmt: FormatSpec, seed: int | None = None,
-                    rationality: float | None = None) -> Setup:
+    def from_config(cls, scenario: Scenario, fmt: FormatSpec, seed: int | None = None) -> Setup:
         return cls(base=build_game(scenario, fmt), params=scenario.dynamics,
                    shocks=tuple(scenario.shocks),
-                   rationality=(scenario.analysis.rationality if rationality is None
-                                else float(rationality)),
                    defended_below=scenario.analysis.defended_below_russia_success,
                    key=root_key(scenario.seed if seed is None else seed))
 
