@@ -29,7 +29,8 @@ def __dir__():
 
 
 __all__ = [
-    "REGIME_NAMES", "ArchiveError", "ConfigError", "FormatResult", "build_game",
+    "EQUILIBRIUM_COLUMNS", "FORMAT_COLUMNS", "MAP_VARIABLES", "REGIME_NAMES", "ArchiveError",
+    "ConfigError", "FormatResult", "build_game",
     "compare_formats", "discover", "label_categories", "load_archive", "load_catalogue",
     "load_format", "load_plan", "load_scenario", "parameter_paths", "plot_categories",
     "run_sweep", "sensitivity", "significance_counts", "simulate_runs", "simulate_scenario",
