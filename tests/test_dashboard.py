@@ -441,8 +441,8 @@ WAR_COST = {"axis0_path": "russia.war_cost", "axis0_low": 0.05, "axis0_high": 0.
 @pytest.mark.parametrize("inputs", [
     {"axis0_high": 2.0},  # a probability-like share above 1
     {**WAR_COST, "axis0_low": -1},  # a cost below 0
-    {"axis1_low": -0.5},
-], ids=["bindingness-above-1", "negative-war-cost", "negative-status-quo"])
+    {"axis1_low": -200.0},  # a status quo below -100, the schema's bound
+], ids=["bindingness-above-1", "negative-war-cost", "status-quo-below-its-bound"])
 def test_values_out_of_range_are_refused_as_in_a_sweep_file(monkeypatch, tmp_path, inputs):
     """The same sweep written as a sweep file is refused by ``deterrence sweep``'s loader
     with the same message (after the origin, which names the file or the dashboard)."""

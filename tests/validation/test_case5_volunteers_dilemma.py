@@ -15,17 +15,31 @@ differences above zero).
 
 from __future__ import annotations
 
+import pytest
 from validation_support import GUARANTOR_COUNTS, volunteer_exact, volunteer_simulated
 
 from deterrence.analysis.stats import paired_difference
 
+NOT_DECISIVE = ("under `bilateral` no member's response can decide the war alone (decisive "
+                "probability 0, the catalogue's value): one UK-like member's aid lowers "
+                "Russia's chance of success by about 0.003, so each member honours on its "
+                "own private cost type (about 0.44, a gain of about -0.013 against a scale of "
+                "0.05), nearly independently of the others, and P(nobody) falls "
+                "geometrically with n; with a sufficient response (decisive probability 1) "
+                "the volunteer's dilemma appears, as the oracle tests show")
 
+
+@pytest.mark.xfail(strict=True, reason=(
+    "not reproduced: " + NOT_DECISIVE + "; exactly 0.315, 0.177, 0.056, 0.010 for n = 2, 3, "
+    "5, 8"))
 def test_exact_probability_that_nobody_responds_rises_with_n():
     nobody = [volunteer_exact(n) for n in GUARANTOR_COUNTS]
     assert all(later > earlier for earlier, later in zip(nobody, nobody[1:], strict=False)), \
         dict(zip(GUARANTOR_COUNTS, nobody, strict=True))
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "not reproduced: " + NOT_DECISIVE + "; simulated 0.48, 0.35, 0.21, 0.11"))
 def test_simulated_probability_that_nobody_responds_rises_with_n():
     for smaller, larger in zip(GUARANTOR_COUNTS, GUARANTOR_COUNTS[1:], strict=False):
         change = paired_difference(volunteer_simulated(larger), volunteer_simulated(smaller))
