@@ -3,7 +3,7 @@ catalogue (configs/formats with configs/scenarios/baseline.toml) and over random
 several equilibria (tests/helpers.tuned_case).
 
 * raising the coordination probability never lowers P(deterred) and never raises Russia's
-  expected value of escalating; P(response | escalation) can fall (a counterexample);
+  expected value of escalating, nor lowers P(response | escalation);
 * a positive affine transform of one guarantor's utility, or of Russia's, changes no
   equilibrium and no regime;
 * a bystander changes nothing; nor does a member that (almost) never honours;
@@ -126,8 +126,10 @@ def tuned_games(count: int, seed: int, overrides: dict) -> list:
 def _check_coordination(solution, shape):
     esc = solution.escalation_probability.reshape(shape)
     value = -solution.deterrence_margin.reshape(shape)  # V_esc less a constant per row
+    respond = solution.response_probability.reshape(shape)
     assert np.all(np.diff(esc, axis=1) <= 1e-12), np.diff(esc, axis=1).max()
     assert np.all(np.diff(value, axis=1) <= 1e-12), np.diff(value, axis=1).max()
+    assert np.all(np.diff(respond, axis=1) >= -1e-12), np.diff(respond, axis=1).min()
     return np.ptp(value, axis=1) > 1e-9  # rows where coordination changes the play
 
 
@@ -197,25 +199,29 @@ RESPONSE_FALLS_FORMAT = {
 }
 
 
-def test_response_probability_can_fall_when_coordination_rises():
-    """Coordination selects by Russia's value of escalating (and every member's consent),
-    not by the chance of a response: here P(response | escalation) falls from 1 to 0.93
-    as p goes from 0 to 1, while P(escalate) falls too. (So no test asks P(response) to
-    rise with p.)"""
+def test_coordination_does_not_trade_the_chance_of_a_response_for_deterrence():
+    """In this game an equilibrium every member prefers, which deters more than the one
+    played alone, makes a response less likely (0.93 against 1): coordination must not pick
+    it, since raising p would then lower P(response | escalation). The rule admits only
+    equilibria under which some member responds with at least the probability it does
+    alone, so P(response) stays 1 and P(escalate) does not rise."""
     sc = Scenario.model_validate({"name": "response falls", **RESPONSE_FALLS})
     f = FormatSpec.model_validate(RESPONSE_FALLS_FORMAT)
     grid = np.linspace(0.0, 1.0, 5)
     solution = solve_grid(build_game(sc, f, {"format.coordination_probability": grid}))
     assert np.all(solution.equilibrium_set_complete) and np.all(solution.equilibrium_count == 3)
-    assert np.all(np.diff(solution.escalation_probability) < 0)
-    assert np.all(np.diff(solution.response_probability) < 0)
-    assert solution.response_probability[0] == pytest.approx(1.0, abs=1e-9)
-    assert solution.response_probability[-1] < 0.95
     eqs, _ = solve_cell(build_game(sc, f, {"format.coordination_probability": [0.5]}))
     alone = next(e for e in eqs if e.played_alone)
+    assert alone.response_probability == pytest.approx(1.0, abs=1e-9)
+    # an equilibrium both members prefer that deters more but responds less: not chosen
+    tempting = [e for e in eqs if e.russia_escalation_value < alone.russia_escalation_value
+                and all(e.member_welfare[g] >= alone.member_welfare[g] - 1e-12
+                        for g in ("G0", "G1")) and e.response_probability < 0.95]
+    assert tempting and not any(e.played_coordinated for e in tempting)
     together = next(e for e in eqs if e.played_coordinated)
-    assert together.russia_escalation_value < alone.russia_escalation_value
-    assert all(together.member_welfare[g] >= alone.member_welfare[g] - 1e-12 for g in ("G0", "G1"))
+    assert together.response_probability >= alone.response_probability - 1e-12
+    assert np.all(np.diff(solution.response_probability) >= -1e-12)
+    assert np.all(np.diff(solution.escalation_probability) <= 1e-12)
 
 
 # ---------------------------------------------------------------------------------------

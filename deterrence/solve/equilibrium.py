@@ -11,8 +11,9 @@ The crisis (one round) is solved by backward induction (equations in ``docs/mode
 2. *Selection.* Deciding alone, the members play the equilibrium least favourable to
    deterrence (the one that gives Russia the highest expected payoff of escalating). With
    probability p (the format's coordination probability) they coordinate on the equilibrium
-   with the lowest such payoff among those every member weakly prefers to the former: each
-   member's own expected utility decides, never a sum across members.
+   with the lowest such payoff among those every member weakly prefers to the former and
+   that make some response no less likely: each member's own expected utility decides,
+   never a sum across members.
 3. *Russia* escalates iff its private net value of war (logistic, scale sigma_R) is above
    ``U_R(refrain) - V_escalate``, ``V_escalate = p V(q_coordinated) + (1 - p) V(q_alone)``.
 
@@ -86,6 +87,8 @@ MAX_POINT_ITERATIONS = 2000
 FALLBACK_SWEEPS = 100
 #: Utility tolerance when members compare equilibria (weak preference).
 WELFARE_TOL = 1e-12
+#: Probability tolerance when coordination compares the chance of a response.
+RESPONSE_TOL = 1e-12
 #: Cells per chunk in grid solves (memory: boxes x quadrature nodes x members).
 CHUNK_CELLS = 1024
 
@@ -468,7 +471,10 @@ def select(game: Game, eq: EquilibriumSet) -> Selection:
     # the least deterrent equilibrium (ties: the first in the sorted order)
     order = np.lexsort((-values, eq.cell))
     alone = order[first]
-    acceptable = np.all(welfare >= welfare[alone][eq.cell] - WELFARE_TOL, axis=1)
+    # candidates: every member weakly prefers them, and the chance of some response is not
+    # lower (so coordinating can weaken neither deterrence nor the response)
+    acceptable = (np.all(welfare >= welfare[alone][eq.cell] - WELFARE_TOL, axis=1)
+                  & (ex.respond >= ex.respond[alone][eq.cell] - RESPONSE_TOL))
     score = np.where(acceptable, values, np.inf)
     order = np.lexsort((score, eq.cell))
     coordinated = order[first]
