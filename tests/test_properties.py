@@ -228,7 +228,7 @@ def test_coordination_does_not_trade_the_chance_of_a_response_for_deterrence():
 # Invariance under positive affine transforms of utility
 
 
-def _same_solution(a, b, tol=SAME):
+def _assert_same_solution(a, b, tol=SAME):
     assert np.array_equal(a.regime, b.regime)
     assert np.array_equal(a.equilibrium_count, b.equilibrium_count)
     assert np.array_equal(a.equilibrium_set_complete, b.equilibrium_set_complete)
@@ -280,7 +280,7 @@ def test_a_positive_affine_transform_of_a_guarantors_utility_changes_nothing(for
                                scale * (game.honouring_cost[:, i] - game.reneging_cost[:, i]),
                                rtol=1e-12, atol=1e-12)
     _same_set(game, other)
-    _same_solution(solve_grid(game), solve_grid(other))
+    _assert_same_solution(solve_grid(game), solve_grid(other))
 
 
 RUSSIA_SCALED = ("war_aims_value", "status_quo_value", "failed_war_value", "war_cost",
@@ -307,7 +307,7 @@ def test_a_positive_affine_transform_of_russias_utility_changes_nothing(format_i
         moved[f"russia.{field}"] = moved[f"russia.{field}"] + shift
     a = solve_grid(build_game(BASELINE, fmt, values))
     b = solve_grid(build_game(BASELINE, fmt, moved))
-    _same_solution(a, b)
+    _assert_same_solution(a, b)
     np.testing.assert_allclose(b.deterrence_margin, scale * a.deterrence_margin, rtol=1e-9,
                                atol=1e-12)
 
@@ -339,10 +339,10 @@ def test_a_bystander_changes_nothing(format_id):
                                           gdp_usd_tn=25.0, nuclear_armed=True), member=False)
     a = solve_grid(build_game(BASELINE, fmt, values))
     b = solve_grid(build_game(sc, same, values))
-    _identical(a, b)
+    _assert_identical(a, b)
 
 
-def _identical(a, b):
+def _assert_identical(a, b):
     """Two GridSolutions with the same numbers, bit for bit."""
     assert a.guarantor_ids == b.guarantor_ids
     for name in a.__dataclass_fields__:
@@ -489,7 +489,7 @@ def test_splitting_a_guarantor_into_two_halves_under_bilateral(gid):
     split = solve_grid(build_game(_split(gid, 1.0), fmt, halves))
     halved = {k: v * 0.5 if any(k.endswith(f".{u}") for u in GUARANTOR_UTILITY) and
               k.startswith(f"guarantors.{gid}_") else v for k, v in halves.items()}
-    _same_solution(split, solve_grid(build_game(_split(gid, 0.5), fmt, halved)))
+    _assert_same_solution(split, solve_grid(build_game(_split(gid, 0.5), fmt, halved)))
     unique = (whole.equilibrium_count == 1) & (split.equilibrium_count == 1)
     assert unique.mean() > 0.9
     i, j = whole.guarantor_ids.index(gid), split.guarantor_ids.index(f"{gid}_a")
@@ -526,7 +526,7 @@ def test_results_do_not_depend_on_the_order_of_the_guarantors(format_id):
     back = [b.guarantor_ids.index(g) for g in a.guarantor_ids]
     b = type(b)(**{**b.__dict__, "guarantor_ids": a.guarantor_ids,
                    "credibility": b.credibility[:, back]})
-    _same_solution(a, b)
+    _assert_same_solution(a, b)
 
 
 def test_grid_results_do_not_depend_on_chunking_or_threads():
@@ -535,7 +535,7 @@ def test_grid_results_do_not_depend_on_chunking_or_threads():
     game = build_game(BASELINE, fmt, values)
     reference = solve_grid(game, chunk_cells=game.cells, threads=1)
     for chunk, threads in ((7, 2), (1, 1), (16, 2)):
-        _identical(reference, solve_grid(game, chunk_cells=chunk, threads=threads))
+        _assert_identical(reference, solve_grid(game, chunk_cells=chunk, threads=threads))
 
 
 @pytest.mark.parametrize("format_id", ["three_tier", "bilateral"])
