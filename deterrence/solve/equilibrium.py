@@ -270,19 +270,30 @@ def _halve(lo, hi, box_cell, halve, free):
     return lo[order], hi[order], box_cell[order]
 
 
-def _locate(game: Game, lo, hi):
-    """The fixed point of ``clip(Phi, lo, hi)`` for boxes where it contracts (or is a
-    point): returns it and whether it is a fixed point of Phi itself."""
-    q = (lo + hi) / 2.0
+def _until_settled(game: Game, q, step):
+    """Iterate ``q[idx] <- step(game.take(idx), idx, q[idx])`` over the cells that still
+    move, each until its step moves it by at most POINT_WIDTH (at most
+    MAX_POINT_ITERATIONS times); a cell's result does not depend on the others."""
+    q = q.copy()
     active = np.ones(game.cells, dtype=bool)
     for _ in range(MAX_POINT_ITERATIONS):
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        step = np.clip(best_response(game.take(idx), q[idx]), lo[idx], hi[idx])
-        moved = np.max(np.abs(step - q[idx]), axis=1, initial=0.0)
-        q[idx] = step
+        new = step(game.take(idx), idx, q[idx])
+        moved = np.max(np.abs(new - q[idx]), axis=1, initial=0.0)
+        q[idx] = new
         active[idx[moved <= POINT_WIDTH]] = False
+    return q
+
+
+def _locate(game: Game, lo, hi):
+    """The fixed point of ``clip(Phi, lo, hi)`` for boxes where it contracts (or is a
+    point): returns it and whether it is a fixed point of Phi itself."""
+    def step(sub, idx, q):
+        return np.clip(best_response(sub, q), lo[idx], hi[idx])
+
+    q = _until_settled(game, (lo + hi) / 2.0, step)
     residual = np.max(np.abs(best_response(game, q) - q), axis=1, initial=0.0)
     return q, residual <= 10 * POINT_WIDTH
 
@@ -386,17 +397,11 @@ def _krawczyk(game: Game, lo, hi, gmin, gmax):
 def _newton(game: Game, lo, hi, inverse):
     """The zero of q - Phi(q) in boxes certified by :func:`_krawczyk`, by the simplified
     Newton iteration with its preconditioner; returns it and whether it converged."""
-    q = (lo + hi) / 2.0
-    active = np.ones(game.cells, dtype=bool)
-    for _ in range(MAX_POINT_ITERATIONS):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
-        residual = q[idx] - best_response(game.take(idx), q[idx])
-        step = np.clip(q[idx] - (inverse[idx] @ residual[:, :, None])[..., 0], lo[idx], hi[idx])
-        moved = np.max(np.abs(step - q[idx]), axis=1, initial=0.0)
-        q[idx] = step
-        active[idx[moved <= POINT_WIDTH]] = False
+    def step(sub, idx, q):
+        residual = q - best_response(sub, q)
+        return np.clip(q - (inverse[idx] @ residual[:, :, None])[..., 0], lo[idx], hi[idx])
+
+    q = _until_settled(game, (lo + hi) / 2.0, step)
     # the preconditioned residual, not q - Phi(q): where Phi is steep (a small resolve
     # scale) a point within POINT_WIDTH of the zero can leave a residual far above it
     residual = q - best_response(game, q)
