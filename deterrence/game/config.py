@@ -78,6 +78,15 @@ MAX_SEED = 2**63 - 1
 #: millionth of the unit; 0 would be complete information, where equilibria are not
 #: isolated fixed points of the threshold map.
 MIN_RESOLVE_SCALE = 1e-6
+#: a crisis round lasts between a day and ten years.
+MIN_ROUND_MONTHS, MAX_ROUND_MONTHS = 12.0 / 365.25, 120.0
+#: the longest horizon: the engines' counters allow 2^20 rounds.
+MAX_HORIZON_ROUNDS = 1 << 20
+#: the half-life of a type's correlation lies between a day and ten million years (the
+#: latter is a type that never drifts in any horizon the engines allow).
+MIN_HALF_LIFE_YEARS, MAX_HALF_LIFE_YEARS = 1.0 / 365.25, 1e7
+#: decision noise at most ten times the resolve scale: beyond, choices are coin flips.
+MAX_NOISE_SHARE = 10.0
 
 UTILITY_RUSSIA = "Russia's utility (achieving its war aims is worth 1 at the defaults)"
 UTILITY_GUARANTOR = "guarantor's utility (Ukraine's defeat = loss of its stake)"
@@ -292,35 +301,67 @@ class AnalysisParameters(Strict):
 
 
 class DynamicsParameters(Strict):
-    """How agents learn and stocks evolve over repeated crisis rounds (the simulations)."""
+    """How the repeated crisis unfolds: time, types, beliefs, learning, stocks and the
+    consequences of war (the simulations, docs/model.md#4-the-repeated-crisis)."""
 
-    belief_prior_reliability: float = parameter(
-        0.745, gt=0, lt=1, unit="probability",
-        source="Leeds, Long & Mitchell (2000): alliance commitments honoured in 74.5% of "
-               "the cases where they were invoked, docs/sources.md#leeds-long-mitchell-2000",
-        description="Mean of Russia's prior Beta belief that a guarantor deciding alone "
-                    "honours; also where beliefs drift back to as memories fade.")
+    round_months: float = parameter(
+        1.0, ge=MIN_ROUND_MONTHS, le=MAX_ROUND_MONTHS, unit="months per round",
+        source="assumption: a crisis round is a month, the pace of the decisions "
+               "(force posture, aid packages) the rounds stand for",
+        description="Length of one crisis round: turns rounds into years in rates and "
+                    "times, and sets how far types drift per round.")
+    horizon_rounds: int = parameter(
+        120, ge=1, le=MAX_HORIZON_ROUNDS, unit="rounds", source="assumption: ten years of "
+        "monthly rounds, the span of the guarantees under discussion",
+        description="Rounds a simulation of the scenario runs unless told otherwise.")
+    type_half_life_years: float = parameter(
+        5.0, ge=MIN_HALF_LIFE_YEARS, le=MAX_HALF_LIFE_YEARS, unit="years",
+        source="assumption: resolve changes with leaders and circumstances over years, "
+               "not months",
+        description="Private types (Russia's value of war, each member's cost of "
+                    "honouring) persist over a run and drift: the correlation of an "
+                    "actor's type across this many years is 1/2 (a latent Gaussian AR(1); "
+                    "every round's type has the crisis game's logistic distribution).")
+    decision_noise_share: float = parameter(
+        0.0, ge=0, le=MAX_NOISE_SHARE, unit="share of the actor's resolve scale",
+        source="assumption: 0, because the private types already carry every "
+               "unobserved reason to act; a calibration may set it",
+        description="Scale of a fresh logistic tremble in every decision, as a share of "
+                    "the actor's resolve_scale (0: actors act on their type).")
     belief_prior_strength: float = parameter(
         4.0, ge=MIN_PRIOR_STRENGTH, le=MAX_PSEUDO_OBSERVATIONS, unit="pseudo-observations",
         source="assumption",
-        description="Weight of the prior belief, in observed responses.")
+        description="Weight of Russia's prior about each member, in observed responses. "
+                    "The prior's mean is the member's honouring probability in the "
+                    "crisis game's equilibrium, so it reads the commitment.")
     belief_memory: float = parameter(
         0.95, ge=0, le=1, unit="share kept per round", source="assumption",
-        description="Forgetting: each round, evidence beyond the prior shrinks by this "
+        description="Forgetting: each round, the evidence beyond the prior shrinks by this "
                     "factor, so reputations decay (Renshon, Dafoe & Huth on reputation, "
                     "docs/sources.md#renshon-dafoe-huth-2018).")
-    troop_signal_weight: float = parameter(
-        0.1, ge=0, le=MAX_PSEUDO_OBSERVATIONS,
-        unit="pseudo-observations of honouring per round", source="assumption "
-        "(costly signals: Fearon 1997 sinking costs, docs/sources.md#fearon-1997; declarations "
-        "are cheap talk and count for nothing)",
-        description="Evidence that a guarantor with troops stationed in Ukraine adds to "
-                    "Russia's belief each round.")
-    attraction_memory: float = parameter(
-        0.9, ge=0, lt=1, unit="share kept per round", source="assumption",
-        description="Guarantors' reinforcement: weight of the past in the attraction of "
-                    "honouring (Camerer & Ho 1999 experience-weighted attraction, "
-                    "docs/sources.md#camerer-ho-1999).")
+    attraction_decay: float = parameter(
+        0.9, ge=0, le=1, unit="share kept per round",
+        source="Camerer & Ho (1999) estimate phi around 0.8-1, "
+               "docs/sources.md#camerer-ho-1999",
+        description="EWA's phi: how much of its past attractions a member keeps each "
+                    "round.")
+    experience_decay: float = parameter(
+        0.9, ge=0, le=1, unit="share kept per round",
+        source="Camerer & Ho (1999): rho between 0 and phi, "
+               "docs/sources.md#camerer-ho-1999; value: assumption (rho = phi, the "
+               "weighted fictitious play case, keeps attractions averages of payoffs)",
+        description="EWA's rho: how much of its experience weight N a member keeps each "
+                    "round.")
+    foregone_payoff_weight: float = parameter(
+        0.5, ge=0, le=1, unit="weight",
+        source="Camerer & Ho (1999) estimate delta around 0.5, "
+               "docs/sources.md#camerer-ho-1999",
+        description="EWA's delta: weight of the payoff the strategy not played would have "
+                    "brought, relative to the one played.")
+    initial_experience: float = parameter(
+        1.0, ge=0, le=MAX_PSEUDO_OBSERVATIONS, unit="rounds of experience",
+        source="assumption (EWA's N(0))",
+        description="Experience weight of a member's initial attractions, in rounds.")
     ukraine_recovery_rate: float = parameter(
         0.1, ge=0, le=1, unit="share of the gap closed per round", source="assumption",
         description="Ukraine's capability returns towards its baseline (depreciation of "
@@ -344,6 +385,20 @@ class DynamicsParameters(Strict):
         source="assumption",
         description="How far the sanctions stock lowers the capability Russia regenerates "
                     "towards (capped at the whole baseline).")
+    war_aims_gain_per_success: float = parameter(
+        0.25, ge=0, le=1, unit="share of the war aims not yet achieved",
+        source="assumption",
+        description="What a successful offensive achieves: Russia's status quo moves this "
+                    "share of the way to its war aims, and Ukraine loses this share of its "
+                    "capability and of the baseline it recovers towards.")
+    defeat_at_war_aims_share: float = parameter(
+        0.5, gt=0, le=1, unit="share of the war aims",
+        source="assumption",
+        description="Ukraine is defeated (the run ends) once Russia has achieved this "
+                    "share of its war aims.")
+    settlement_probability_after_failure: float = parameter(
+        0.2, ge=0, le=1, unit="probability per failed offensive", source="assumption",
+        description="Chance that a failed offensive ends in a settlement (the run ends).")
 
     @model_validator(mode="after")
     def _stocks_stay_positive(self) -> DynamicsParameters:
@@ -359,17 +414,46 @@ class DynamicsParameters(Strict):
         return self
 
 
+#: What each kind of shock needs besides ``step`` and ``guarantor``.
+SHOCK_FIELDS = {"withdraw": (), "deploy": (), "recall": (), "election": (),
+                "cost_change": ("factor",), "bindingness_change": ("bindingness",),
+                "belief": ("belief", "strength")}
+
+
 class Shock(Strict):
-    """A scheduled event in a simulation."""
+    """A scheduled event in a simulation (docs/model.md#shocks)."""
 
     step: int = Field(..., ge=0, description="Round at whose start the shock applies.")
-    kind: Literal["withdraw", "cost_change", "election"] = Field(
-        ..., description="withdraw: the guarantor stops honouring for good; cost_change: "
-                         "its honouring cost is multiplied by `factor`; election: Russia's "
-                         "belief about it returns to the prior and its learning restarts.")
-    guarantor: str = Field(..., description="Guarantor id, or '*' for every member.")
-    factor: float = Field(1.0, ge=1 / MAX_COST_FACTOR, le=MAX_COST_FACTOR,
-                          description="Multiplier for cost_change.")
+    kind: Literal[tuple(SHOCK_FIELDS)] = Field(
+        ..., description="withdraw: the guarantor leaves (its troops and their provocation "
+                         "go, it never honours again); deploy / recall: it stations troops "
+                         "in Ukraine / brings them home; cost_change: its honouring cost is "
+                         "multiplied by `factor`; bindingness_change: the format binds it "
+                         "with `bindingness`; election: Russia's evidence about it and its "
+                         "own learning start afresh; belief: Russia sees `strength` "
+                         "pseudo-observations of it honouring at rate `belief`.")
+    guarantor: str = Field("*", description="Guarantor id, or '*' for every member.")
+    factor: float | None = Field(None, ge=1 / MAX_COST_FACTOR, le=MAX_COST_FACTOR,
+                                 description="Multiplier for cost_change.")
+    bindingness: float | None = Field(None, ge=0, le=1,
+                                      description="New bindingness for bindingness_change.")
+    belief: float | None = Field(None, ge=0, le=1,
+                                 description="Honouring rate of a belief shock's evidence.")
+    strength: float | None = Field(None, ge=0, le=MAX_PSEUDO_OBSERVATIONS,
+                                   description="Pseudo-observations of a belief shock.")
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> Shock:
+        needed = SHOCK_FIELDS[self.kind]
+        for name in ("factor", "bindingness", "belief", "strength"):
+            given = getattr(self, name) is not None
+            if name in needed and not given:
+                raise KeyProblem(name, NO_VALUE, f"a {self.kind} shock needs {name}")
+            if given and name not in needed:
+                allowed = ", ".join(needed) or "none"
+                raise KeyProblem(name, getattr(self, name),
+                                 f"not used by a {self.kind} shock (its fields: {allowed})")
+        return self
 
 
 class ResponseSpec(Strict):

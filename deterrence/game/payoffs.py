@@ -84,17 +84,20 @@ class Game:
     war_cost: np.ndarray
     sanctions_cost: np.ndarray
     russia_catastrophe_cost: np.ndarray
-    provocation_cost: np.ndarray
+    foreign_troops_aversion: np.ndarray
     russia_resolve_scale: np.ndarray
     coordination_probability: np.ndarray
     # members, shape (C, n)
     added_capability: np.ndarray
+    prompt_capability: np.ndarray  # what the response adds without delay (troops present)
+    response_timeliness: np.ndarray  # (C,) share of it left after the delay, without troops
     decisive_probability: np.ndarray
     sanctions_weight: np.ndarray
     escalation_probability: np.ndarray
     stake: np.ndarray
     honouring_cost: np.ndarray
     reneging_cost: np.ndarray
+    audience_cost: np.ndarray  # reneging_cost = bindingness * audience_cost
     catastrophe_cost: np.ndarray
     readiness_cost: np.ndarray
     resolve_scale: np.ndarray
@@ -109,6 +112,14 @@ class Game:
         return len(self.guarantor_ids)
 
     @property
+    def provocation_cost(self) -> np.ndarray:
+        """(C,) the loss of status-quo value to Russia while any member has troops in
+        Ukraine."""
+        any_troops = (self.troops_on_ground.max(axis=1) if self.n
+                      else np.zeros(self.cells))
+        return any_troops * self.foreign_troops_aversion
+
+    @property
     def engaged(self) -> np.ndarray:
         """(C, n) bool: the member's garrison is engaged when Russia attacks."""
         return self.troops_on_ground > 0
@@ -117,6 +128,13 @@ class Game:
         """The game restricted to cells ``index`` (a slice or an index array)."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         return Game(**{k: v if k == "guarantor_ids" else v[index] for k, v in values.items()})
+
+
+def capability_with_troops(prompt: np.ndarray, timeliness: np.ndarray,
+                           troops: np.ndarray) -> np.ndarray:
+    """``c_i``: the prompt capability (C, n), times the timeliness (C,) of a response
+    without troops on the ground."""
+    return prompt * np.where(troops > 0, 1.0, timeliness[:, None])
 
 
 # ---------------------------------------------------------------------------------------
@@ -644,9 +662,9 @@ def build_game(scenario: Scenario, fmt: FormatSpec,
     fmt_value = {k: value(f"format.{k}", getattr(fmt, k)) for k in FORMAT_SCALARS}
     fait_accompli = side("russia", russia, "fait_accompli_days")
     troops = response_column("troops_on_ground")
-    timeliness = np.where(troops > 0, 1.0,
-                          np.exp(-fmt_value["response_delay_days"] / fait_accompli)[:, None])
-    any_troops = troops.max(axis=1) if troops.shape[1] else np.zeros(cells)
+    delayed = np.exp(-fmt_value["response_delay_days"] / fait_accompli)
+    prompt = response_column("denial_share") * guarantor_column("military_spending_usd_bn")
+    audience = guarantor_column("audience_cost")
 
     return Game(
         guarantor_ids=tuple(members),
@@ -659,11 +677,12 @@ def build_game(scenario: Scenario, fmt: FormatSpec,
         war_cost=side("russia", russia, "war_cost"),
         sanctions_cost=side("russia", russia, "sanctions_cost"),
         russia_catastrophe_cost=side("russia", russia, "catastrophe_cost"),
-        provocation_cost=any_troops * side("russia", russia, "foreign_troops_aversion"),
+        foreign_troops_aversion=side("russia", russia, "foreign_troops_aversion"),
         russia_resolve_scale=side("russia", russia, "resolve_scale"),
         coordination_probability=fmt_value["coordination_probability"],
-        added_capability=(response_column("denial_share")
-                          * guarantor_column("military_spending_usd_bn") * timeliness),
+        added_capability=capability_with_troops(prompt, delayed, troops),
+        prompt_capability=prompt,
+        response_timeliness=delayed,
         decisive_probability=response_column("decisive_probability"),
         sanctions_weight=(response_column("punishment_share")
                           * guarantor_column("gdp_usd_tn")
@@ -673,8 +692,8 @@ def build_game(scenario: Scenario, fmt: FormatSpec,
             * side("russia", russia, "nuclear_escalation_probability")[:, None]),
         stake=guarantor_column("stake_in_ukraine"),
         honouring_cost=response_column("cost_share") * guarantor_column("honouring_cost"),
-        reneging_cost=(fmt_value["commitment_bindingness"][:, None]
-                       * guarantor_column("audience_cost")),
+        reneging_cost=fmt_value["commitment_bindingness"][:, None] * audience,
+        audience_cost=audience,
         catastrophe_cost=guarantor_column("catastrophe_cost"),
         readiness_cost=guarantor_column("readiness_cost"),
         resolve_scale=guarantor_column("resolve_scale"),

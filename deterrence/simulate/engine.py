@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..game.config import ConfigError, size_text
-from ..game.payoffs import outcome, russia_success_probability
+from ..game.payoffs import russia_success_probability
 from . import rules as dyn
 
 #: Runs advanced together; bounds memory: the largest arrays of a round are Russia's
@@ -23,16 +23,16 @@ CHUNK_RUNS = 512
 #: Most memory the results of one simulation may take as held (:func:`result_bytes`);
 #: stacking the series and writing them to a file copies them once or twice more.
 RESULT_MEMORY_LIMIT = 2 * 2**30
-#: Bytes kept per run whatever is asked: its index and cell and four summaries, 8 bytes
-#: each.
-RUN_BYTES = 6 * 8
+#: Bytes kept per run whatever is asked: its index and cell and seven summaries, at most
+#: 8 bytes each.
+RUN_BYTES = 9 * 8
 
 
 def series_bytes_per_round(members: int) -> int:
     """Bytes of one run's series for one round (:class:`deterrence.simulate.rules.Series`):
     escalated, team and outcome (1 byte each), each member's action (1 byte), belief and
-    attraction (8 bytes each), and three stocks (8 bytes each)."""
-    return 3 + members * (1 + 8 + 8) + 3 * 8
+    attraction (8 bytes each), and four stocks (8 bytes each)."""
+    return 3 + members * (1 + 8 + 8) + 4 * 8
 
 
 def result_bytes(runs: int, steps: int, members: int, keep_series: bool) -> int:
@@ -112,63 +112,107 @@ def combine(parts: list[Simulation]) -> Simulation:
                       first.steps, summary, series)
 
 
+class _Cells:
+    """The runs' parameter points: what is the same for every run of a point is computed
+    once per point (the equilibrium priors: shocks reach every run alike)."""
+
+    def __init__(self, cells: np.ndarray) -> None:
+        _, self.first, self.back = np.unique(cells, return_index=True, return_inverse=True)
+
+    def priors(self, committed) -> np.ndarray:
+        return dyn.equilibrium_priors(committed.take(self.first))[self.back]
+
+    def attractions(self, committed, prior, params):
+        start = dyn.initial_attractions(committed.take(self.first), prior[self.first], params)
+        return tuple(a[self.back] for a in start)
+
+
 def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, steps: int,
                     keep_series: bool):
     params = setup.params
     base = setup.base.take(cells)
     n, members = base.n, base.guarantor_ids
-    coordination = base.coordination_probability
-    stocks = dyn.initial_stocks(base)
-    alpha, beta = dyn.prior_beliefs(params, (run_ids.size, n))
-    # the same for every run of a cell: computed once per cell
-    unique, back = np.unique(cells, return_inverse=True)
-    start_attraction = dyn.initial_attraction(setup.base.take(unique), params)[back]
-    attraction = start_attraction.copy()
-    withdrawn = np.zeros((run_ids.size, n), dtype=bool)
-    cost_factor = np.ones((run_ids.size, n))
+    points = _Cells(cells)
+    persistence = dyn.type_persistence(params)
+    noise = params.decision_noise_share
+    commitments = dyn.Commitments.initial(base)
+    committed = dyn.committed_game(base, commitments)
+    prior = points.priors(committed)
+    attraction_h, attraction_a, experience = points.attractions(committed, prior, params)
+    honoured = np.zeros((run_ids.size, 2, n))
+    abstained = np.zeros((run_ids.size, 2, n))
+    stocks = dyn.Stocks.initial(base)
+    russia_latent = member_latent = None
     tally = dyn.Tally.empty(run_ids.size)
     series = dyn.Series() if keep_series else None
-    prior_alpha, prior_beta = dyn.prior_beliefs(params, (run_ids.size, n))
+    member_slots = slice(dyn.SLOT_FIRST_MEMBER, dyn.SLOT_FIRST_MEMBER + n)
+    noise_slots = slice(dyn.SLOT_FIRST_MEMBER + n, dyn.SLOT_FIRST_MEMBER + 2 * n)
 
     for t in range(steps):
-        for shock in (s for s in setup.shocks if s.step == t):
+        changed, restarted = False, []
+        for shock in setup.shocks_at(t):
             for i in dyn.shock_targets(shock.guarantor, members):
-                if shock.kind == "withdraw":
-                    withdrawn[:, i] = True
-                elif shock.kind == "cost_change":
-                    cost_factor[:, i] *= shock.factor
-                else:  # election
-                    alpha[:, i], beta[:, i] = prior_alpha[:, i], prior_beta[:, i]
-                    attraction[:, i] = start_attraction[:, i]
-        game = dyn.stage_game(base, stocks, cost_factor, withdrawn)
-        draws = dyn.uniforms(setup.key, run_ids, t, dyn.SLOT_FIRST_GUARANTOR + n)
-        belief = dyn.belief_means(alpha, beta, withdrawn)
-        escalated = draws[:, dyn.SLOT_RUSSIA] < dyn.escalation_probability(game, belief)
-        team = escalated & (draws[:, dyn.SLOT_TEAM] < coordination)
-        coordinated = np.zeros((run_ids.size, n))
+                if shock.kind in dyn.COMMITMENT_SHOCKS:
+                    dyn.change_commitment(commitments, shock, i)
+                    changed = True
+                elif shock.kind == "election":
+                    honoured[:, :, i] = 0.0
+                    abstained[:, :, i] = 0.0
+                    restarted.append(i)
+                else:  # belief
+                    honoured, abstained = dyn.add_evidence(honoured, abstained, i,
+                                                           shock.belief, shock.strength)
+        if changed:
+            committed = dyn.committed_game(base, commitments)
+            prior = points.priors(committed)
+        if restarted:
+            start = points.attractions(committed, prior, params)
+            for i in restarted:
+                attraction_h[:, i], attraction_a[:, i], experience[:, i] = (
+                    a[:, i] for a in start)
+
+        active = tally.active
+        draws = dyn.uniforms(setup.key, run_ids, t, dyn.slot_count(n))
+        russia_latent = dyn.advance_latent(russia_latent, draws[:, dyn.SLOT_RUSSIA_TYPE],
+                                           persistence)
+        member_latent = dyn.advance_latent(member_latent, draws[:, member_slots], persistence)
+        game = dyn.stage_game(committed, stocks)
+        belief = dyn.belief_means(prior, params, honoured, abstained, game, commitments.absent)
+        russia_type = dyn.type_value(russia_latent, game.russia_resolve_scale)
+        escalated = active & (dyn.escalation_gain(game, belief) - russia_type
+                              > dyn.tremble(draws[:, dyn.SLOT_RUSSIA_NOISE], noise,
+                                            game.russia_resolve_scale))
+        team = escalated & (draws[:, dyn.SLOT_TEAM] < game.coordination_probability)
+        coordinated_gain = np.zeros((run_ids.size, n))
         rows = np.flatnonzero(team)
         if rows.size:
-            coordinated[rows] = dyn.coordinated_probabilities(game.take(rows))
-        probability = np.where(team[:, None], coordinated,
-                               dyn.alone_probability(attraction, game.resolve_scale))
-        honours = draws[:, dyn.SLOT_FIRST_GUARANTOR:] < dyn.honour_probability(
-            probability, game.engaged, withdrawn)
-        actions = np.logical_and(honours, escalated[:, None]).astype(np.float64)
+            coordinated_gain[rows] = dyn.coordinated_gains(game.take(rows))
+        member_type = dyn.type_value(member_latent, game.resolve_scale)
+        member_noise = dyn.tremble(draws[:, noise_slots], noise, game.resolve_scale)
+        actions = dyn.respond(game.engaged, commitments.absent, team, escalated,
+                              coordinated_gain, attraction_h, attraction_a, member_type,
+                              member_noise)
         success = russia_success_probability(game, actions[:, None, :])[:, 0]
-        result = outcome(escalated, success, setup.defended_below)
-        decided_alone = (escalated & ~team).astype(np.float64)[:, None]
-        gains = dyn.honouring_gains(game, actions)
-        attraction = dyn.update_attraction(attraction, params, decided_alone, gains,
-                                           game.readiness_cost)
-        alpha, beta = dyn.update_beliefs(alpha, beta, params,
-                                         escalated.astype(np.float64)[:, None], actions,
-                                         base.troops_on_ground, withdrawn)
-        stocks = dyn.update_stocks(stocks, base, params, escalated, actions)
-        tally.add(t, escalated, result)
+        succeeded = draws[:, dyn.SLOT_SUCCESS] < success
+        result = dyn.round_outcome(escalated, success, setup.defended_below, active)
+        chose_h = np.where(escalated[:, None], actions > 0,
+                           dyn.ready_posture(attraction_h, attraction_a, member_type,
+                                             member_noise))
+        payoff_h, payoff_a = dyn.strategy_payoffs(game, actions, escalated)
+        attraction_h, attraction_a, experience = dyn.update_attractions(
+            attraction_h, attraction_a, experience, params, payoff_h, payoff_a, chose_h)
+        honoured, abstained = dyn.update_evidence(honoured, abstained, params, escalated,
+                                                  team, actions)
+        stocks = dyn.update_stocks(stocks, base, params, escalated, actions, game)
+        stocks, state = dyn.consequences(stocks, params, escalated, succeeded,
+                                         draws[:, dyn.SLOT_SETTLEMENT])
+        tally.add(t, active, escalated, result, state)
         if keep_series:
-            series.record(escalated, team, actions, result,
-                          dyn.belief_means(alpha, beta, withdrawn), attraction, stocks)
-    return tally.summary(steps), (series.arrays() if keep_series else None)
+            after = dyn.belief_means(prior, params, honoured, abstained, game,
+                                     commitments.absent)
+            series.record(escalated, team, actions, result, dyn.mixed_belief(game, after),
+                          attraction_h - attraction_a, stocks)
+    return tally.summary(params.round_months), (series.arrays() if keep_series else None)
 
 
 # ---------------------------------------------------------------------------------------
@@ -187,21 +231,32 @@ REFERENCES = ("deterrence documentation: docs/sweeps.md (archive files), docs/mo
 YES_NO = {"flag_values": np.array([0, 1], dtype=np.int8), "flag_meanings": "no yes",
           "units": "1"}
 
-#: CF attributes of each run summary. Shares and rounds are dimensionless (``units = 1``):
-#: a round is one crisis, not a length of time, so UDUNITS has no unit for it.
+#: CF attributes of each run summary. Shares and rounds are dimensionless (``units = 1``);
+#: a round lasts ``dynamics.round_months`` (the global attribute ``round_months``).
 SUMMARY_DESCRIPTIONS: dict[str, dict] = {
-    "escalation_frequency": {"long_name": "share of rounds in which Russia escalated",
-                             "units": "1"},
+    "escalation_frequency": {"long_name": "share of the run's rounds in which Russia "
+                                          "escalated", "units": "1",
+                             "comment": "rounds before the run ended"},
+    "escalations_per_year": {"long_name": "escalations per year of the run", "units": "year-1",
+                             "comment": "years before the run ended"},
     "abandoned_given_escalation": {
         "long_name": "share of escalations met by an insufficient response", "units": "1",
         "comment": "missing in a run without any escalation"},
-    "deterred_share": {"long_name": "share of rounds in which Russia refrained",
+    "deterred_share": {"long_name": "share of the run's rounds in which Russia refrained",
                        "units": "1"},
     "first_escalation": {
         "long_name": "round of the first escalation", "units": "1",
         "valid_min": np.int32(0),
         "comment": "crisis round, counted from 0; missing (code -1) in a run without "
                    "any escalation", "_FillValue": -1},
+    "end_state": {"long_name": "how the run ended", "units": "1",
+                  "flag_values": np.arange(len(dyn.END_STATES), dtype=np.int8),
+                  "flag_meanings": " ".join(dyn.END_STATES)},
+    "end_round": {
+        "long_name": "round in which the run ended (Ukraine defeated, or a settlement)",
+        "units": "1", "valid_min": np.int32(0),
+        "comment": "crisis round, counted from 0; missing (code -1) in a run still "
+                   "ongoing at the horizon", "_FillValue": -1},
 }
 
 
@@ -264,8 +319,6 @@ def simulation_dataset(sim, attrs: dict):
 
     import xarray as xr
 
-    from ..solve.equilibrium import REGIME_NAMES
-
     data = {name: cf_variable("run", values, SUMMARY_DESCRIPTIONS[name])
             for name, values in sim.summary.items()}
     coords = {"run": cf_variable("run", sim.run_ids, {
@@ -278,7 +331,7 @@ def simulation_dataset(sim, attrs: dict):
         run_round, per_guarantor = ("run", "round"), ("run", "round", "guarantor")
         capability = {"units": "1", "comment": "in USD bn (military expenditure and aid); "
                                                "UDUNITS has no currency, so units is 1"}
-        outcomes = REGIME_NAMES[:3]  # a round is never "mixed"
+        outcomes = dyn.OUTCOME_NAMES
         coords["round"] = cf_variable("round", np.arange(sim.steps), {
             "long_name": "crisis round, counted from 0", "units": "1"}, coordinate=True)
         data.update({
@@ -297,7 +350,8 @@ def simulation_dataset(sim, attrs: dict):
                 "long_name": "Russia's belief that the guarantor honours, after the round's "
                              "learning", "units": "1"}),
             "attraction": cf_variable(per_guarantor, s["attraction"], {
-                "long_name": "the guarantor's attraction of honouring (experience-weighted)",
+                "long_name": "the guarantor's attraction of being ready to honour less that "
+                             "of not (experience-weighted attraction)",
                 "units": "1", "comment": "in the guarantor's utility units"}),
             "ukraine_capability": cf_variable(run_round, s["stocks"][..., 0], {
                 "long_name": "Ukraine's capability in the denial contest, USD bn",
@@ -307,6 +361,8 @@ def simulation_dataset(sim, attrs: dict):
                 **capability}),
             "sanctions_stock": cf_variable(run_round, s["stocks"][..., 2], {
                 "long_name": "accumulated sanctions stock", "units": "1"}),
+            "war_aims_achieved": cf_variable(run_round, s["stocks"][..., 3], {
+                "long_name": "share of its war aims Russia has achieved", "units": "1"}),
         })
     created = datetime.now(UTC).isoformat(timespec="seconds")
     cf = global_attributes("Repeated crisis simulation",

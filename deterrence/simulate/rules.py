@@ -1,86 +1,63 @@
-r"""Rules of the repeated crisis: how agents choose and learn, how stocks evolve.
+r"""Rules of the repeated crisis: types, choices, beliefs, learning, stocks, consequences.
 
 The only home of the simulation rules. Both engines call these functions — the Mesa model
 (:mod:`deterrence.simulate.mesa_model`) with arrays of one run, the vectorised engine
-(:mod:`deterrence.simulate.engine`) with arrays of many — so both evaluate the same expressions in
-the same order. Arrays have the run axis first; per-member arrays are (R, n). Payoffs and
-expectations are those of :mod:`deterrence.game.payoffs`, the equilibria those of
-:mod:`deterrence.solve.equilibrium`; nothing here enumerates the 2^n response profiles.
-``Lambda`` is the logistic cdf (:func:`deterrence.solve.equilibrium.logistic`).
+(:mod:`deterrence.simulate.engine`) with arrays of many — so both evaluate the same
+expressions in the same order. Arrays have the run axis first; per-member arrays are
+(R, n). Payoffs and expectations are those of :mod:`deterrence.game.payoffs`, the
+equilibria those of :mod:`deterrence.solve.equilibrium`; nothing here enumerates the 2^n
+response profiles. docs/model.md §4 states the equations; in short, one round t:
 
-One round t:
+1. *Shocks* scheduled for t change the commitments (:class:`Commitments`): a member
+   leaves, deploys or recalls troops, its honouring cost or bindingness changes, an
+   election resets what is known about it, or Russia receives evidence about it. Whenever
+   the commitments change, Russia's prior about each member is re-read from them: the
+   member's honouring probability in the crisis game's equilibrium (deciding alone, and
+   coordinating) under today's commitments (:func:`equilibrium_priors`).
+2. *Types.* Russia's private value of war ``theta_R`` and each member's private cost of
+   honouring ``theta_i`` persist over the run and drift: a latent standard normal
+   ``z <- rho z + sqrt(1 - rho^2) xi`` (``rho`` from ``type_half_life_years``), mapped to
+   the crisis game's logistic distribution, ``theta = sigma logit(Phi(z))``. Every round's
+   type thus has exactly the distribution of the one-shot game.
+3. *Russia* escalates iff ``V - U_R(refrain) - theta_R > epsilon_R``, where ``V = p
+   V(b_c) + (1 - p) V(b_a)`` is its expected payoff of war against members honouring
+   independently with its belief means ``b_c`` (the members coordinate, probability
+   ``p``) and ``b_a`` (they decide alone), and ``epsilon`` a tremble of scale
+   ``decision_noise_share * sigma`` (none by default).
+4. *Response.* With probability ``p`` the members coordinate: member i honours iff
+   ``G_i(q_c) - theta_i > epsilon_i``, ``q_c`` the coordinated equilibrium of today's
+   game. Otherwise it decides alone on its learned attraction: iff ``A_i^h - A_i^a -
+   theta_i > epsilon_i``. An engaged member (troops on the ground) honours, an absent one
+   (withdrawn) abstains.
+5. *Outcome.* The offensive succeeds with probability ``P(a)`` of the realised profile.
+   A success moves Russia's status quo ``war_aims_gain_per_success`` of the way to its war
+   aims and takes that share of Ukraine's capability; Ukraine is defeated once the share
+   of the war aims achieved reaches ``defeat_at_war_aims_share``; a failure ends in a
+   settlement with probability ``settlement_probability_after_failure``. Defeat and
+   settlement end the run.
+6. *Learning.* Russia's evidence (pseudo-counts of honouring and abstaining, per member
+   and per branch) shrinks by ``belief_memory`` and, in a round with escalation, gains the
+   responses it saw in the branch played (Bayes' rule for a Beta prior). Members learn by
+   experience-weighted attraction exactly as Camerer & Ho (1999) define it
+   (:func:`update_attractions`), their strategies being "be ready to honour" (which costs
+   ``readiness_cost`` every round) and "not".
+7. *Stocks*: capabilities and the sanctions stock (:func:`update_stocks`).
 
-1. *Stage game.* The crisis game of :mod:`deterrence.game.payoffs` with today's stocks
-   (Ukraine's capability ``M_U(t)``, Russia's ``m(t)``) and honouring costs
-   ``h_i f_i(t)`` (``f_i`` the product of the cost shocks that reached member i). A member
-   that has withdrawn has left: its troops leave (``troops_on_ground = 0``: it is no longer
-   engaged) and its response would add nothing (its capability ``c_i``, decisive chance
-   ``beta_i``, sanctions weight ``w_i`` and escalation risk ``e_i`` are 0), so it is a
-   bystander that changes nothing, and it never honours. Russia's provocation cost stays
-   the base game's.
-2. *Russia* holds Beta beliefs ``(alpha_i, beta_i)`` that member i honours, with mean
-   ``b_i = alpha_i / (alpha_i + beta_i)`` (0 for a member that has withdrawn; an engaged
-   member honours with 1 whatever the belief). Against members honouring independently
-   with ``b`` its expected payoff of escalating is ``V = E_b[U_R(a)]``
-   (:func:`~deterrence.game.payoffs.russia_escalation_value`, exact to the quadrature's
-   proven bound), and it escalates with probability::
-
-       P(escalate) = Lambda((V - U_R(refrain)) / sigma_R)
-
-   ``sigma_R`` = ``russia.resolve_scale``: each round Russia draws a fresh private value of
-   war (its resolve type), logistic with scale ``sigma_R``, and escalates iff
-   ``V - U_R(refrain)`` exceeds it.
-3. *Response.* If Russia escalates, the members coordinate with probability ``p``
-   (``format.coordination_probability``, the 24-hour mechanism): member i then honours
-   with probability ``q_c,i``, the coordinated equilibrium of that round's stage game
-   (:func:`~deterrence.solve.equilibrium.equilibrium_set`, then
-   :func:`~deterrence.solve.equilibrium.select`), solved only in the runs that coordinate
-   this round. Otherwise member i decides alone and honours with probability::
-
-       q_i = Lambda(A_i / sigma_i)
-
-   ``A_i`` its attraction of honouring (below), ``sigma_i`` = its ``resolve_scale``. Either
-   way an engaged member honours (its garrison fights) and a withdrawn one abstains.
-4. *Outcome*: deterred (no escalation), defended (the realised profile's chance of success
-   ``P(a)`` is below ``analysis.defended_below_russia_success``) or abandoned.
-5. *Learning.* In a round with escalation Russia observes every member's response
-   (coordinated or not). Its evidence beyond the prior ``(alpha_0, beta_0) = (s_0 r_0,
-   s_0 (1 - r_0))`` (``s_0`` = ``belief_prior_strength``, ``r_0`` =
-   ``belief_prior_reliability``) shrinks by ``mu`` = ``belief_memory`` every round::
-
-       alpha_i <- alpha_0 + mu (alpha_i - alpha_0) + e a_i + kappa T_i
-       beta_i  <- beta_0  + mu (beta_i  - beta_0)  + e (1 - a_i)
-
-   ``e`` = 1 in a round with escalation, ``T_i`` = 1 for a member with troops stationed in
-   Ukraine that has not withdrawn, ``kappa`` = ``troop_signal_weight`` (a costly signal;
-   declarations count for nothing). Members reinforce (experience-weighted attraction with
-   full feedback, Camerer & Ho 1999)::
-
-       A_i <- A_i + (1 - m) [d (g_i - A_i) - rho_i]
-
-   ``m`` = ``attraction_memory``, ``rho_i`` = its ``readiness_cost`` (staying ready costs
-   every round, so untested readiness erodes), ``d`` = 1 in a round in which Russia
-   escalated and the members decided alone, and ``g_i = U_i(honour, a_-i) -
-   U_i(abstain, a_-i)`` at the realised profile (pure-profile payoffs). The start value
-   ``A_i(0) = G_i`` is member i's exact expected gain of honouring when the others honour
-   independently with ``r_0`` (:func:`~deterrence.game.payoffs.honouring_gain`).
-6. *Stocks.* Ukraine's capability returns towards its baseline and keeps part of the
-   response's capability; both sides lose ``war_damage`` of their capability in a round of
-   fighting; Russia regenerates towards a baseline lowered by the sanctions stock, which
-   grows with the sanctions imposed and decays (:func:`update_stocks`).
-
-Randomness is a pure function of (root key, run, round, slot): slot 0 is Russia's
-choice, slot 1 the coordination, slot 2 + i member i's response (coordinated or alone).
+Randomness is a pure function of (root key, run, round, slot) (:func:`uniforms`): slot 0
+Russia's type innovation, 1 the coordination, 2 the offensive's success, 3 the settlement,
+4 Russia's tremble, ``5 + i`` member i's type innovation and ``5 + n + i`` its tremble.
 Each uniform is the SplitMix64 output (Steele, Lea & Flood 2014) for the counter
-``run * 2^28 + round * 2^8 + slot``, so a run's numbers depend neither on the engine nor on
-how runs are grouped.
+``run * 2^28 + round * 2^8 + slot``, so a run's numbers depend neither on the engine nor
+on how runs are grouped.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from scipy.special import log_ndtr, ndtri
 
 from ..game.config import DynamicsParameters, FormatSpec, Scenario, Shock
 from ..game.payoffs import (
@@ -88,20 +65,40 @@ from ..game.payoffs import (
     DETERRED,
     Game,
     build_game,
+    capability_with_troops,
     expectation,
     guarantor_payoffs,
     honouring_gain,
+    outcome,
     russia_escalation_value,
     russia_refrain_payoff,
 )
-from ..solve.equilibrium import CHUNK_CELLS, equilibrium_set, logistic, select
+from ..solve.equilibrium import CHUNK_CELLS, equilibrium_set, select
 
-SLOT_RUSSIA, SLOT_TEAM, SLOT_FIRST_GUARANTOR = 0, 1, 2
+SLOT_RUSSIA_TYPE, SLOT_TEAM, SLOT_SUCCESS, SLOT_SETTLEMENT, SLOT_RUSSIA_NOISE = range(5)
+SLOT_FIRST_MEMBER = 5
 MAX_RUNS, MAX_STEPS, MAX_SLOTS = 1 << 36, 1 << 20, 1 << 8
+#: Branches of Russia's evidence about a member: when the members decide alone, and when
+#: they coordinate.
+ALONE, COORDINATED = 0, 1
+#: How a run stands after a round.
+ONGOING, DEFEATED, SETTLED = 0, 1, 2
+END_STATES = ("ongoing", "defeated", "settled")
+#: Outcomes of a round: the crisis game's three, and "ended" for a round after the run
+#: ended.
+OUTCOME_NAMES = ("deterred", "defended", "abandoned", "ended")
+ENDED = 3
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
+#: Half the spacing of the uniforms: added to one, it lies strictly inside (0, 1), so its
+#: normal and logistic quantiles are finite.
+_HALF_STEP = 2.0 ** -54
+
+
+def slot_count(members: int) -> int:
+    return SLOT_FIRST_MEMBER + 2 * members
 
 
 def root_key(seed: int) -> int:
@@ -127,7 +124,86 @@ def uniforms(key: int, runs: np.ndarray, step: int, slots: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------
-# Stage game
+# Private types and trembles
+
+
+def type_persistence(params: DynamicsParameters) -> float:
+    """``rho``: the latent types' correlation from one round to the next, so that it is 1/2
+    over ``type_half_life_years``."""
+    return 0.5 ** (params.round_months / 12.0 / params.type_half_life_years)
+
+
+def normal_quantile(u: np.ndarray) -> np.ndarray:
+    return ndtri(u + _HALF_STEP)
+
+
+def advance_latent(latent: np.ndarray | None, u: np.ndarray, persistence: float):
+    """The latent standard normal types after this round's innovation (from uniforms
+    ``u``): drawn afresh in the first round (``latent`` None), else AR(1)."""
+    innovation = normal_quantile(u)
+    if latent is None:
+        return innovation
+    return persistence * latent + math.sqrt(1.0 - persistence * persistence) * innovation
+
+
+def type_value(latent: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``sigma logit(Phi(z))``: logistic with scale ``sigma`` for a standard normal z."""
+    return scale * (log_ndtr(latent) - log_ndtr(-latent))
+
+
+def tremble(u: np.ndarray, share: float, scale: np.ndarray) -> np.ndarray:
+    """A logistic tremble of scale ``share * scale`` (0 for share 0)."""
+    v = u + _HALF_STEP
+    return share * scale * (np.log(v) - np.log1p(-v))
+
+
+# ---------------------------------------------------------------------------------------
+# Commitments, the game of the day and stocks
+
+
+@dataclass
+class Commitments:
+    """What the shocks so far have made of each member's commitment, (R, n) arrays."""
+
+    troops: np.ndarray          # 1 where the member has troops in Ukraine
+    cost_factor: np.ndarray     # multiplies its honouring cost
+    rebound: np.ndarray         # bool: its bindingness was changed to ``bindingness``
+    bindingness: np.ndarray
+    absent: np.ndarray          # bool: it has withdrawn
+
+    @classmethod
+    def initial(cls, base: Game) -> Commitments:
+        shape = (base.cells, base.n)
+        return cls(base.troops_on_ground.copy(), np.ones(shape), np.zeros(shape, dtype=bool),
+                   np.zeros(shape), np.zeros(shape, dtype=bool))
+
+    def column(self, i: int) -> Commitments:
+        return Commitments(*(getattr(self, f)[:, i:i + 1] for f in self.__dataclass_fields__))
+
+    @classmethod
+    def joined(cls, columns: list[Commitments]) -> Commitments:
+        return cls(*(np.concatenate([getattr(c, f) for c in columns], axis=1)
+                     for f in cls.__dataclass_fields__))
+
+
+def committed_game(base: Game, c: Commitments) -> Game:
+    """The crisis game under today's commitments (before today's stocks). An absent member
+    is a bystander: it adds nothing, costs nothing, has no troops and no stake, so it
+    changes nothing for anyone."""
+    present = np.where(c.absent, 0.0, 1.0)
+    troops = c.troops * present
+    reneging = np.where(c.rebound, c.bindingness * base.audience_cost, base.reneging_cost)
+    added = capability_with_troops(base.prompt_capability, base.response_timeliness, troops)
+    return replace(base, troops_on_ground=troops,
+                   added_capability=added * present,
+                   decisive_probability=base.decisive_probability * present,
+                   sanctions_weight=base.sanctions_weight * present,
+                   escalation_probability=base.escalation_probability * present,
+                   stake=base.stake * present,
+                   honouring_cost=base.honouring_cost * c.cost_factor * present,
+                   reneging_cost=reneging * present,
+                   catastrophe_cost=base.catastrophe_cost * present,
+                   readiness_cost=base.readiness_cost * present)
 
 
 @dataclass
@@ -137,144 +213,42 @@ class Stocks:
     ukraine_capability: np.ndarray
     russia_capability: np.ndarray
     sanctions: np.ndarray
+    war_aims_achieved: np.ndarray  # share of Russia's war aims it has achieved
+
+    @classmethod
+    def initial(cls, base: Game) -> Stocks:
+        return cls(base.ukraine_capability.copy(), base.russia_capability.copy(),
+                   np.zeros(base.cells), np.zeros(base.cells))
+
+    def stacked(self) -> np.ndarray:
+        return np.stack([self.ukraine_capability, self.russia_capability, self.sanctions,
+                         self.war_aims_achieved], axis=1)
 
 
-def initial_stocks(base: Game) -> Stocks:
-    return Stocks(base.ukraine_capability.copy(), base.russia_capability.copy(),
-                  np.zeros(base.cells))
+STOCK_NAMES = ("ukraine_capability", "russia_capability", "sanctions_stock",
+               "war_aims_achieved")
 
 
-def stage_game(base: Game, stocks: Stocks, cost_factor: np.ndarray,
-               withdrawn: np.ndarray) -> Game:
-    """Today's crisis game: the base game with today's stocks and honouring costs; a
-    withdrawn member (``withdrawn`` (R, n) bool) is a bystander: no troops, and a response
-    that would add nothing."""
-    present = np.where(withdrawn, 0.0, 1.0)
-    # provocation_cost stays the base game's even when every garrison has left
-    return replace(base, ukraine_capability=stocks.ukraine_capability,
-                   russia_capability=stocks.russia_capability,
-                   honouring_cost=base.honouring_cost * cost_factor,
-                   troops_on_ground=base.troops_on_ground * present,
-                   added_capability=base.added_capability * present,
-                   decisive_probability=base.decisive_probability * present,
-                   sanctions_weight=base.sanctions_weight * present,
-                   escalation_probability=base.escalation_probability * present)
-
-
-# ---------------------------------------------------------------------------------------
-# Russia
-
-
-def belief_means(alpha: np.ndarray, beta: np.ndarray, withdrawn: np.ndarray) -> np.ndarray:
-    return np.where(withdrawn, 0.0, alpha / (alpha + beta))
-
-
-def escalation_probability(game: Game, honour_belief: np.ndarray) -> np.ndarray:
-    """``Lambda((V - U_R(refrain)) / sigma_R)``, ``V`` Russia's exact expected payoff of
-    escalating against members honouring independently with ``honour_belief`` (R, n)."""
-    value = russia_escalation_value(game, expectation(game, honour_belief))
-    return logistic((value - russia_refrain_payoff(game)) / game.russia_resolve_scale)
-
-
-def update_beliefs(alpha: np.ndarray, beta: np.ndarray, params: DynamicsParameters,
-                   observed: np.ndarray, actions: np.ndarray, troops: np.ndarray,
-                   withdrawn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Forget, then add this round's evidence. ``observed`` (R, 1): 1 where Russia escalated
-    and so saw every member's response."""
-    prior_alpha = params.belief_prior_strength * params.belief_prior_reliability
-    prior_beta = params.belief_prior_strength * (1.0 - params.belief_prior_reliability)
-    memory = params.belief_memory
-    present = 1.0 - withdrawn
-    alpha = (prior_alpha + memory * (alpha - prior_alpha) + observed * actions
-             + params.troop_signal_weight * troops * present)
-    beta = prior_beta + memory * (beta - prior_beta) + observed * (1.0 - actions)
-    return alpha, beta
-
-
-def prior_beliefs(params: DynamicsParameters, shape: tuple[int, ...]):
-    alpha = np.full(shape, params.belief_prior_strength * params.belief_prior_reliability)
-    beta = np.full(shape, params.belief_prior_strength * (1.0 - params.belief_prior_reliability))
-    return alpha, beta
-
-
-# ---------------------------------------------------------------------------------------
-# Members
-
-
-def initial_attraction(game: Game, params: DynamicsParameters) -> np.ndarray:
-    """A member's attraction of honouring before any crisis: its exact expected gain from
-    honouring when the others honour independently at the prior reliability: (C, n)."""
-    prior = np.full((game.cells, game.n), params.belief_prior_reliability)
-    return honouring_gain(game, expectation(game, prior))
-
-
-def alone_probability(attraction: np.ndarray, resolve_scale: np.ndarray) -> np.ndarray:
-    """``Lambda(A_i / sigma_i)``: a member deciding alone honours with this probability."""
-    return logistic(attraction / resolve_scale)
-
-
-def coordinated_probabilities(game: Game) -> np.ndarray:
-    """``q_c``: each member's probability of honouring in the coordinated equilibrium of
-    every cell of ``game`` (C, n), solved in chunks of at most ``CHUNK_CELLS`` cells (each
-    cell's equilibria depend on that cell alone)."""
-    parts = []
-    for start in range(0, game.cells, CHUNK_CELLS):
-        part = game.take(slice(start, start + CHUNK_CELLS))
-        parts.append(select(part, equilibrium_set(part)).q_coordinated)
-    return np.concatenate(parts) if parts else np.zeros((0, game.n))
-
-
-def honour_probability(probability: np.ndarray, engaged: np.ndarray,
-                       withdrawn: np.ndarray) -> np.ndarray:
-    """``probability`` with engaged members set to 1 (their garrison fights) and withdrawn
-    ones to 0."""
-    return np.where(withdrawn, 0.0, np.where(engaged, 1.0, probability))
-
-
-def honouring_gain_of(game: Game, actions: np.ndarray, i: int) -> np.ndarray:
-    """``U_i(honour, a_-i) - U_i(abstain, a_-i)`` at each run's profile ``actions`` (R, n)
-    for member i: shape (R,)."""
-    return honouring_gains(game, actions, [i])[:, 0]
-
-
-def honouring_gains(game: Game, actions: np.ndarray, which=None) -> np.ndarray:
-    """:func:`honouring_gain_of` for several members at once (default: all): (R, len).
-
-    Each profile's payoffs are computed element by element, so the numbers are the same
-    whether one member or all are asked for."""
-    which = list(range(game.n)) if which is None else list(which)
-    k = len(which)
-    if k == 0:
-        return np.zeros((game.cells, 0))
-    flipped = np.repeat(actions[:, None, :], 2 * k, axis=1)
-    rows = np.arange(k)
-    flipped[:, rows, which] = 1.0
-    flipped[:, k + rows, which] = 0.0
-    payoffs = guarantor_payoffs(game, flipped)  # (R, 2k, n)
-    return payoffs[:, rows, which] - payoffs[:, k + rows, which]
-
-
-def update_attraction(attraction: np.ndarray, params: DynamicsParameters,
-                      decided_alone: np.ndarray, gain: np.ndarray,
-                      readiness_cost: np.ndarray) -> np.ndarray:
-    """``A <- A + (1 - m) [d (g - A) - readiness]``, ``d`` (R, 1) = 1 where Russia escalated
-    and the members decided alone: experience moves the attraction towards the gain of
-    honouring, and staying ready costs every round, so untested readiness erodes."""
-    step = 1.0 - params.attraction_memory
-    return attraction + step * (decided_alone * (gain - attraction) - readiness_cost)
-
-
-# ---------------------------------------------------------------------------------------
-# Outcome and stocks
+def stage_game(committed: Game, stocks: Stocks) -> Game:
+    """Today's crisis game: the committed game with today's capabilities, and Russia's
+    status quo raised by the war aims it has achieved."""
+    achieved = stocks.war_aims_achieved
+    status_quo = ((1.0 - achieved) * committed.status_quo_value
+                  + achieved * committed.war_aims_value)
+    return replace(committed, ukraine_capability=stocks.ukraine_capability,
+                   russia_capability=stocks.russia_capability, status_quo_value=status_quo)
 
 
 def update_stocks(stocks: Stocks, base: Game, params: DynamicsParameters,
-                  escalated: np.ndarray, actions: np.ndarray) -> Stocks:
+                  escalated: np.ndarray, actions: np.ndarray, game: Game) -> Stocks:
+    """Capabilities and sanctions after the round (``game`` is today's: what honouring
+    added and imposed)."""
     fought = escalated.astype(np.float64)
-    added = (actions * base.added_capability).sum(axis=1)
-    sanctions_imposed = (actions * base.sanctions_weight).sum(axis=1)
+    added = (actions * game.added_capability).sum(axis=1)
+    sanctions_imposed = (actions * game.sanctions_weight).sum(axis=1)
     ukraine = stocks.ukraine_capability
-    ukraine = (ukraine + params.ukraine_recovery_rate * (base.ukraine_capability - ukraine)
+    baseline = base.ukraine_capability * (1.0 - stocks.war_aims_achieved)
+    ukraine = (ukraine + params.ukraine_recovery_rate * (baseline - ukraine)
                + fought * (params.aid_persistence * added - params.war_damage * ukraine))
     russia = stocks.russia_capability
     target = base.russia_capability * np.maximum(0.0, 1.0 - params.sanctions_drag
@@ -284,7 +258,154 @@ def update_stocks(stocks: Stocks, base: Game, params: DynamicsParameters,
     sanctions = (1.0 - params.sanctions_decay) * stocks.sanctions + fought * sanctions_imposed
     # a rate + war_damage of 1 (the most the schema allows) leaves (1 - rate - war_damage)
     # = 0 of the old capability, which rounding can take a hair below 0
-    return Stocks(np.maximum(ukraine, 0.0), np.maximum(russia, 0.0), sanctions)
+    return Stocks(np.maximum(ukraine, 0.0), np.maximum(russia, 0.0), sanctions,
+                  stocks.war_aims_achieved)
+
+
+def consequences(stocks: Stocks, params: DynamicsParameters, escalated: np.ndarray,
+                 succeeded: np.ndarray, settle_draw: np.ndarray) -> tuple[Stocks, np.ndarray]:
+    """A success achieves part of the war aims and takes that share of Ukraine's
+    capability; the run's state after the round (:data:`END_STATES` codes)."""
+    gain = params.war_aims_gain_per_success
+    won = escalated & succeeded
+    achieved = np.where(won, stocks.war_aims_achieved + gain * (1.0 - stocks.war_aims_achieved),
+                        stocks.war_aims_achieved)
+    ukraine = np.where(won, stocks.ukraine_capability * (1.0 - gain), stocks.ukraine_capability)
+    settled = escalated & ~succeeded & (settle_draw < params.settlement_probability_after_failure)
+    state = np.where(achieved >= params.defeat_at_war_aims_share, DEFEATED,
+                     np.where(settled, SETTLED, ONGOING)).astype(np.int8)
+    return replace(stocks, ukraine_capability=ukraine, war_aims_achieved=achieved), state
+
+
+# ---------------------------------------------------------------------------------------
+# Equilibrium priors
+
+
+def equilibrium_priors(game: Game) -> np.ndarray:
+    """Each member's honouring probability in the selected equilibria of ``game``, deciding
+    alone and coordinating: (C, 2, n) (:data:`ALONE`, :data:`COORDINATED`), solved in
+    chunks of at most ``CHUNK_CELLS`` cells (each cell's equilibria depend on it alone)."""
+    parts = []
+    for start in range(0, game.cells, CHUNK_CELLS):
+        part = game.take(slice(start, start + CHUNK_CELLS))
+        chosen = select(part, equilibrium_set(part))
+        parts.append(np.stack([chosen.q_alone, chosen.q_coordinated], axis=1))
+    return np.concatenate(parts) if parts else np.zeros((0, 2, game.n))
+
+
+def coordinated_gains(game: Game) -> np.ndarray:
+    """``G_i(q_c)``: each member's gain of honouring in the coordinated equilibrium of each
+    cell of ``game`` (C, n): a member coordinating honours iff its cost type is below it."""
+    q = equilibrium_priors(game)[:, COORDINATED]
+    return honouring_gain(game, expectation(game, q))
+
+
+# ---------------------------------------------------------------------------------------
+# Russia
+
+
+def belief_means(prior: np.ndarray, params: DynamicsParameters, honoured: np.ndarray,
+                 abstained: np.ndarray, game: Game, absent: np.ndarray) -> np.ndarray:
+    """Russia's Beta belief means (R, 2, n): ``(s_0 r + h) / (s_0 + h + f)``; 1 for an
+    engaged member (its garrison fights), 0 for an absent one."""
+    s0 = params.belief_prior_strength
+    mean = (s0 * prior + honoured) / (s0 + honoured + abstained)
+    mean = np.where(game.engaged[:, None, :], 1.0, mean)
+    return np.where(absent[:, None, :], 0.0, mean)
+
+
+def escalation_gain(game: Game, belief: np.ndarray) -> np.ndarray:
+    """``V - U_R(refrain)``, ``V = p V(b_c) + (1 - p) V(b_a)``: (R,)."""
+    alone = russia_escalation_value(game, expectation(game, belief[:, ALONE]))
+    p = game.coordination_probability
+    # without coordination the second term is 0 * (a finite value): skip computing it
+    together = (russia_escalation_value(game, expectation(game, belief[:, COORDINATED]))
+                if np.any(p > 0) else alone)
+    return p * together + (1.0 - p) * alone - russia_refrain_payoff(game)
+
+
+def update_evidence(honoured: np.ndarray, abstained: np.ndarray, params: DynamicsParameters,
+                    escalated: np.ndarray, team: np.ndarray, actions: np.ndarray):
+    """Forget, then add the responses seen in the branch played (rounds with escalation):
+    ``h <- mu h + e a``, ``f <- mu f + e (1 - a)``."""
+    mu = params.belief_memory
+    seen = np.stack([escalated & ~team, escalated & team], axis=1)[:, :, None]
+    a = actions[:, None, :]
+    return mu * honoured + seen * a, mu * abstained + seen * (1.0 - a)
+
+
+def add_evidence(honoured, abstained, i: int, belief: float, strength: float):
+    """A belief shock: ``strength`` pseudo-observations of member i at rate ``belief``."""
+    honoured, abstained = honoured.copy(), abstained.copy()
+    honoured[:, :, i] += strength * belief
+    abstained[:, :, i] += strength * (1.0 - belief)
+    return honoured, abstained
+
+
+# ---------------------------------------------------------------------------------------
+# Members
+
+
+def initial_attractions(game: Game, prior: np.ndarray, params: DynamicsParameters):
+    """EWA's start: ``A^h(0) = G_i(q_a)``, the member's expected gain of honouring in the
+    equilibrium played alone, ``A^a(0) = 0``, ``N(0)`` = ``initial_experience``."""
+    gain = honouring_gain(game, expectation(game, prior[:, ALONE]))
+    return gain, np.zeros_like(gain), np.full(gain.shape, params.initial_experience)
+
+
+def respond(engaged, absent, team: np.ndarray, escalated: np.ndarray, coordinated_gain,
+            attraction_h, attraction_a, member_type, noise) -> np.ndarray:
+    """Each member's action (R, n) float 0/1: honours iff its gain (coordinated: at the
+    coordinated equilibrium; alone: its attraction difference) less its cost type exceeds
+    its tremble; engaged members honour, absent ones abstain; 0 without escalation."""
+    gain = np.where(team[:, None], coordinated_gain, attraction_h - attraction_a)
+    ready = gain - member_type > noise
+    honours = np.where(absent, False, engaged | ready)
+    return np.logical_and(honours, escalated[:, None]).astype(np.float64)
+
+
+def ready_posture(attraction_h, attraction_a, member_type, noise) -> np.ndarray:
+    """Whether each member's policy is to honour (what it would do alone): (R, n) bool."""
+    return attraction_h - attraction_a - member_type > noise
+
+
+def strategy_payoffs(game: Game, actions: np.ndarray, escalated: np.ndarray, which=None):
+    """Each member's payoff of being ready to honour and of not, given the others' realised
+    actions, for members ``which`` (default all), (R, len) each: ``U_i(honour, a_-i) -
+    readiness_i`` and ``U_i(abstain, a_-i)`` in a round with escalation, ``-readiness_i``
+    and 0 without. Each profile's payoffs are computed element by element, so the numbers
+    are the same whether one member or all are asked for."""
+    which = list(range(game.n)) if which is None else list(which)
+    k = len(which)
+    if k == 0:
+        empty = np.zeros((game.cells, 0))
+        return empty, empty
+    rows = np.arange(k)
+    flipped = np.repeat(actions[:, None, :], 2 * k, axis=1)
+    flipped[:, rows, which] = 1.0
+    flipped[:, k + rows, which] = 0.0
+    payoffs = guarantor_payoffs(game, flipped)  # (R, 2k, n)
+    fought = escalated.astype(np.float64)[:, None]
+    honour = fought * payoffs[:, rows, which] - game.readiness_cost[:, which]
+    abstain = fought * payoffs[:, k + rows, which]
+    return honour, abstain
+
+
+def update_attractions(attraction_h, attraction_a, experience, params: DynamicsParameters,
+                       payoff_h, payoff_a, chose_h):
+    """Experience-weighted attraction (Camerer & Ho 1999, eqs. 2.1-2.2)::
+
+        N(t)   = rho N(t-1) + 1
+        A^j(t) = [phi N(t-1) A^j(t-1) + (delta + (1 - delta) I(j played)) pi^j(t)] / N(t)
+    """
+    phi, delta = params.attraction_decay, params.foregone_payoff_weight
+    new_experience = params.experience_decay * experience + 1.0
+    weight_h = np.where(chose_h, 1.0, delta)
+    weight_a = np.where(chose_h, delta, 1.0)
+    kept = phi * experience
+    attraction_h = (kept * attraction_h + weight_h * payoff_h) / new_experience
+    attraction_a = (kept * attraction_a + weight_a * payoff_a) / new_experience
+    return attraction_h, attraction_a, new_experience
 
 
 # ---------------------------------------------------------------------------------------
@@ -298,37 +419,75 @@ def shock_targets(guarantor: str, members: tuple[str, ...]) -> list[int]:
     return [members.index(guarantor)] if guarantor in members else []
 
 
+#: Shocks that change the commitments (and so Russia's prior).
+COMMITMENT_SHOCKS = {"withdraw", "deploy", "recall", "cost_change", "bindingness_change"}
+
+
+def change_commitment(c: Commitments, shock: Shock, i: int) -> None:
+    """Apply a commitment shock to member i, in place."""
+    if shock.kind == "withdraw":
+        c.absent[:, i] = True
+    elif shock.kind == "deploy":
+        c.troops[:, i] = 1.0
+    elif shock.kind == "recall":
+        c.troops[:, i] = 0.0
+    elif shock.kind == "cost_change":
+        c.cost_factor[:, i] *= shock.factor
+    else:  # bindingness_change
+        c.rebound[:, i] = True
+        c.bindingness[:, i] = shock.bindingness
+
+
 @dataclass
 class Tally:
     """Per-run counters from which the summaries are computed, shape (R,)."""
 
+    rounds: np.ndarray            # rounds played before the run ended
     escalations: np.ndarray
     abandoned: np.ndarray
     deterred: np.ndarray
     first_escalation: np.ndarray  # round of the first escalation, -1 if none
+    end_state: np.ndarray         # END_STATES code
+    end_round: np.ndarray         # round in which the run ended, -1 if it did not
 
     @classmethod
     def empty(cls, runs: int) -> Tally:
         zeros = np.zeros(runs, dtype=np.int64)
-        return cls(zeros, zeros.copy(), zeros.copy(), np.full(runs, -1, dtype=np.int64))
+        return cls(zeros, zeros.copy(), zeros.copy(), zeros.copy(),
+                   np.full(runs, -1, dtype=np.int64), np.zeros(runs, dtype=np.int8),
+                   np.full(runs, -1, dtype=np.int64))
 
-    def add(self, step: int, escalated: np.ndarray, result: np.ndarray) -> None:
+    @property
+    def active(self) -> np.ndarray:
+        return self.end_state == ONGOING
+
+    def add(self, step: int, active: np.ndarray, escalated: np.ndarray, result: np.ndarray,
+            state: np.ndarray) -> None:
+        self.rounds += active
         self.escalations += escalated
         self.abandoned += result == ABANDONED
-        self.deterred += result == DETERRED
+        self.deterred += active & (result == DETERRED)
         self.first_escalation = np.where((self.first_escalation < 0) & escalated, step,
                                          self.first_escalation)
+        ends = active & (state != ONGOING)
+        self.end_round = np.where(ends, step, self.end_round)
+        self.end_state = np.where(ends, state, self.end_state).astype(np.int8)
 
-    def summary(self, steps: int) -> dict[str, np.ndarray]:
-        """Long-run escalation frequency, P(abandoned | escalation) (NaN without any
-        escalation), share of rounds deterred, and the round of first escalation."""
+    def summary(self, round_months: float) -> dict[str, np.ndarray]:
+        """Per run: the shares of its rounds with escalation and deterred, escalations per
+        year, P(abandoned | escalation) (NaN without any escalation), the rounds of the
+        first escalation and of the end, and how it ended."""
         with np.errstate(invalid="ignore", divide="ignore"):
             abandoned_share = np.where(self.escalations > 0,
                                        self.abandoned / self.escalations, np.nan)
-        return {"escalation_frequency": self.escalations / steps,
+        years = self.rounds * (round_months / 12.0)
+        return {"escalation_frequency": self.escalations / self.rounds,
+                "escalations_per_year": self.escalations / years,
                 "abandoned_given_escalation": abandoned_share,
-                "deterred_share": self.deterred / steps,
-                "first_escalation": self.first_escalation}
+                "deterred_share": self.deterred / self.rounds,
+                "first_escalation": self.first_escalation,
+                "end_state": self.end_state,
+                "end_round": self.end_round}
 
 
 def hazard_of_first_escalation(first_escalation: np.ndarray, steps: int) -> np.ndarray:
@@ -348,7 +507,7 @@ def hazard_of_first_escalation(first_escalation: np.ndarray, steps: int) -> np.n
 class Setup:
     """Everything a run needs besides its index: shared by both engines."""
 
-    base: Game                     # one cell per run
+    base: Game                     # one cell per parameter point
     params: DynamicsParameters
     shocks: tuple[Shock, ...]
     defended_below: float
@@ -361,6 +520,9 @@ class Setup:
                    defended_below=scenario.analysis.defended_below_russia_success,
                    key=root_key(scenario.seed if seed is None else seed))
 
+    def shocks_at(self, step: int) -> list[Shock]:
+        return [s for s in self.shocks if s.step == step]
+
 
 @dataclass
 class Series:
@@ -371,10 +533,10 @@ class Series:
     actions: list[np.ndarray] = field(default_factory=list)        # (R, n) int8
     outcome: list[np.ndarray] = field(default_factory=list)        # (R,) int8
     belief: list[np.ndarray] = field(default_factory=list)         # (R, n) Russia's b_i
-    attraction: list[np.ndarray] = field(default_factory=list)     # (R, n)
-    stocks: list[np.ndarray] = field(default_factory=list)         # (R, 3)
+    attraction: list[np.ndarray] = field(default_factory=list)     # (R, n) A^h - A^a
+    stocks: list[np.ndarray] = field(default_factory=list)         # (R, 4)
 
-    def record(self, escalated, team, actions, result, belief, attraction, stocks):
+    def record(self, escalated, team, actions, result, belief, attraction, stocks: Stocks):
         """Append copies: the caller may change its arrays in place afterwards."""
         self.escalated.append(escalated.copy())
         self.team.append(team.copy())
@@ -382,11 +544,20 @@ class Series:
         self.outcome.append(result.copy())
         self.belief.append(belief.copy())
         self.attraction.append(attraction.copy())
-        self.stocks.append(np.stack([stocks.ukraine_capability, stocks.russia_capability,
-                                     stocks.sanctions], axis=1))
+        self.stocks.append(stocks.stacked())
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Each record stacked with the step as axis 1: (R, T, ...)."""
         return {name: np.stack(getattr(self, name), axis=1) for name in self.__dataclass_fields__}
 
 
+def round_outcome(escalated, success_probability, defended_below, active) -> np.ndarray:
+    """The round's :data:`OUTCOME_NAMES` code: the crisis game's outcome, or ended."""
+    return np.where(active, outcome(escalated, success_probability, defended_below),
+                    ENDED).astype(np.int8)
+
+
+def mixed_belief(game: Game, belief: np.ndarray) -> np.ndarray:
+    """Russia's belief that each member honours, over both branches: (R, n)."""
+    p = game.coordination_probability[:, None]
+    return p * belief[:, COORDINATED] + (1.0 - p) * belief[:, ALONE]
