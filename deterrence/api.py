@@ -41,7 +41,7 @@ from .game.config import (
 )
 from .game.payoffs import build_game, parameter_paths
 from .simulate.engine import SUMMARY_DESCRIPTIONS, simulation_dataset
-from .simulate.rules import hazard_of_first_escalation
+from .simulate.rules import END_STATES, hazard_of_first_escalation
 from .solve.equilibrium import (
     CREDIBILITY_VARIABLE,
     MAP_VARIABLES,
@@ -52,13 +52,13 @@ from .solve.equilibrium import (
 )
 from .sweep.datasets import (
     CREDIBILITY,
+    QUANTITY_OUTPUTS,
     credibility_values,
     decode_flags,
     dim_name,
     parameter_attributes,
     parameter_path,
 )
-from .sweep.datasets import OUTPUTS as SIMULATED_OUTPUTS
 from .sweep.datasets import solve as solve_points
 from .sweep.design import DEFAULT_SAMPLES
 from .sweep.design import OUTPUTS as SENSITIVITY_OUTPUTS
@@ -68,9 +68,9 @@ from .sweep.spec import Plan, SweepSpec, load_plan, resolve
 __all__ = [
     # names re-exported from the layers below, for the faces and for notebooks
     "COMPARED_OUTCOMES", "CREDIBILITY_VARIABLE", "DASHBOARD_APP", "DEFAULT_SAMPLES",
-    "EXECUTORS", "FORMATS_DIR", "INDICES", "INDICES_FILE", "MAP_VARIABLES", "REGIME_COLOURS",
-    "REGIME_NAMES", "SCENARIOS_DIR", "SUMMARY_DESCRIPTIONS", "SWEEPS_DIR", "ArchiveError",
-    "ConfigError",
+    "END_STATES", "EXECUTORS", "FORMATS_DIR", "INDICES", "INDICES_FILE", "MAP_VARIABLES",
+    "REGIME_COLOURS", "REGIME_NAMES", "SCENARIOS_DIR", "SUMMARY_DESCRIPTIONS", "SWEEPS_DIR",
+    "ArchiveError", "ConfigError",
     "MissingExtra", "Plan", "SweepSpec", "check_new_folder", "compare_formats",
     "decode_flags", "dim_name",
     "hazard_of_first_escalation", "load_catalogue", "load_plan", "load_scenario", "locate",
@@ -94,7 +94,7 @@ except metadata.PackageNotFoundError:  # a source tree on sys.path, never instal
 
 ENGINES = ("vector", "mesa")
 #: What :func:`discover` can look at: a simulated summary, or the exact regime.
-DISCOVERY_OUTCOMES = (*SIMULATED_OUTPUTS, REGIME_OUTCOME)
+DISCOVERY_OUTCOMES = (*QUANTITY_OUTPUTS, REGIME_OUTCOME)
 
 
 @dataclass(frozen=True)
@@ -205,10 +205,11 @@ def solve_map(scenario: Scenario | str | Path, format_id: str,
 
 
 def simulate_scenario(scenario: Scenario | str | Path, format_id: str | None = None,
-                      engine: str = "vector", runs: int = 100, steps: int = 200,
+                      engine: str = "vector", runs: int = 100, steps: int | None = None,
                       seed: int | None = None, keep_series: bool = False,
                       formats_dir: str | Path = FORMATS_DIR, progress=None):
-    """Simulate ``runs`` repeated crises under one format (default: the scenario's).
+    """Simulate ``runs`` repeated crises under one format (default: the scenario's), each
+    of ``steps`` rounds (default: the scenario's ``dynamics.horizon_rounds``).
 
     Both engines give the same numbers for the same seed. ``progress``, if given, is
     called with 0 once the arguments are checked, then with the number of runs finished
@@ -228,6 +229,7 @@ def simulate_scenario(scenario: Scenario | str | Path, format_id: str | None = N
         raise ConfigError(f"engine = {engine!r}: allowed: {', '.join(ENGINES)}")
     if not 1 <= runs < MAX_RUNS:
         raise ConfigError(f"runs = {runs!r}: must be between 1 and {MAX_RUNS - 1}")
+    steps = scenario.dynamics.horizon_rounds if steps is None else steps
     if not 1 <= steps <= MAX_STEPS:
         raise ConfigError(f"steps = {steps!r}: must be between 1 and {MAX_STEPS}")
     if seed is not None and not 0 <= seed <= MAX_SEED:

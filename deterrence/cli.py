@@ -341,7 +341,8 @@ def run(
     engine: Annotated[Literal[api.ENGINES], typer.Option(
         help="vector (fast) or mesa (reference).")] = "vector",
     runs: Annotated[int, typer.Option(help="Number of runs.")] = 100,
-    steps: Annotated[int, typer.Option(help="Crisis rounds per run.")] = 200,
+    steps: Annotated[int | None, typer.Option(
+        help="Crisis rounds per run (default: the scenario's dynamics.horizon_rounds).")] = None,
     seed: Annotated[int | None, typer.Option(help="Root seed (default: the scenario's).")] = None,
     out_dir: Annotated[Path | None, typer.Option(
         "--out", help="New folder for per-round data (simulation.nc) and the config.")] = None,
@@ -361,15 +362,22 @@ def run(
     except ConfigError as exc:
         _fail(str(exc))
     used_seed = loaded.seed if seed is None else seed
+    steps = sim.steps
+    codes = ("first_escalation", "end_state", "end_round")
     stats = {name: _mean_ci(values) for name, values in sim.summary.items()
-             if name != "first_escalation"}
+             if name not in codes}
     first = sim.summary["first_escalation"]
     hazard = api.hazard_of_first_escalation(first, steps)
+    months = loaded.dynamics.round_months
+    ends = sim.summary["end_state"]
     report = {"scenario": str(scenario), "format": used_format, "engine": engine,
-              "runs": runs, "steps": steps, "seed": used_seed, "summary": stats,
+              "runs": runs, "steps": steps, "round_months": months, "seed": used_seed,
+              "summary": stats,
               "runs_with_an_escalation": int((first >= 0).sum()),
               "median_first_escalation": (float(np.median(first[first >= 0]))
                                           if (first >= 0).any() else None),
+              "end_states": {name: int((ends == k).sum())
+                             for k, name in enumerate(api.END_STATES)},
               "hazard_first_10_rounds": [None if np.isnan(h) else float(h)
                                          for h in hazard[:10]]}
     if out_dir is not None:
@@ -380,8 +388,8 @@ def run(
     if as_json:
         _print_json(report)
         return
-    _say((used_format, "bold"), f", {runs} runs x {steps} rounds, {engine} engine, "
-         f"seed {used_seed}")
+    _say((used_format, "bold"), f", {runs} runs x {steps} rounds of {months:g} month(s), "
+         f"{engine} engine, seed {used_seed}")
     table = Table("per run", "mean", "95% CI", "runs counted", box=None, header_style="bold")
     for name, st in stats.items():
         table.add_row(name.replace("_", " "), _number(st["mean"], ".4f"),
@@ -390,7 +398,10 @@ def run(
     out.print(table)
     median = report["median_first_escalation"]
     _say(f"runs with an escalation: {report['runs_with_an_escalation']} of {runs}; median "
-         f"first escalation: {'none' if median is None else f'round {median:g}'}")
+         f"first escalation (among them): "
+         f"{'none' if median is None else f'round {median:g}'}")
+    _say("how the runs ended: " + ", ".join(f"{name} {count}" for name, count
+                                            in report["end_states"].items()))
     if out_dir is not None:
         _say(f"per-round data: {report['out']}/simulation.nc")
 

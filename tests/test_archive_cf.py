@@ -122,7 +122,7 @@ def test_a_single_simulation_file_follows_them_too(tmp_path):
     out = api.write_simulation(tmp_path / "run", dataset, {})
     check_cf(out / "simulation.nc")
     with netCDF4.Dataset(out / "simulation.nc") as nc:
-        assert nc["outcome"].flag_meanings == "deterred defended abandoned"
+        assert nc["outcome"].flag_meanings == "deterred defended abandoned ended"
         assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00 deterrence ", nc.history)
 
 

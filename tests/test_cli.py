@@ -533,8 +533,9 @@ def test_usage_errors_exit_2_with_the_usage_text(args, needle):
     ("sensitivity", "--method", ("sobol", "morris")),
     ("sensitivity", "--output", ("escalation_frequency", "abandoned_frequency",
                                  "regime_deterred", "escalation_probability")),
-    ("discover", "--outcome", ("escalation_frequency", "abandoned_given_escalation",
-                               "deterred_share", "first_escalation", "regime_not_deterred")),
+    ("discover", "--outcome", ("escalation_frequency", "escalations_per_year",
+                               "abandoned_given_escalation", "deterred_share",
+                               "first_escalation", "end_round", "regime_not_deterred")),
 ])
 def test_choices_are_listed_in_help_and_others_refused(command, option, allowed):
     runner = CliRunner()

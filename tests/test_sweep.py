@@ -79,8 +79,10 @@ def run_api(sweep_file: Path, target: Path, executor=None, name: str = "inproces
 
 
 def as_read(name: str, summary):
-    """A run's summary as an archive holds it: no first escalation (-1) is missing (NaN)."""
-    return np.nan if name == "first_escalation" and summary == -1 else summary
+    """A run's summary as an archive holds it: a missing code (-1: no escalation, no end)
+    is NaN."""
+    missing = "_FillValue" in datasets.SUMMARY_DESCRIPTIONS[name]
+    return np.nan if missing and summary == -1 else summary
 
 
 def sha256(path: Path) -> str:

@@ -21,8 +21,12 @@ from ..solve.equilibrium import CREDIBILITY_VARIABLE, MAP_VARIABLES
 if TYPE_CHECKING:
     from .spec import Plan
 
-OUTPUTS = ("escalation_frequency", "abandoned_given_escalation", "deterred_share",
-           "first_escalation")
+#: The simulated per-run summaries a sweep keeps
+#: (:data:`~deterrence.simulate.engine.SUMMARY_DESCRIPTIONS`).
+OUTPUTS = tuple(SUMMARY_DESCRIPTIONS)
+#: The summaries that are quantities (not codes): what scenario discovery can threshold.
+QUANTITY_OUTPUTS = tuple(name for name in OUTPUTS
+                         if "flag_values" not in SUMMARY_DESCRIPTIONS[name])
 #: The exact solver's per-point outputs (:data:`~deterrence.solve.equilibrium.MAP_VARIABLES`),
 #: besides ``credibility``, which has a guarantor dimension too.
 EXACT_OUTPUTS = tuple(MAP_VARIABLES)
