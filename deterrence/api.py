@@ -58,7 +58,7 @@ from .sweep.datasets import (
     parameter_attributes,
     parameter_path,
 )
-from .sweep.datasets import OUTPUTS as SIMULATED_OUTPUTS
+from .sweep.datasets import MEAN_OUTPUTS as SIMULATED_OUTPUTS
 from .sweep.datasets import solve as solve_points
 from .sweep.design import DEFAULT_SAMPLES
 from .sweep.design import OUTPUTS as SENSITIVITY_OUTPUTS

@@ -183,9 +183,9 @@ def find_failure_box(sim, exact, format_id: str, outcome: str = "escalation_freq
     are left out.
     """
     from ..solve.equilibrium import REGIME_NAMES
-    from ..sweep.datasets import OUTPUTS
+    from ..sweep.datasets import MEAN_OUTPUTS
 
-    allowed = (*OUTPUTS, REGIME_OUTCOME)
+    allowed = (*MEAN_OUTPUTS, REGIME_OUTCOME)
     if outcome not in allowed:
         raise ValueError(f"outcome = {outcome!r}: allowed: {', '.join(allowed)}")
     if outcome == REGIME_OUTCOME:

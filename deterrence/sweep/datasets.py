@@ -21,8 +21,15 @@ from ..solve.equilibrium import CREDIBILITY_VARIABLE, MAP_VARIABLES
 if TYPE_CHECKING:
     from .spec import Plan
 
-OUTPUTS = ("escalation_frequency", "abandoned_given_escalation", "deterred_share",
-           "first_escalation")
+#: The per-run summaries that are numbers to average over replicates (what scenario
+#: discovery and the maps read).
+MEAN_OUTPUTS = ("escalation_frequency", "abandoned_given_escalation", "deterred_share",
+                "first_escalation")
+#: How and when each run ended: a code and a round, counted rather than averaged (the
+#: end-state shares of :mod:`deterrence.analysis.stability`).
+END_OUTPUTS = ("end_state", "end_round")
+#: Every per-run summary a sweep stores.
+OUTPUTS = (*MEAN_OUTPUTS, *END_OUTPUTS)
 #: The exact solver's per-point outputs (:data:`~deterrence.solve.equilibrium.MAP_VARIABLES`),
 #: besides ``credibility``, which has a guarantor dimension too.
 EXACT_OUTPUTS = tuple(MAP_VARIABLES)
@@ -209,7 +216,8 @@ def simulated_dataset(plan: Plan, summaries: dict[str, np.ndarray]):
            for name in OUTPUTS}
     return xr.Dataset(sim, coords={**_labels(plan, True), **coords},
                       attrs=_attributes(plan, "simulated summaries per format, point and "
-                                        "replicate", "simulated_dataset", steps=spec.steps))
+                                        "replicate", "simulated_dataset", steps=spec.steps,
+                                        round_months=plan.scenario.dynamics.round_months))
 
 
 def sensitivity_dataset(plan: Plan, summaries: dict[str, np.ndarray]):
