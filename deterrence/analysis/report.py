@@ -35,7 +35,7 @@ from ..solve.equilibrium import REGIME_NAMES  # noqa: E402
 from ..sweep.datasets import dim_name  # noqa: E402
 from ..sweep.spec import Plan  # noqa: E402
 from .palette import OKABE_ITO, REGIME_COLOURS  # noqa: E402
-from .stability import MONTHS_PER_YEAR, stability  # noqa: E402
+from .stability import stability  # noqa: E402
 from .stats import mean_ci, paired_difference  # noqa: E402
 
 # the regimes in their colours (analysis/palette.py, Okabe & Ito 2008)
@@ -372,7 +372,7 @@ def _stability(a: Archive) -> dict[str, Any]:
         else []
     coords = [np.asarray(a.sim[d].values) for d in dims]
     formats = list(a.plan.formats)
-    horizon = a.plan.spec.steps * float(st.attrs["round_months"]) / MONTHS_PER_YEAR
+    horizon = float(st.attrs["horizon_years"])
     rows = []
     for fid in formats:
         years = _flat(st, "erosion_years", fid)

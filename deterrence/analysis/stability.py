@@ -243,4 +243,5 @@ def stability(sim, steps: int | None = None, round_months: float | None = None,
               if set(coord.dims) <= set(dims)}
     return xr.Dataset(data, coords=coords, attrs={
         "title": "erosion time and end-state shares per format and point",
-        "steps": steps, "round_months": round_months, "confidence": confidence})
+        "steps": steps, "round_months": round_months, "horizon_years": steps * years,
+        "confidence": confidence})
