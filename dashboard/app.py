@@ -402,10 +402,24 @@ def simulated_view(sim, axes: list[str]) -> None:
                                                               domain=[0, 1]))))
         st.markdown(f"**{label}**, mean over replicates")
         grid_of(charts)
+    stability = api.stability_dataset(sim)
+    horizon = float(stability.attrs["horizon_years"])
+    charts = []
+    for fmt in sim["format"].values:
+        frame = map_frame(stability, "erosion_years", fmt, axes)
+        charts.append(heatmap(frame, "erosion_years", str(fmt), axes, alt.Color(
+            "erosion_years:Q", title="years",
+            scale=alt.Scale(scheme="viridis", domain=[0, horizon]))))
+    st.markdown("**Erosion time**: median years until the first escalation")
+    grid_of(charts)
     st.caption("How to read this: the agent-based simulations (vectorised engine; learning "
                "Russia and guarantors, evolving stocks, the scenario's shocks). Compare with "
                "the exact maps: where they differ, learning has not reached the equilibrium "
-               "(see docs/model.md §4).")
+               "(see docs/model.md §4). The erosion time is the Kaplan-Meier median of the "
+               "time until the first escalation, every run starting deterred, on one scale "
+               "from 0 to the horizon; a blank square: not reached (more than half the runs "
+               "never escalated). docs/analysis.md#erosion-time-and-end-states defines it; "
+               "deterrence.stability_table gives its interval and the end-state shares.")
 
 
 def compare_view(sim, axes: list[str]) -> None:

@@ -34,7 +34,8 @@ __all__ = [
     "compare_formats", "discover", "label_categories", "load_archive", "load_catalogue",
     "load_format", "load_plan", "load_scenario", "parameter_paths", "plot_categories",
     "run_sweep", "sensitivity", "significance_counts", "simulate_runs", "simulate_scenario",
-    "solve_cell", "solve_formats", "solve_grid", "solve_map", "solve_table", "sweep_dataset",
+    "solve_cell", "solve_formats", "solve_grid", "solve_map", "solve_table", "stability_table",
+    "sweep_dataset",
     "sweep_plan", "verify", "with_parameters", "write_report",
     "__version__",
 ]

@@ -18,6 +18,7 @@ from .analysis.compare import COMPARED_OUTCOMES, compare_formats, significance_c
 from .analysis.discovery import REGIME_OUTCOME
 from .analysis.palette import REGIME_COLOURS, colours_of
 from .analysis.sensitivity import INDICES
+from .analysis.stability import STABILITY_VARIABLES
 from .analysis.stats import mean_ci, paired_difference
 from .archive.manifest import ArchiveError
 from .archive.read import INDICES_FILE
@@ -69,8 +70,8 @@ __all__ = [
     # names re-exported from the layers below, for the faces and for notebooks
     "COMPARED_OUTCOMES", "CREDIBILITY_VARIABLE", "DASHBOARD_APP", "DEFAULT_SAMPLES",
     "END_STATES", "EXECUTORS", "FORMATS_DIR", "INDICES", "INDICES_FILE", "MAP_VARIABLES",
-    "REGIME_COLOURS", "REGIME_NAMES", "SCENARIOS_DIR", "SUMMARY_DESCRIPTIONS", "SWEEPS_DIR",
-    "ArchiveError", "ConfigError",
+    "REGIME_COLOURS", "REGIME_NAMES", "SCENARIOS_DIR", "STABILITY_VARIABLES",
+    "SUMMARY_DESCRIPTIONS", "SWEEPS_DIR", "ArchiveError", "ConfigError",
     "MissingExtra", "Plan", "SweepSpec", "check_new_folder", "compare_formats",
     "decode_flags", "dim_name",
     "hazard_of_first_escalation", "load_catalogue", "load_plan", "load_scenario", "locate",
@@ -80,7 +81,8 @@ __all__ = [
     # the operations defined here
     "DISCOVERY_OUTCOMES", "ENGINES", "EQUILIBRIUM_COLUMNS", "FORMAT_COLUMNS",
     "FormatResult", "discover", "exact_dataset", "load_archive", "plan_run", "run_sweep",
-    "simulate_scenario", "solve_formats", "solve_map", "verify", "write_report",
+    "simulate_scenario", "solve_formats", "solve_map", "stability_dataset",
+    "stability_table", "verify", "write_report",
     "write_simulation",
     # for notebooks: changed parameters, tables and labelled arrays in memory
     "label_categories", "plot_categories", "sensitivity", "simulate_runs", "solve_table",
@@ -347,6 +349,33 @@ def discover(archive, format_ids: list[str] | None = None,
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     return source, boxes
+
+
+def stability_dataset(source):
+    """Erosion time, end-state shares and time-average escalation per format and point
+    (:func:`deterrence.analysis.stability.stability`; the variables of
+    :data:`STABILITY_VARIABLES`, CF-labelled) of an archive folder or of a sweep's dataset
+    (:func:`sweep_dataset`). Raises ConfigError for a dataset without the summaries of how
+    runs end."""
+    from .analysis.stability import stability
+
+    if isinstance(source, str | Path):
+        loaded = load_archive(source)
+        sim = loaded.sim
+        steps = loaded.plan.spec.steps
+        round_months = loaded.plan.scenario.dynamics.round_months
+    else:
+        sim, steps, round_months = source, None, None
+    try:
+        return stability(sim, steps, round_months)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def stability_table(source):
+    """:func:`stability_dataset` as a ``pandas.DataFrame``, one row per format and point
+    (indexed by ``format`` and the point dims; a sample's parameters are columns)."""
+    return stability_dataset(source).to_dataframe()
 
 
 def exact_dataset(plan: Plan):

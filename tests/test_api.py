@@ -364,6 +364,23 @@ def test_compare_and_discover_work_on_the_in_memory_sweep(small_sweep):
         api.discover(ds, ["nato"])
 
 
+def test_stability_table_has_a_row_per_format_and_point(small_sweep):
+    from deterrence.analysis.stability import END_SHARES
+
+    ds, plan = small_sweep
+    table = deterrence.stability_table(ds)
+    assert table.index.names == ["format", *map(api.dim_name, SMALL_AXES)]
+    assert len(table) == len(SMALL_FORMATS) * plan.cells
+    np.testing.assert_allclose(table[list(END_SHARES)].sum(axis=1), 1.0)
+    # a run ends only through an escalation, so every run without one is censored at the
+    # horizon: the Kaplan-Meier survival to the horizon is then the share never escalated
+    np.testing.assert_allclose(table.deterred_at_horizon, table.ongoing_deterred_share)
+    years = plan.scenario.dynamics.round_months / 12
+    np.testing.assert_allclose(table.erosion_years, table.erosion_rounds * years)
+    with pytest.raises(ConfigError, match="end_state"):
+        api.stability_table(ds.drop_vars("end_state"))
+
+
 def test_sweep_dataset_rejects_mixed_or_missing_arguments(small_sweep):
     _, plan = small_sweep
     with pytest.raises(ConfigError, match="not both"):

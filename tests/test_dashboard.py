@@ -232,10 +232,11 @@ def test_every_tab_renders_its_content(default_app):
     assert [m.value for m in credibility.markdown] == [
         "**Mean credibility of the members**: P(member honours | escalation)",
         "**Number of Bayesian equilibria** of the members' subgame"]
-    assert len(charts(simulated)) == 2 * n and len(simulated.caption) == 1
+    assert len(charts(simulated)) == 3 * n and len(simulated.caption) == 1
     assert [m.value for m in simulated.markdown] == [
         "**escalation frequency (share of rounds)**, mean over replicates",
-        "**P(abandoned | escalation)**, mean over replicates"]
+        "**P(abandoned | escalation)**, mean over replicates",
+        "**Erosion time**: median years until the first escalation"]
     # the comparison: two pickers, a headline, a table and a difference map
     assert [s.key for s in compare.selectbox] == ["compare_a", "compare_b"]
     assert (compare.selectbox[0].value, compare.selectbox[1].value) == ("nato_lite", "bilateral")
@@ -300,13 +301,28 @@ def test_simulations_and_comparison_match_an_independent_computation():
     sim = api.simulate_plan(plan)
     # simulated maps: the mean over replicates, per format
     maps = charts(at.tabs[2])
-    assert len(maps) == 2 * len(SMALL_FORMATS)
+    assert len(maps) == 3 * len(SMALL_FORMATS)
     for variable, shown in (("escalation_frequency", maps[:3]),
-                            ("abandoned_given_escalation", maps[3:])):
+                            ("abandoned_given_escalation", maps[3:6])):
         mean = sim[variable].mean("replicate", skipna=True)
         for fmt, chart in zip(SMALL_FORMATS, shown, strict=True):
             np.testing.assert_allclose(shown_map(chart, variable)[variable],
                                        mean.sel(format=fmt).values.ravel(), equal_nan=True)
+    # erosion time: with censoring only at the horizon, the median is the smallest t at
+    # which at least half the runs had escalated by round t (counted from 1), in years
+    years = plan.scenario.dynamics.round_months / 12
+    first = sim.first_escalation + 1  # NaN: never escalated
+    for fmt, chart in zip(SMALL_FORMATS, maps[6:], strict=True):
+        runs = first.sel(format=fmt).values.reshape(-1, plan.spec.replicates)
+        expected = []
+        for row in runs:
+            times = np.sort(row[np.isfinite(row)])
+            need = int(np.ceil(row.size / 2))  # S(t) <= 1/2: at least half have escalated
+            expected.append(times[need - 1] * years if times.size >= need else np.nan)
+        np.testing.assert_allclose(shown_map(chart, "erosion_years")["erosion_years"],
+                                   expected, equal_nan=True)
+        scale = chart_spec(chart)["encoding"]["color"]["scale"]
+        assert scale["domain"] == [0, plan.spec.steps * years]
     # the comparison headline and table: paired differences under common random numbers
     compare = at.tabs[3]
     first, second = "nato_lite", "bilateral"

@@ -30,6 +30,11 @@ MAP_PNG = re.compile(r"<figure id='map-([^']+)'><img[^>]*src='data:image/png;bas
 #: The maps of the report: the exact solver's, then the simulated escalation frequency.
 MAPS = ["regime", "escalation_probability", "response_probability", "defended_probability",
         "mean_credibility", "equilibrium_count", "escalation_frequency"]
+STABILITY_PNG = re.compile(r"<figure id='stability-([^']+)'><img[^>]*src='data:image/png;"
+                           r"base64,([A-Za-z0-9+/=]+)'")
+#: The maps of the stability section: erosion time and three end-state shares.
+STABILITY_MAPS = ["erosion_years", "ongoing_deterred_share", "defeated_share",
+                  "settled_share"]
 
 
 def make_archive(folder: Path, axes: str, formats=FORMATS, method: str = "grid",
@@ -86,8 +91,10 @@ def test_report_is_written_beside_the_archive_and_self_contained(built):
 def test_one_embedded_png_per_quantity(built):
     _, _, page = built
     assert [name for name, _ in MAP_PNG.findall(page)] == MAPS
-    # and one of the paired differences against the reference format
-    assert len(PNG.findall(page)) == len(MAPS) + 1
+    # and one of the paired differences against the reference format, and the stability
+    # section's maps
+    assert [name for name, _ in STABILITY_PNG.findall(page)] == STABILITY_MAPS
+    assert len(PNG.findall(page)) == len(MAPS) + 1 + len(STABILITY_MAPS)
     for data in PNG.findall(page):
         assert base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n")
     for fid in FORMATS:
@@ -109,6 +116,26 @@ def test_map_captions_give_each_formats_range(built):
     caption = re.search(r"<figure id='map-mean_credibility'>.*?<figcaption>(.*?)"
                         r"</figcaption>", page).group(1)
     assert "neutrality: none (no members)" in caption
+
+
+def test_stability_table_counts_the_end_states_of_the_data(built):
+    archive, _, page = built
+    with xr.open_dataset(archive / "data" / "simulation.nc", engine="scipy") as sim:
+        state = sim.end_state.load()
+        first = sim.first_escalation.load()
+    for fid in FORMATS:
+        codes = state.sel(format=fid).values
+        never = np.isnan(first.sel(format=fid).values)
+        ongoing = codes == 0  # the codes' order: ongoing, defeated, settled
+        shares = [(ongoing & never).mean(), (ongoing & ~never).mean(), (codes == 1).mean(),
+                  (codes == 2).mean()]
+        cells = re.findall(r"<td>(.*?)</td>", re.search(
+            rf"<tr id='stability-{fid}'>(.*?)</tr>", page).group(1))
+        assert cells[3:] == [f"{v:.3f}" for v in shares]
+        # runs end only through an escalation, so a run without one is censored at the
+        # horizon: the median is reached where at most half the runs never escalated
+        reached = int((never.mean(axis=-1) <= 0.5).sum())
+        assert cells[1] == f"{reached} of {never[..., 0].size}"
 
 
 def test_provenance_and_reproduction(built):

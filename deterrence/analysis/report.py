@@ -35,6 +35,7 @@ from ..solve.equilibrium import REGIME_NAMES  # noqa: E402
 from ..sweep.datasets import dim_name  # noqa: E402
 from ..sweep.spec import Plan  # noqa: E402
 from .palette import OKABE_ITO, REGIME_COLOURS  # noqa: E402
+from .stability import stability  # noqa: E402
 from .stats import mean_ci, paired_difference  # noqa: E402
 
 # the regimes in their colours (analysis/palette.py, Okabe & Ito 2008)
@@ -110,6 +111,16 @@ EXACT_MAPS = (
     ("equilibrium_count", "number of Bayesian equilibria of the members' subgame"),
 )
 SIMULATED_MAP = ("escalation_frequency", "simulated escalation frequency")
+#: The stability section's maps (analysis/stability.py), in order: (variable, title).
+STABILITY_MAPS = (
+    ("erosion_years", "erosion time: median years until the first escalation"),
+    ("ongoing_deterred_share", "share of runs deterred throughout (never escalated)"),
+    ("defeated_share", "share of runs ending with Ukraine defeated"),
+    ("settled_share", "share of runs ending in a settlement"),
+)
+#: Colour of a missing value on a map with a scale of its own (an erosion time not
+#: reached within the horizon).
+MISSING_COLOUR = "0.8"
 #: Panels per row of a map figure.
 PANELS_PER_ROW = 4
 #: Colours of the formats' lines where one axis is swept: Okabe & Ito (2008) without the
@@ -126,13 +137,17 @@ def _count_style(counts: list[np.ndarray]) -> tuple[ListedColormap, BoundaryNorm
 
 def _map_figure(kind: str, plan: Plan, coords: list[np.ndarray], variable: str, title: str,
                 values: dict[str, np.ndarray], marks: dict[str, np.ndarray] | None = None,
-                replicates: dict[str, np.ndarray] | None = None) -> bytes:
+                replicates: dict[str, np.ndarray] | None = None,
+                scale: tuple[Normalize, str] | None = None,
+                missing: str = "no members") -> bytes:
     """One quantity of every format on one colour scale: a panel per format (a heatmap of a
     2-axis grid, a scatter of the first two parameters otherwise), or, along one axis, a
     line per format (a strip per format for the regime).
 
     ``values`` are per cell, flat in plan order; ``marks`` flags cells drawn with a cross
-    (sets not proven complete); ``replicates`` (cells, replicates) adds single runs."""
+    (sets not proven complete); ``replicates`` (cells, replicates) adds single runs.
+    ``scale`` (norm, colour bar label) replaces the probability scale 0 to 1; missing cells
+    are drawn in :data:`MISSING_COLOUR`, and a panel with none says ``missing``."""
     paths = [a.path for a in plan.spec.axes]
     formats = list(values)
     regime = variable == "regime"
@@ -141,6 +156,8 @@ def _map_figure(kind: str, plan: Plan, coords: list[np.ndarray], variable: str, 
     elif variable == "equilibrium_count":
         cmap, norm, top = _count_style(list(values.values()))
         label = "equilibria"
+    elif scale is not None:
+        cmap, (norm, label) = plt.get_cmap(VALUE_CMAP).with_extremes(bad=MISSING_COLOUR), scale
     else:
         cmap, norm = plt.get_cmap(VALUE_CMAP), Normalize(0.0, 1.0)
         label = "probability" if variable != SIMULATED_MAP[0] else "share of rounds"
@@ -192,13 +209,13 @@ def _map_figure(kind: str, plan: Plan, coords: list[np.ndarray], variable: str, 
             else:
                 size = float(np.clip(3000 / cell.size, 6, 50))
                 ax.scatter(plan.points[:, 0], plan.points[:, 1], c=cell, cmap=cmap, norm=norm,
-                           s=size)
+                           s=size, plotnonfinite=True)
                 where = (plan.points[:, 0], plan.points[:, 1])
             if marks is not None and marks[fid].any():
                 ax.scatter(where[0][marks[fid]], where[1][marks[fid]], marker="x", s=30,
                            color="black")
             if not np.isfinite(cell).any():
-                ax.text(0.5, 0.5, "no members", ha="center", va="center",
+                ax.text(0.5, 0.5, missing, ha="center", va="center",
                         transform=ax.transAxes, color="0.25")
             ax.set_xlabel(paths[0], fontsize=8)
             ax.set_ylabel(paths[1], fontsize=8)
@@ -340,6 +357,50 @@ def _maps(a: Archive) -> list[dict[str, Any]]:
                                       for fid, m in means.items()),
                  "png": base64.b64encode(png).decode("ascii")})
     return maps
+
+
+def _stability(a: Archive) -> dict[str, Any]:
+    """The erosion time and the end-state shares per format: a table over the points and
+    a map per quantity, on one scale per quantity (the erosion time from 0 to the
+    horizon)."""
+    try:
+        st = stability(a.sim, a.plan.spec.steps, a.plan.scenario.dynamics.round_months)
+    except ValueError as exc:  # an archive without the summaries of how runs end
+        return {"missing": str(exc), "rows": [], "maps": []}
+    kind = layout(a.plan)
+    dims = [dim_name(x.path) for x in a.plan.spec.axes] if a.plan.grid_shape is not None \
+        else []
+    coords = [np.asarray(a.sim[d].values) for d in dims]
+    formats = list(a.plan.formats)
+    horizon = float(st.attrs["horizon_years"])
+    rows = []
+    for fid in formats:
+        years = _flat(st, "erosion_years", fid)
+        reached = np.isfinite(years)
+        erosion = (f"{np.nanmin(years):.3g} to {np.nanmax(years):.3g}" if reached.any()
+                   else "not reached")
+        rows.append({"format": fid, "reached": f"{int(reached.sum())} of {years.size}",
+                     "erosion": erosion,
+                     "shares": [f"{np.mean(_flat(st, name, fid)):.3f}"
+                                for name in ("ongoing_deterred_share",
+                                             "ongoing_escalated_share", "defeated_share",
+                                             "settled_share")]})
+    maps = []
+    for variable, title in STABILITY_MAPS:
+        values = {fid: _flat(st, variable, fid) for fid in formats}
+        erosion = variable == "erosion_years"
+        scale = ((Normalize(0.0, horizon), "years") if erosion
+                 else (Normalize(0.0, 1.0), "share of runs"))
+        png = _map_figure(kind, a.plan, coords, variable, title, values, scale=scale,
+                          missing="not reached" if erosion else "no runs")
+        summary = "; ".join(
+            f"{fid}: {np.nanmin(v):.3g} to {np.nanmax(v):.3g}" if np.isfinite(v).any()
+            else f"{fid}: not reached" for fid, v in values.items())
+        maps.append({"id": variable, "title": title, "summary": summary,
+                     "png": base64.b64encode(png).decode("ascii")})
+    return {"missing": None, "rows": rows, "maps": maps, "horizon": f"{horizon:.3g}",
+            "steps": a.plan.spec.steps, "replicates": a.plan.spec.replicates,
+            "confidence": f"{float(st.attrs['confidence']):.0%}"}
 
 
 def _where(plan: Plan, flags: np.ndarray) -> str:
@@ -529,6 +590,7 @@ def render(a: Archive, out_hint: Path) -> str:
         provenance=_provenance(a), reproduce=_reproduce(a, out_hint),
         comparison=_comparison(a, reference), paired=_paired(a, reference),
         sensitivity=_sensitivity(a), discovery=_discovery(a), maps=_maps(a),
+        stability=_stability(a),
         multiplicity=_multiplicity(a),
         config_source=a.config_source, config_text=a.config_text,
         written=datetime.now(UTC).isoformat(timespec="seconds"))

@@ -1,5 +1,6 @@
-"""Means and paired differences with normal-approximation 95% intervals, and paired
-t-tests per cell (SciPy's ``ttest_rel`` and ``false_discovery_control``)."""
+"""Means and paired differences with normal-approximation 95% intervals, means with
+Student-t intervals, and paired t-tests per cell (SciPy's ``ttest_rel`` and
+``false_discovery_control``)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,27 @@ def mean_ci(values) -> Estimate:
         return Estimate(float("nan"), float("nan"), 0)
     half = NORMAL_95 * float(v.std(ddof=1)) / np.sqrt(v.size) if v.size > 1 else float("nan")
     return Estimate(float(v.mean()), half, int(v.size))
+
+
+def mean_t_interval(values, confidence: float = 0.95
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, half-width, count) over the last axis of the finite values, the half-width
+    that of the Student-t interval, t(n - 1, (1 + confidence) / 2) * sd / sqrt(n); NaN
+    half-width with fewer than 2 values, NaN mean with none."""
+    from scipy import stats
+
+    if not 0.5 < confidence < 1:
+        raise ValueError(f"confidence = {confidence}: must lie in (0.5, 1)")
+    v = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(v)
+    n = ok.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(ok, v, 0.0).sum(axis=-1) / n
+        square = np.where(ok, (v - mean[..., None]) ** 2, 0.0).sum(axis=-1)
+        sd = np.sqrt(square / (n - 1))
+        quantile = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1))
+        half = np.where(n > 1, quantile * sd / np.sqrt(n), np.nan)
+    return mean, half, n
 
 
 def paired_difference(values, reference) -> Estimate:

@@ -213,7 +213,8 @@ def simulated_dataset(plan: Plan, summaries: dict[str, np.ndarray]):
            for name in OUTPUTS}
     return xr.Dataset(sim, coords={**_labels(plan, True), **coords},
                       attrs=_attributes(plan, "simulated summaries per format, point and "
-                                        "replicate", "simulated_dataset", steps=spec.steps))
+                                        "replicate", "simulated_dataset", steps=spec.steps,
+                                        round_months=plan.scenario.dynamics.round_months))
 
 
 def sensitivity_dataset(plan: Plan, summaries: dict[str, np.ndarray]):
