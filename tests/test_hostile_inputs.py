@@ -124,7 +124,8 @@ def float_keys() -> list[tuple[str, str]]:
               "analysis": C.AnalysisParameters, "dynamics": C.DynamicsParameters,
               "guarantors": C.GuarantorParameters, "shocks": C.Shock}
     return [(table, name) for table, model in tables.items()
-            for name, info in model.model_fields.items() if info.annotation is float]
+            for name, info in model.model_fields.items()
+            if info.annotation in (float, float | None)]
 
 
 FLOAT_CASES = [(table, key, label) for table, key in float_keys() for label in HOSTILE_FLOATS]
@@ -137,7 +138,10 @@ def hostile_scenario(folder: Path, table: str, key: str, value: float) -> tuple[
               key: value}
         return write_scenario(folder, guarantors=[us], shocks=[]), f"guarantors.0.{key}"
     if table == "shocks":
-        shock = {"step": 2, "kind": "cost_change", "guarantor": "UK", key: value}
+        kind = next(k for k, needed in C.SHOCK_FIELDS.items() if key in needed)
+        defaults = {"factor": 1.0, "bindingness": 0.5, "belief": 0.5, "strength": 1.0}
+        shock = {"step": 2, "kind": kind, "guarantor": "UK",
+                 **{name: defaults[name] for name in C.SHOCK_FIELDS[kind]}, key: value}
         return write_scenario(folder, shocks=[shock]), f"shocks.0.{key}"
     return write_scenario(folder, **{table: {key: value}}), f"{table}.{key}"
 

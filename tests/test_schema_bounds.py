@@ -33,7 +33,17 @@ SCENARIO_TABLES = {"russia": C.RussiaParameters, "ukraine": C.UkraineParameters,
 
 
 def float_fields(model) -> dict:
-    return {name: info for name, info in model.model_fields.items() if info.annotation is float}
+    """The fields holding a number (a shock's optional fields too)."""
+    return {name: info for name, info in model.model_fields.items()
+            if info.annotation in (float, float | None)}
+
+
+def shock_using(field: str, **values) -> dict:
+    """A shock of a kind that uses ``field`` (cost_change by default), its fields set."""
+    kind = next((k for k, needed in C.SHOCK_FIELDS.items() if field in needed), "cost_change")
+    defaults = {"factor": 1.0, "bindingness": 0.5, "belief": 0.5, "strength": 1.0}
+    return {"step": 1, "kind": kind, "guarantor": "G0",
+            **{name: defaults[name] for name in C.SHOCK_FIELDS[kind]}, **values}
 
 
 def extremes(info) -> tuple[float, float]:
@@ -215,7 +225,7 @@ def scenario_data(key: str, value) -> dict:
     data = {"name": "edge", "guarantors": [guarantor("G0")],
             "dynamics": {"war_damage": 0.0, "ukraine_recovery_rate": 0.0,
                          "russia_regeneration_rate": 0.0},
-            "shocks": [{"step": 1, "kind": "cost_change", "guarantor": "G0"}]}
+            "shocks": [shock_using(key.split(".")[-1] if key.startswith("shocks.") else "")]}
     parts = key.split(".")
     target = data
     for part in parts[:-1]:

@@ -214,7 +214,10 @@ def test_design_runs_are_the_runs_of_their_index_alone(archive):
                 run = (plan.cells + i) * reps + r
                 alone = execute.run_chunk(execute.chunk_task(plan, fid, run, run + 1))
                 for name in datasets.OUTPUTS:
-                    np.testing.assert_array_equal(data[name].values[f, i, r], alone[name][0])
+                    value = alone[name][0]
+                    if "_FillValue" in datasets.SUMMARY_DESCRIPTIONS[name] and value == -1:
+                        value = np.nan  # a missing code reads back as missing
+                    np.testing.assert_array_equal(data[name].values[f, i, r], value)
             point = {a.path: plan.sensitivity_points[i:i + 1, j]
                      for j, a in enumerate(plan.spec.axes)}
             solved = solve_grid(build_game(plan.scenario, plan.formats[fid], point),
