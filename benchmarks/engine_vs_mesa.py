@@ -115,8 +115,8 @@ def warm_up(setup: dyn.Setup, delay: float) -> int:
 
 def uniforms_of_sweep(setup: dyn.Setup, run_ids: np.ndarray, steps: int) -> float:
     """Seconds spent drawing the uniforms the engine draws for ``run_ids``: per chunk of
-    ``engine.CHUNK_RUNS`` runs, per step, ``SLOT_FIRST_GUARANTOR + n`` slots."""
-    chunk, slots = engine.CHUNK_RUNS, dyn.SLOT_FIRST_GUARANTOR + setup.base.n
+    ``engine.CHUNK_RUNS`` runs, per step, ``slot_count(n)`` slots."""
+    chunk, slots = engine.CHUNK_RUNS, dyn.slot_count(setup.base.n)
     start = time.perf_counter()
     for s in range(0, run_ids.size, chunk):
         ids = run_ids[s:s + chunk]
@@ -305,7 +305,7 @@ def main() -> None:
     # 3. random numbers and the profile
     one_part = one["parts"][0]
     uniform_share = one_part["uniform_s"] / one_part["seconds"]
-    draws = sweep_runs * steps * (dyn.SLOT_FIRST_GUARANTOR + n)
+    draws = sweep_runs * steps * dyn.slot_count(n)
     profile_s, rows = profile_engine(setup, args.profile_runs, args.profile_steps)
 
     # 4. memory
@@ -376,7 +376,7 @@ def main() -> None:
         "and the traced pass's")
 
     print(f"\n3. random numbers: dynamics.uniforms for the same {draws / 1e6:.3g} M draws "
-          f"({sweep_runs:,} x {steps} x {dyn.SLOT_FIRST_GUARANTOR + n})")
+          f"({sweep_runs:,} x {steps} x {dyn.slot_count(n)})")
     row("uniforms time", f"{one_part['uniform_s']:.3g}",
         f"s in the 1-process worker, {uniform_share:.1%} of its sweep "
         f"({one_part['seconds']:.3g} s)")
