@@ -5,9 +5,10 @@ stage game of each round); the agents hold their own state and decide with the r
 :mod:`deterrence.simulate.rules`, the same functions the vectorised engine applies to many
 runs at once, so both produce the same numbers (tested to the last bit). It follows Mesa's
 conventions: keyword parameters, one ``step()`` per crisis round, and a ``DataCollector``
-with model reporters (``escalated``, ``outcome``, the stocks) and agent reporters
-(Russia's belief about each member, each member's attraction and action), read with
-``model.datacollector.get_model_vars_dataframe()``.
+with model reporters (``escalated``, ``team_formed``, ``outcome``, the stocks) and agent
+reporters (each member's id, action and readiness: the attraction of being ready less that
+of not), read with ``model.datacollector.get_model_vars_dataframe()`` and
+``get_agent_vars_dataframe()``.
 
 Mesa 3.3 keeps every model alive in ``mesa.Agent._ids`` (mesa issue 3179); :func:`run`
 releases it after each run. Randomness comes from :func:`deterrence.simulate.rules.uniforms`,
