@@ -417,7 +417,7 @@ class DynamicsParameters(Strict):
 #: What each kind of shock needs besides ``step`` and ``guarantor``.
 SHOCK_FIELDS = {"withdraw": (), "deploy": (), "recall": (), "election": (),
                 "cost_change": ("factor",), "bindingness_change": ("bindingness",),
-                "belief": ("belief", "strength")}
+                "belief": ("belief", "strength"), "format_switch": ("format",)}
 
 
 class Shock(Strict):
@@ -431,7 +431,8 @@ class Shock(Strict):
                          "multiplied by `factor`; bindingness_change: the format binds it "
                          "with `bindingness`; election: Russia's evidence about it and its "
                          "own learning start afresh; belief: Russia sees `strength` "
-                         "pseudo-observations of it honouring at rate `belief`.")
+                         "pseudo-observations of it honouring at rate `belief`; "
+                         "format_switch: the format becomes `format` (every guarantor).")
     guarantor: str = Field("*", description="Guarantor id, or '*' for every member.")
     factor: float | None = Field(None, ge=1 / MAX_COST_FACTOR, le=MAX_COST_FACTOR,
                                  description="Multiplier for cost_change.")
@@ -441,11 +442,13 @@ class Shock(Strict):
                                  description="Honouring rate of a belief shock's evidence.")
     strength: float | None = Field(None, ge=0, le=MAX_PSEUDO_OBSERVATIONS,
                                    description="Pseudo-observations of a belief shock.")
+    format: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$",
+                               description="Id of the format a format_switch switches to.")
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> Shock:
         needed = SHOCK_FIELDS[self.kind]
-        for name in ("factor", "bindingness", "belief", "strength"):
+        for name in ("factor", "bindingness", "belief", "strength", "format"):
             given = getattr(self, name) is not None
             if name in needed and not given:
                 raise KeyProblem(name, NO_VALUE, f"a {self.kind} shock needs {name}")
@@ -453,6 +456,10 @@ class Shock(Strict):
                 allowed = ", ".join(needed) or "none"
                 raise KeyProblem(name, getattr(self, name),
                                  f"not used by a {self.kind} shock (its fields: {allowed})")
+        if self.kind == "format_switch" and self.guarantor != "*":
+            raise KeyProblem("guarantor", self.guarantor,
+                             "a format_switch changes the format for every guarantor: "
+                             "leave guarantor out (or give '*')")
         return self
 
 

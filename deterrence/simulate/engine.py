@@ -135,7 +135,7 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, st
     points = _Cells(cells)
     persistence = dyn.type_persistence(params)
     noise = params.decision_noise_share
-    commitments = dyn.Commitments.initial(base)
+    commitments = dyn.Commitments.initial(base, setup.membership)
     committed = dyn.committed_game(base, commitments)
     prior = points.priors(committed)
     attraction_h, attraction_a, experience = points.attractions(committed, prior, params)
@@ -151,6 +151,12 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, st
     for t in range(steps):
         changed, restarted = False, []
         for shock in setup.shocks_at(t):
+            if shock.kind == "format_switch":
+                switched, membership = setup.switched[shock.format]
+                base = switched.take(cells)
+                commitments.switch(base.troops_on_ground, membership)
+                changed, restarted = True, list(range(n))
+                continue
             for i in dyn.shock_targets(shock.guarantor, members):
                 if shock.kind in dyn.COMMITMENT_SHOCKS:
                     dyn.change_commitment(commitments, shock, i)
@@ -177,7 +183,7 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, st
                                            persistence)
         member_latent = dyn.advance_latent(member_latent, draws[:, member_slots], persistence)
         game = dyn.stage_game(committed, stocks)
-        belief = dyn.belief_means(prior, params, honoured, abstained, game, commitments.absent)
+        belief = dyn.belief_means(prior, params, honoured, abstained, game, commitments.away)
         russia_type = dyn.type_value(russia_latent, game.russia_resolve_scale)
         escalated = active & (dyn.escalation_gain(game, belief) - russia_type
                               > dyn.tremble(draws[:, dyn.SLOT_RUSSIA_NOISE], noise,
@@ -189,7 +195,7 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, st
             coordinated_gain[rows] = dyn.coordinated_gains(game.take(rows))
         member_type = dyn.type_value(member_latent, game.resolve_scale)
         member_noise = dyn.tremble(draws[:, noise_slots], noise, game.resolve_scale)
-        actions = dyn.respond(game.engaged, commitments.absent, team, escalated,
+        actions = dyn.respond(game.engaged, commitments.away, team, escalated,
                               coordinated_gain, attraction_h, attraction_a, member_type,
                               member_noise)
         success = russia_success_probability(game, actions[:, None, :])[:, 0]
@@ -209,7 +215,7 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, st
         tally.add(t, active, escalated, result, state)
         if keep_series:
             after = dyn.belief_means(prior, params, honoured, abstained, game,
-                                     commitments.absent)
+                                     commitments.away)
             series.record(escalated, team, actions, result, dyn.mixed_belief(game, after),
                           attraction_h - attraction_a, stocks)
     return tally.summary(params.round_months), (series.arrays() if keep_series else None)

@@ -40,7 +40,7 @@ class RussiaAgent(mesa.Agent):
 
     def belief(self, game) -> np.ndarray:
         return dyn.belief_means(self.model.prior, self.model.setup.params, self.honoured,
-                                self.abstained, game, self.model.absent)
+                                self.abstained, game, self.model.away)
 
     def decide(self, game, draws: np.ndarray) -> None:
         model = self.model
@@ -78,7 +78,8 @@ class GuarantorAgent(mesa.Agent):
         super().__init__(model)
         self.index = index
         self.guarantor_id = model.base.guarantor_ids[index]
-        self.commitment = dyn.Commitments.initial(model.base).column(index)
+        self.commitment = dyn.Commitments.initial(model.base,
+                                                  model.setup.membership).column(index)
         self.latent = None
         self.restart()
         self.action = np.zeros((1, 1))
@@ -105,7 +106,7 @@ class GuarantorAgent(mesa.Agent):
     def respond(self, game, team: np.ndarray, coordinated_gain: np.ndarray) -> None:
         """``coordinated_gain`` (1, n): the gains at the coordinated equilibrium where
         ``team``, else unused."""
-        self.action = dyn.respond(self._own(game.engaged), self.commitment.absent, team,
+        self.action = dyn.respond(self._own(game.engaged), self.commitment.away, team,
                                   self.model.russia.escalated, self._own(coordinated_gain),
                                   self.attraction_h, self.attraction_a, self.own_type,
                                   self.noise)
@@ -149,11 +150,13 @@ class CrisisModel(mesa.Model):
         # our rules draw from rules.uniforms; Mesa's own generators get a fixed seed
         super().__init__(rng=int(setup.key % (2 ** 63)))
         self.setup = setup
-        self.base = setup.base.take([int(cell)])  # the parameter point this run plays
+        self.cell = int(cell)
+        self.base = setup.base.take([self.cell])  # the parameter point this run plays
         self.run_index = int(run_index)
         self.round = 0  # our own counter (Model.steps is gone in Mesa 4)
         self.persistence = dyn.type_persistence(setup.params)
-        self.committed = dyn.committed_game(self.base, dyn.Commitments.initial(self.base))
+        self.committed = dyn.committed_game(
+            self.base, dyn.Commitments.initial(self.base, setup.membership))
         self.prior = dyn.equilibrium_priors(self.committed)
         self.russia = RussiaAgent(self)
         self.ukraine = mesa.Agent(self)  # not strategic: its capability is a stock
@@ -181,12 +184,13 @@ class CrisisModel(mesa.Model):
         return self.tally.active
 
     @property
-    def absent(self) -> np.ndarray:
-        return self._commitments().absent
+    def away(self) -> np.ndarray:
+        """Members withdrawn or not bound by the format: (1, n)."""
+        return self._commitments().away
 
     def _commitments(self) -> dyn.Commitments:
         if not self.guarantors:
-            return dyn.Commitments.initial(self.base)
+            return dyn.Commitments.initial(self.base, self.setup.membership)
         return dyn.Commitments.joined([g.commitment for g in self.guarantors])
 
     def _column(self, attribute: str) -> np.ndarray:
@@ -196,6 +200,14 @@ class CrisisModel(mesa.Model):
     def _apply_shocks(self) -> None:
         changed, restarted = False, []
         for shock in self.setup.shocks_at(self.round):
+            if shock.kind == "format_switch":  # every member signs up to the new format
+                switched, membership = self.setup.switched[shock.format]
+                self.base = switched.take([self.cell])
+                for g in self.guarantors:
+                    g.commitment.switch(g._own(self.base.troops_on_ground),
+                                        membership[g.index:g.index + 1])
+                changed, restarted = True, list(range(self.base.n))
+                continue
             for i in dyn.shock_targets(shock.guarantor, self.base.guarantor_ids):
                 if shock.kind in dyn.COMMITMENT_SHOCKS:
                     commitment = self.guarantors[i].commitment

@@ -54,12 +54,22 @@ on how runs are grouped.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import numpy as np
 from scipy.special import log_ndtr, ndtri
 
-from ..game.config import DynamicsParameters, FormatSpec, Scenario, Shock
+from ..game.config import (
+    ConfigError,
+    DynamicsParameters,
+    FormatSpec,
+    Scenario,
+    Shock,
+    load_catalogue,
+    member_ids,
+)
 from ..game.payoffs import (
     ABANDONED,
     DETERRED,
@@ -170,12 +180,27 @@ class Commitments:
     rebound: np.ndarray         # bool: its bindingness was changed to ``bindingness``
     bindingness: np.ndarray
     absent: np.ndarray          # bool: it has withdrawn
+    member: np.ndarray          # bool: the format binds it
 
     @classmethod
-    def initial(cls, base: Game) -> Commitments:
+    def initial(cls, base: Game, membership: np.ndarray | None = None) -> Commitments:
         shape = (base.cells, base.n)
+        member = np.ones(shape, dtype=bool) if membership is None else np.broadcast_to(
+            membership, shape).copy()
         return cls(base.troops_on_ground.copy(), np.ones(shape), np.zeros(shape, dtype=bool),
-                   np.zeros(shape), np.zeros(shape, dtype=bool))
+                   np.zeros(shape), np.zeros(shape, dtype=bool), member)
+
+    @property
+    def away(self) -> np.ndarray:
+        """Withdrawn, or not bound by the format: a bystander."""
+        return self.absent | ~self.member
+
+    def switch(self, troops: np.ndarray, membership: np.ndarray) -> None:
+        """A new format, with its ``troops`` on the ground and ``membership``, in place: the
+        bindingness is the format's again; cost changes and withdrawals stay."""
+        self.member[:] = membership
+        self.troops[:] = troops
+        self.rebound[:] = False
 
     def column(self, i: int) -> Commitments:
         return Commitments(*(getattr(self, f)[:, i:i + 1] for f in self.__dataclass_fields__))
@@ -187,10 +212,10 @@ class Commitments:
 
 
 def committed_game(base: Game, c: Commitments) -> Game:
-    """The crisis game under today's commitments (before today's stocks). An absent member
-    is a bystander: it adds nothing, costs nothing, has no troops and no stake, so it
-    changes nothing for anyone."""
-    present = np.where(c.absent, 0.0, 1.0)
+    """The crisis game under today's commitments (before today's stocks). A member that is
+    away (withdrawn, or not bound by the format) is a bystander: it adds nothing, costs
+    nothing, has no troops and no stake, so it changes nothing for anyone."""
+    present = np.where(c.away, 0.0, 1.0)
     troops = c.troops * present
     reneging = np.where(c.rebound, c.bindingness * base.audience_cost, base.reneging_cost)
     added = capability_with_troops(base.prompt_capability, base.response_timeliness, troops)
@@ -505,23 +530,83 @@ def hazard_of_first_escalation(first_escalation: np.ndarray, steps: int) -> np.n
 
 @dataclass(frozen=True)
 class Setup:
-    """Everything a run needs besides its index: shared by both engines."""
+    """Everything a run needs besides its index: shared by both engines.
 
-    base: Game                     # one cell per parameter point
+    ``base`` is the game of the scenario's format, one cell per parameter point, over the
+    guarantors bound by it or by any format a ``format_switch`` shock switches to
+    (``membership`` marks the format's own); ``switched`` holds, per such format, its game
+    over the same guarantors and cells and its membership."""
+
+    base: Game
     params: DynamicsParameters
     shocks: tuple[Shock, ...]
     defended_below: float
     key: int
+    membership: np.ndarray | None = None
+    switched: dict[str, tuple[Game, np.ndarray]] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, scenario: Scenario, fmt: FormatSpec, seed: int | None = None) -> Setup:
-        return cls(base=build_game(scenario, fmt), params=scenario.dynamics,
-                   shocks=tuple(scenario.shocks),
+    def from_config(cls, scenario: Scenario, fmt: FormatSpec, seed: int | None = None,
+                    overrides: Mapping[str, Any] | None = None,
+                    catalogue: Mapping[str, FormatSpec] | None = None) -> Setup:
+        """The set-up of ``scenario`` under ``fmt``; ``overrides`` (parameter paths to
+        arrays, as :func:`~deterrence.game.payoffs.build_game` takes) give the cells. The
+        formats of ``format_switch`` shocks are looked up in ``catalogue`` (default: the
+        bundled one) and keep their own values: the ``format.*`` overrides are ``fmt``'s."""
+        overrides = dict(overrides or {})
+        targets = {}
+        for k, shock in enumerate(scenario.shocks):
+            if shock.kind == "format_switch" and shock.format not in targets:
+                if catalogue is None:
+                    catalogue = load_catalogue()
+                if shock.format not in catalogue:
+                    raise ConfigError(f"key 'shocks.{k}.format' = {shock.format!r}: not a "
+                                      f"format; allowed: {', '.join(sorted(catalogue))}")
+                targets[shock.format] = catalogue[shock.format]
+        base = build_game(scenario, fmt, overrides)
+        membership = switched = None
+        if targets:
+            bound = {*base.guarantor_ids}
+            for other in targets.values():
+                bound |= set(member_ids(other, scenario))
+            ids = tuple(g.id for g in scenario.guarantors if g.id in bound)
+            own = {k: v for k, v in overrides.items() if not k.startswith("format.")}
+            membership = np.array([gid in base.guarantor_ids for gid in ids])
+            switched = {}
+            for fid, other in targets.items():
+                game = build_game(scenario, other, own)
+                if game.cells != base.cells:
+                    game = game.take(np.zeros(base.cells, dtype=np.int64))
+                switched[fid] = (embed(game, ids),
+                                 np.array([gid in game.guarantor_ids for gid in ids]))
+            base = embed(base, ids)
+        return cls(base=base, params=scenario.dynamics, shocks=tuple(scenario.shocks),
                    defended_below=scenario.analysis.defended_below_russia_success,
-                   key=root_key(scenario.seed if seed is None else seed))
+                   key=root_key(scenario.seed if seed is None else seed),
+                   membership=membership, switched=switched or {})
 
     def shocks_at(self, step: int) -> list[Shock]:
         return [s for s in self.shocks if s.step == step]
+
+
+def embed(game: Game, ids: tuple[str, ...]) -> Game:
+    """``game`` over the guarantors ``ids`` (a superset of its own, in order): a guarantor
+    it does not bind has zeros everywhere (a resolve scale of 1), a bystander."""
+    if tuple(ids) == game.guarantor_ids:
+        return game
+    columns = [game.guarantor_ids.index(gid) if gid in game.guarantor_ids else -1
+               for gid in ids]
+    values = {}
+    for f in fields(game):
+        value = getattr(game, f.name)
+        if f.name == "guarantor_ids":
+            value = tuple(ids)
+        elif value.ndim == 2:
+            filler = 1.0 if f.name == "resolve_scale" else 0.0
+            value = np.stack([value[:, j] if j >= 0 else np.full(game.cells, filler)
+                              for j in columns], axis=1)
+        values[f.name] = value
+    return Game(**values)
 
 
 @dataclass
