@@ -249,7 +249,8 @@ def test_cases_cover_every_format_shock_kind_and_noise():
     assert len(CATALOGUE) == 7
     for case in CASES:
         kinds = {s.kind for s in case.shocks if s.step < STEPS}
-        assert kinds == set(SHOCK_FIELDS), case.format_id
+        # format switches change the members and have their own file: test_format_switch.py
+        assert kinds == set(SHOCK_FIELDS) - {"format_switch"}, case.format_id
         assert any(s.guarantor == "*" for s in case.shocks), case.format_id
         assert len({s.step for s in case.shocks}) >= 3, case.format_id
     assert {c.noisy for c in CASES} == {True, False}

@@ -66,16 +66,30 @@ def test_a_switch_to_a_collective_pledge_lowers_escalation_from_its_round_on():
     assert difference.mean() > 3 * standard_error, (difference.mean(), standard_error)
 
 
+SWITCH_CASES = [  # (format, shocks): switches with other shocks between them
+    ("bilateral", [C.Shock(step=4, kind="format_switch", format="three_tier"),
+                   C.Shock(step=7, kind="withdraw", guarantor="Poland"),
+                   C.Shock(step=9, kind="format_switch", format="budapest"),
+                   C.Shock(step=11, kind="format_switch", format="coalition")]),
+    ("budapest", [C.Shock(step=2, kind="deploy", guarantor="Poland"),  # not yet a member
+                  C.Shock(step=5, kind="format_switch", format="nato"),
+                  C.Shock(step=8, kind="election", guarantor="*"),
+                  C.Shock(step=10, kind="bindingness_change", guarantor="US",
+                          bindingness=0.1)]),
+    ("neutrality", [C.Shock(step=3, kind="format_switch", format="nato_lite"),
+                    C.Shock(step=6, kind="belief", guarantor="UK", belief=0.0, strength=9.0),
+                    C.Shock(step=9, kind="format_switch", format="neutrality")]),
+]
+
+
 @pytest.mark.parametrize("noise", [0.0, 0.3])
-def test_both_engines_agree_through_switches(noise):
-    scenario, _ = switching("bilateral", "three_tier", step=4, decision_noise_share=noise)
-    scenario = scenario.model_copy(update={"shocks": [
-        C.Shock(step=4, kind="format_switch", format="three_tier"),
-        C.Shock(step=7, kind="withdraw", guarantor="Poland"),
-        C.Shock(step=9, kind="format_switch", format="budapest"),
-        C.Shock(step=11, kind="format_switch", format="coalition")]})
-    setup = dyn.Setup.from_config(scenario, CATALOGUE["bilateral"])
-    runs = np.array([0, 3, 17, 40, 41, 99])
+@pytest.mark.parametrize(("first", "shocks"), SWITCH_CASES, ids=[c[0] for c in SWITCH_CASES])
+def test_both_engines_agree_through_switches(first, shocks, noise):
+    scenario, _ = switching(first, first, decision_noise_share=noise,
+                            settlement_probability_after_failure=0.02)
+    scenario = scenario.model_copy(update={"shocks": shocks})
+    setup = dyn.Setup.from_config(scenario, CATALOGUE[first])
+    runs = np.array([0, 3, 17, 40, 41, 99, 1_000_003])
     sim = engine.simulate(setup, runs, 16, keep_series=True, chunk_runs=4)
     for k, r in enumerate(runs):
         summary, series = abm.run(setup, int(r), 16)
