@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from concurrent.futures import Executor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -42,7 +42,7 @@ from .game.config import (
 )
 from .game.payoffs import build_game, parameter_paths
 from .simulate.engine import SUMMARY_DESCRIPTIONS, simulation_dataset
-from .simulate.rules import END_STATES, hazard_of_first_escalation
+from .simulate.rules import END_STATES, STARTS, hazard_of_first_escalation
 from .solve.equilibrium import (
     CREDIBILITY_VARIABLE,
     MAP_VARIABLES,
@@ -69,7 +69,7 @@ from .sweep.spec import Plan, SweepSpec, load_plan, resolve
 __all__ = [
     # names re-exported from the layers below, for the faces and for notebooks
     "COMPARED_OUTCOMES", "CREDIBILITY_VARIABLE", "DASHBOARD_APP", "DEFAULT_SAMPLES",
-    "END_STATES", "EXECUTORS", "FORMATS_DIR", "INDICES", "INDICES_FILE", "MAP_VARIABLES",
+    "END_STATES", "STARTS", "EXECUTORS", "FORMATS_DIR", "INDICES", "INDICES_FILE", "MAP_VARIABLES",
     "REGIME_COLOURS", "REGIME_NAMES", "SCENARIOS_DIR", "STABILITY_VARIABLES",
     "SUMMARY_DESCRIPTIONS", "SWEEPS_DIR", "ArchiveError", "ConfigError",
     "MissingExtra", "Plan", "SweepSpec", "check_new_folder", "compare_formats",
@@ -80,7 +80,8 @@ __all__ = [
     "simulation_dataset", "SENSITIVITY_OUTPUTS",
     # the operations defined here
     "DISCOVERY_OUTCOMES", "ENGINES", "EQUILIBRIUM_COLUMNS", "FORMAT_COLUMNS",
-    "FormatResult", "discover", "exact_dataset", "load_archive", "plan_run", "run_sweep",
+    "FormatResult", "basins", "discover", "exact_dataset", "load_archive", "plan_run",
+    "run_sweep",
     "simulate_scenario", "solve_formats", "solve_map", "stability_dataset",
     "stability_table", "verify", "write_report",
     "write_simulation",
@@ -237,7 +238,7 @@ def simulate_scenario(scenario: Scenario | str | Path, format_id: str | None = N
     if seed is not None and not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"seed = {seed!r}: must be an integer between 0 and {MAX_SEED} "
                           "(2^63 - 1)")
-    setup = Setup.from_config(scenario, catalogue[format_id], seed)
+    setup = Setup.from_config(scenario, catalogue[format_id], seed, catalogue=catalogue)
     vector.check_result_memory(runs, steps, setup.base.n, keep_series)
     if progress:
         progress(0)
@@ -252,6 +253,53 @@ def simulate_scenario(scenario: Scenario | str | Path, format_id: str | None = N
     series = ({k: np.concatenate([res[1][k] for res in results]) for k in results[0][1]}
               if keep_series else None)
     return vector.Simulation(setup.base.guarantor_ids, np.arange(runs), steps, summary, series)
+
+
+def basins(scenario: Scenario | str | Path, format_id: str | None = None, runs: int = 1000,
+           steps: int | None = None, seed: int | None = None, starts=STARTS,
+           formats_dir: str | Path = FORMATS_DIR, progress=None):
+    """Where the repeated crisis goes from each start (:data:`STARTS`: Russia's priors and
+    the members' attractions at the crisis game's equilibrium, or drawn at random per run):
+    a ``pandas.DataFrame`` indexed by start with the erosion time, the end-state shares
+    (the basins: deterred throughout, escalated and ongoing, defeated, settled) and the
+    time-average escalation of :data:`STABILITY_VARIABLES`. Every start plays the same
+    runs (common random numbers); ``steps`` defaults to the scenario's horizon."""
+    import xarray as xr
+
+    from .analysis.stability import stability
+    from .simulate import engine as vector
+    from .simulate.rules import Setup
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    unknown = [s for s in starts if s not in STARTS]
+    if unknown or not starts:
+        raise ConfigError(f"starts = {list(starts)!r}: allowed: {', '.join(STARTS)}")
+    first = simulate_scenario(scenario, format_id, runs=runs, steps=steps, seed=seed,
+                              formats_dir=formats_dir)  # checks the arguments
+    steps = first.steps
+    catalogue = load_catalogue(formats_dir)
+    setup = Setup.from_config(scenario, catalogue[format_id or scenario.format], seed,
+                              catalogue=catalogue)
+    summaries = []
+    for k, start in enumerate(starts):
+        sim = first if start == "equilibrium" else vector.simulate(
+            replace(setup, start=start), runs, steps)
+        summaries.append(sim.summary)
+        if progress:
+            progress(k + 1)
+
+    def stacked(name):
+        values = np.stack([s[name] for s in summaries]).astype(np.float64)
+        if "_FillValue" in SUMMARY_DESCRIPTIONS[name]:
+            values[values == SUMMARY_DESCRIPTIONS[name]["_FillValue"]] = np.nan
+        return (("start", "replicate"), values)
+
+    names = ("first_escalation", "end_state", "end_round", "escalation_frequency")
+    data = xr.Dataset({name: stacked(name) for name in names}, coords={"start": list(starts)},
+                      attrs={"steps": steps,
+                             "round_months": scenario.dynamics.round_months})
+    return stability(data).to_dataframe()
 
 
 def write_simulation(target: str | Path, dataset, record: dict) -> Path:
@@ -389,15 +437,12 @@ def plan_run(plan: Plan, format_id: str, cell: int, replicate: int):
     """One run of a sweep plan in the Mesa model (the reference engine): the run that the
     sweep computes as run ``cell * replicates + replicate``. Returns (summary, series,
     guarantor ids)."""
-    from dataclasses import replace
-
     from .simulate import mesa_model
     from .simulate.rules import Setup
 
     fmt = plan.formats[format_id]
     overrides = {a.path: plan.points[[cell], j] for j, a in enumerate(plan.spec.axes)}
-    setup = Setup.from_config(plan.scenario, fmt, plan.seed)
-    setup = replace(setup, base=build_game(plan.scenario, fmt, overrides))
+    setup = Setup.from_config(plan.scenario, fmt, plan.seed, overrides)
     summary, series = mesa_model.run(setup, cell * plan.spec.replicates + replicate,
                                      plan.spec.steps)
     return summary, series, list(setup.base.guarantor_ids)

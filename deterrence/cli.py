@@ -406,6 +406,51 @@ def run(
         _say(f"per-round data: {report['out']}/simulation.nc")
 
 
+@app.command()
+def basins(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (TOML).")],
+    format_id: Annotated[str | None, typer.Option(
+        "--format", "-f", help="Format id (default: the scenario's).")] = None,
+    runs: Annotated[int, typer.Option(help="Runs from each start.")] = 1000,
+    steps: Annotated[int | None, typer.Option(
+        help="Crisis rounds per run (default: the scenario's dynamics.horizon_rounds).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Root seed (default: the scenario's).")] = None,
+    as_json: JsonFlag = False,
+    formats_dir: FormatsDir = FORMATS_DIR,
+) -> None:
+    """Where the repeated crisis goes from each start (equilibrium beliefs, random ones):
+    the shares of runs deterred throughout, escalating, defeated and settled, and the
+    erosion time (median rounds to the first escalation)."""
+    try:
+        loaded = api.load_scenario(scenario)
+        with _progress(f"basins {format_id or loaded.format}", "starts",
+                       len(api.STARTS)) as update:
+            table = api.basins(loaded, format_id, runs=runs, steps=steps, seed=seed,
+                               formats_dir=formats_dir, progress=update)
+    except ConfigError as exc:
+        _fail(str(exc))
+    rows = {start: {k: (None if not math.isfinite(v) else float(v)) for k, v in row.items()}
+            for start, row in table.iterrows()}
+    if as_json:
+        _print_json({"scenario": str(scenario), "format": format_id or loaded.format,
+                     "runs": runs, "starts": rows})
+        return
+    out_table = Table(box=None, header_style="bold")
+    out_table.add_column("start", no_wrap=True)
+    for header in ("deterred throughout", "escalated, ongoing", "defeated", "settled",
+                   "erosion (years) [95% CI]", "escalation frequency"):
+        out_table.add_column(header)
+    for start, row in table.iterrows():
+        erosion = (f"{_number(row.erosion_years, '.2f')} [{_number(row.erosion_years_low, '.2f')}"
+                   f", {_number(row.erosion_years_high, '.2f')}]")
+        if not math.isfinite(row.erosion_years):
+            erosion = "not reached"
+        out_table.add_row(start, *(_number(row[k], ".3f") for k in (
+            "ongoing_deterred_share", "ongoing_escalated_share", "defeated_share",
+            "settled_share")), erosion, _number(row.escalation_frequency_mean, ".4f"))
+    out.print(out_table)
+
+
 ExecutorOption = Annotated[Literal[api.EXECUTORS], typer.Option(
     help="inprocess, processes (local workers) or dask.")]
 SchedulerOption = Annotated[str | None, typer.Option(

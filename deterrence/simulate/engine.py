@@ -139,6 +139,9 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, st
     committed = dyn.committed_game(base, commitments)
     prior = points.priors(committed)
     attraction_h, attraction_a, experience = points.attractions(committed, prior, params)
+    if setup.start == "random":
+        prior, (attraction_h, attraction_a, experience) = dyn.random_start(
+            setup.key, run_ids, committed, params)
     honoured = np.zeros((run_ids.size, 2, n))
     abstained = np.zeros((run_ids.size, 2, n))
     stocks = dyn.Stocks.initial(base)
@@ -171,8 +174,8 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, st
         if changed:
             committed = dyn.committed_game(base, commitments)
             prior = points.priors(committed)
-        if restarted:
-            start = points.attractions(committed, prior, params)
+        if restarted:  # per run: after a random start the priors differ between runs
+            start = dyn.initial_attractions(committed, prior, params)
             for i in restarted:
                 attraction_h[:, i], attraction_a[:, i], experience[:, i] = (
                     a[:, i] for a in start)

@@ -74,24 +74,26 @@ class GuarantorAgent(mesa.Agent):
     its learned attractions (when it decides alone); learns by experience-weighted
     attraction."""
 
-    def __init__(self, model: CrisisModel, index: int) -> None:
+    def __init__(self, model: CrisisModel, index: int, start=None) -> None:
         super().__init__(model)
         self.index = index
         self.guarantor_id = model.base.guarantor_ids[index]
         self.commitment = dyn.Commitments.initial(model.base,
                                                   model.setup.membership).column(index)
         self.latent = None
-        self.restart()
+        self.restart(start)
         self.action = np.zeros((1, 1))
         self.own_type = self.noise = np.zeros((1, 1))
 
     def _own(self, values: np.ndarray) -> np.ndarray:
         return values[:, self.index:self.index + 1]
 
-    def restart(self) -> None:
-        """Attractions as at the start, under today's commitments."""
-        start = dyn.initial_attractions(self.model.committed, self.model.prior,
-                                        self.model.setup.params)
+    def restart(self, start=None) -> None:
+        """Attractions as at the start (``start`` (A^h, A^a, N) of every member, default:
+        from the equilibrium priors under today's commitments)."""
+        if start is None:
+            start = dyn.initial_attractions(self.model.committed, self.model.prior,
+                                            self.model.setup.params)
         self.attraction_h, self.attraction_a, self.experience = (self._own(a) for a in start)
 
     def draw_type(self, game, draws: np.ndarray) -> None:
@@ -158,9 +160,13 @@ class CrisisModel(mesa.Model):
         self.committed = dyn.committed_game(
             self.base, dyn.Commitments.initial(self.base, setup.membership))
         self.prior = dyn.equilibrium_priors(self.committed)
+        start = None
+        if setup.start == "random":
+            self.prior, start = dyn.random_start(setup.key, np.array([self.run_index]),
+                                                 self.committed, setup.params)
         self.russia = RussiaAgent(self)
         self.ukraine = mesa.Agent(self)  # not strategic: its capability is a stock
-        self.guarantors = [GuarantorAgent(self, i) for i in range(self.base.n)]
+        self.guarantors = [GuarantorAgent(self, i, start) for i in range(self.base.n)]
         self.tally = dyn.Tally.empty(1)
         self.series = dyn.Series() if keep_series else None
         self.collect = collect

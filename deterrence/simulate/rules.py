@@ -91,6 +91,14 @@ MAX_RUNS, MAX_STEPS, MAX_SLOTS = 1 << 36, 1 << 20, 1 << 8
 #: Branches of Russia's evidence about a member: when the members decide alone, and when
 #: they coordinate.
 ALONE, COORDINATED = 0, 1
+#: Where a run's learning starts (:attr:`Setup.start`): Russia's prior about each member
+#: and the members' initial attractions at the equilibrium of the crisis game, or drawn at
+#: random per run.
+STARTS = ("equilibrium", "random")
+#: The random starts draw from the root key xor this salt (round 0, slots 0 .. 2n - 1), a
+#: stream of their own, so a run with a random start has the same round-by-round numbers as
+#: with the equilibrium start.
+START_SALT = 0x5EED0F5A4AB1E
 #: How a run stands after a round.
 ONGOING, DEFEATED, SETTLED = 0, 1, 2
 END_STATES = ("ongoing", "defeated", "settled")
@@ -378,6 +386,17 @@ def initial_attractions(game: Game, prior: np.ndarray, params: DynamicsParameter
     return gain, np.zeros_like(gain), np.full(gain.shape, params.initial_experience)
 
 
+def random_start(key: int, run_ids: np.ndarray, committed: Game, params: DynamicsParameters):
+    """A random start for each run: Russia's prior means about each member, in both
+    branches, uniform on (0, 1), and each member's attractions as if the others honoured
+    with the prior it was given for deciding alone (:func:`initial_attractions`):
+    (prior (R, 2, n), (A^h, A^a, N))."""
+    n = committed.n
+    u = uniforms(key ^ START_SALT, run_ids, 0, 2 * n) + _HALF_STEP
+    prior = u.reshape(run_ids.size, 2, n)
+    return prior, initial_attractions(committed, prior, params)
+
+
 def respond(engaged, absent, team: np.ndarray, escalated: np.ndarray, coordinated_gain,
             attraction_h, attraction_a, member_type, noise) -> np.ndarray:
     """Each member's action (R, n) float 0/1: honours iff its gain (coordinated: at the
@@ -535,7 +554,9 @@ class Setup:
     ``base`` is the game of the scenario's format, one cell per parameter point, over the
     guarantors bound by it or by any format a ``format_switch`` shock switches to
     (``membership`` marks the format's own); ``switched`` holds, per such format, its game
-    over the same guarantors and cells and its membership."""
+    over the same guarantors and cells and its membership. ``start`` (:data:`STARTS`) says
+    where the runs' learning starts; a commitment shock re-reads the priors from the
+    equilibrium whatever the start."""
 
     base: Game
     params: DynamicsParameters
@@ -544,6 +565,7 @@ class Setup:
     key: int
     membership: np.ndarray | None = None
     switched: dict[str, tuple[Game, np.ndarray]] = field(default_factory=dict)
+    start: str = "equilibrium"     # one of STARTS
 
     @classmethod
     def from_config(cls, scenario: Scenario, fmt: FormatSpec, seed: int | None = None,

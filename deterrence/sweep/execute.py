@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 
 from ..game.config import ConfigError, FormatSpec, Scenario, require_extra
-from ..game.payoffs import build_game
 from .datasets import OUTPUTS, simulated_dataset
 from .spec import Plan
 
@@ -83,16 +82,13 @@ def chunk_task(plan: Plan, format_id: str, start: int, stop: int) -> ChunkTask:
 
 def run_chunk(task: ChunkTask) -> dict[str, np.ndarray]:
     """Simulate runs [start, stop) of one format: the summaries (importable, for workers)."""
-    from dataclasses import replace
-
     from ..simulate import engine
     from ..simulate import rules as dyn
 
     runs = np.arange(task.start, task.stop)
     cells = runs // task.replicates - task.first_cell
     overrides = {path: task.points[:, j] for j, path in enumerate(task.paths)}
-    setup = dyn.Setup.from_config(task.scenario, task.fmt, task.seed)
-    setup = replace(setup, base=build_game(task.scenario, task.fmt, overrides))
+    setup = dyn.Setup.from_config(task.scenario, task.fmt, task.seed, overrides)
     sim = engine.simulate(setup, runs, task.steps, cells=cells)
     return {name: sim.summary[name] for name in OUTPUTS}
 
