@@ -7,7 +7,8 @@ documents; the tests in this folder assert the fact's direction on these numbers
 
 prints them for the page's table. Every simulation uses an explicit seed, the same seed for
 the formats it compares (common random numbers: run ``r`` of two formats draws the same
-uniforms), and the vectorised engine.
+uniforms), the vectorised engine and the scenario's horizon (``dynamics.horizon_rounds``).
+A run's summaries count only the rounds before it ended (defeat or settlement).
 """
 
 from __future__ import annotations
@@ -33,11 +34,8 @@ from deterrence.solve.equilibrium import REGIME_NAMES, solve_cell, solve_grid
 SCENARIO_FILES = {"baseline": SCENARIOS_DIR / "baseline.toml",
                   "baltic_efp": SCENARIOS_DIR / "validation" / "baltic_efp.toml"}
 RUNS = 1000
-#: Rounds per run. Rounds are months (assumption, as in configs/scenarios/us_withdrawal.toml):
-#: 100 rounds are about the eight years of NATO's enhanced Forward Presence, 2017-2025.
-ROUNDS = 100
-#: Window of the first-escalation hazard: the first year of monthly rounds.
-HAZARD_ROUNDS = 12
+#: Window of the first-escalation hazard, in months: the first year.
+HAZARD_MONTHS = 12
 #: Defence pledges to the protected state (Leeds 2003): every format that commits its
 #: members to act for it. `budapest` (assurances, no obligation) and `neutrality` are not.
 DEFENCE_PLEDGES = ("nato", "nato_lite", "bilateral", "coalition", "three_tier")
@@ -77,14 +75,25 @@ def format_spec(format_id: str, troops: bool = True) -> FormatSpec:
     return spec if troops else without_troops(spec)
 
 
+def horizon(scenario_name: str) -> int:
+    """Rounds every simulation of the scenario runs: its ``dynamics.horizon_rounds``."""
+    return scenario(scenario_name).dynamics.horizon_rounds
+
+
+def hazard_rounds(scenario_name: str) -> int:
+    """Rounds in the first year (:data:`HAZARD_MONTHS`) at the scenario's round length."""
+    return round(HAZARD_MONTHS / scenario(scenario_name).dynamics.round_months)
+
+
 def simulate(sc: Scenario, spec: FormatSpec, seed: int, keep_series: bool = False):
     setup = dyn.Setup.from_config(sc, spec, seed=seed)
-    return engine.simulate(setup, RUNS, ROUNDS, keep_series=keep_series)
+    return engine.simulate(setup, RUNS, sc.dynamics.horizon_rounds, keep_series=keep_series)
 
 
 @functools.cache
 def summary(scenario_name: str, format_id: str, seed: int, troops: bool = True):
-    """Per-run summaries of RUNS runs of ROUNDS rounds (cached: cases share them)."""
+    """Per-run summaries of RUNS runs over the scenario's horizon (cached: cases share
+    them)."""
     return simulate(scenario(scenario_name), format_spec(format_id, troops), seed).summary
 
 
@@ -104,10 +113,22 @@ def escalation(scenario_name: str, format_id: str, seed: int, troops: bool = Tru
     return mean_ci(summary(scenario_name, format_id, seed, troops)["escalation_frequency"])
 
 
+def attacked(scenario_name: str, format_id: str, seed: int) -> Estimate:
+    """Share of runs with an escalation within the horizon (a first escalation)."""
+    first = summary(scenario_name, format_id, seed)["first_escalation"]
+    return mean_ci((first >= 0).astype(np.float64))
+
+
 def never_attacked(scenario_name: str, format_id: str, seed: int) -> Estimate:
-    """Share of runs without any escalation in ROUNDS rounds."""
+    """Share of runs without any escalation within the horizon."""
     first = summary(scenario_name, format_id, seed)["first_escalation"]
     return mean_ci((first < 0).astype(np.float64))
+
+
+def end_states(scenario_name: str, format_id: str, seed: int) -> dict[str, float]:
+    """Share of runs in each end state at the horizon (ongoing, defeated, settled)."""
+    state = summary(scenario_name, format_id, seed)["end_state"]
+    return {name: float(np.mean(state == code)) for code, name in enumerate(dyn.END_STATES)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -122,7 +143,7 @@ def _hazard_parts(first_escalation: np.ndarray, rounds: int):
     return event.astype(np.float64), exposure.astype(np.float64)
 
 
-def pooled_hazard(first_escalation: np.ndarray, rounds: int = HAZARD_ROUNDS) -> float:
+def pooled_hazard(first_escalation: np.ndarray, rounds: int) -> float:
     """First escalations per round at risk over the first ``rounds`` rounds (the
     maximum-likelihood constant hazard)."""
     event, exposure = _hazard_parts(first_escalation, rounds)
@@ -130,7 +151,7 @@ def pooled_hazard(first_escalation: np.ndarray, rounds: int = HAZARD_ROUNDS) -> 
 
 
 def paired_hazard_difference(first: np.ndarray, reference: np.ndarray,
-                             rounds: int = HAZARD_ROUNDS) -> Estimate:
+                             rounds: int) -> Estimate:
     """``pooled_hazard(first) - pooled_hazard(reference)`` over paired runs, with a 95%
     interval from the linearisation of the two ratio estimators (delta method)."""
     parts = []
@@ -160,15 +181,16 @@ class TripwireResult:
 def case_tripwire(format_id: str) -> TripwireResult:
     with_troops = summary("baseline", format_id, SEED_TRIPWIRE)
     without = summary("baseline", format_id, SEED_TRIPWIRE, troops=False)
+    window = hazard_rounds("baseline")
     return TripwireResult(
         regime("baseline", format_id), regime("baseline", format_id, troops=False),
         mean_ci(with_troops["escalation_frequency"]), mean_ci(without["escalation_frequency"]),
         paired_difference(without["escalation_frequency"],
                           with_troops["escalation_frequency"]),
-        pooled_hazard(with_troops["first_escalation"]),
-        pooled_hazard(without["first_escalation"]),
+        pooled_hazard(with_troops["first_escalation"], window),
+        pooled_hazard(without["first_escalation"], window),
         paired_hazard_difference(without["first_escalation"],
-                                 with_troops["first_escalation"]))
+                                 with_troops["first_escalation"], window))
 
 
 # ---------------------------------------------------------------------------------------
@@ -237,37 +259,28 @@ def case_status_quo(format_id: str) -> StatusQuoResult:
 
 
 # ---------------------------------------------------------------------------------------
-# A finding reported with case 3: `nato` against `nato_lite` over a longer run
-
-
-def escalation_by_period(format_id: str, runs: int = 300, rounds: int = 200,
-                         period: int = 40) -> tuple[np.ndarray, dict[str, float]]:
-    """Escalation frequency per period of ``period`` rounds, and the share of the team's
-    responses that include each member (baseline, seed of case 3)."""
-    setup = dyn.Setup.from_config(scenario("baseline"), catalogue()[format_id], seed=SEED_LEEDS)
-    series = engine.simulate(setup, runs, rounds, keep_series=True).series
-    escalated = series["escalated"]
-    by_period = escalated.reshape(runs, rounds // period, period).mean(axis=(0, 2))
-    team = escalated & series["team"]
-    members = series["actions"][team].mean(axis=0) if team.any() else np.zeros(setup.base.n)
-    return by_period, dict(zip(setup.base.guarantor_ids, map(float, members), strict=True))
-
-
-# ---------------------------------------------------------------------------------------
 # The table of docs/validation.md
 
 
+def _ends(scenario_name: str, format_id: str, seed: int) -> str:
+    return ", ".join(f"{name} {share:.3f}"
+                     for name, share in end_states(scenario_name, format_id, seed).items())
+
+
 def report() -> None:
-    print("case 1: Budapest-style assurances (baseline)")
+    print(f"case 1: Budapest-style assurances (baseline, {horizon('baseline')} rounds)")
     for fid in ("budapest", "neutrality", "nato"):
-        print(f"  {fid:11s} regime {regime('baseline', fid):9s} escalation "
-              f"{escalation('baseline', fid, SEED_BUDAPEST).text()}  attacked within "
-              f"{ROUNDS} rounds {1 - never_attacked('baseline', fid, SEED_BUDAPEST).mean:.3f}")
-    print("case 2: Baltic states, Article 5 with forward presence (baltic_efp)")
+        print(f"  {fid:11s} regime {regime('baseline', fid):9s} attacked within the horizon "
+              f"{attacked('baseline', fid, SEED_BUDAPEST).text()}  escalation frequency "
+              f"{escalation('baseline', fid, SEED_BUDAPEST).text()}  end states "
+              f"{_ends('baseline', fid, SEED_BUDAPEST)}")
+    print(f"case 2: Baltic states, Article 5 with forward presence (baltic_efp, "
+          f"{horizon('baltic_efp')} rounds)")
     for fid in ("nato", "nato_lite", "neutrality"):
-        print(f"  {fid:11s} regime {regime('baltic_efp', fid):9s} escalation "
-              f"{escalation('baltic_efp', fid, SEED_BALTIC).text()}  no escalation in "
-              f"{ROUNDS} rounds {never_attacked('baltic_efp', fid, SEED_BALTIC).text()}")
+        print(f"  {fid:11s} regime {regime('baltic_efp', fid):9s} no escalation within the "
+              f"horizon {never_attacked('baltic_efp', fid, SEED_BALTIC).text()}  escalation "
+              f"frequency {escalation('baltic_efp', fid, SEED_BALTIC).text()}  end states "
+              f"{_ends('baltic_efp', fid, SEED_BALTIC)}")
     print("case 3: defence pledges vs neutrality (baseline)")
     neutral = summary("baseline", "neutrality", SEED_LEEDS)["escalation_frequency"]
     print(f"  neutrality  regime {regime('baseline', 'neutrality'):9s} escalation "
@@ -277,12 +290,8 @@ def report() -> None:
         print(f"  {fid:11s} regime {regime('baseline', fid):9s} escalation "
               f"{mean_ci(freq).text()}  minus neutrality "
               f"{paired_difference(freq, neutral).text(signed=True)}")
-    for fid in ("nato", "nato_lite"):
-        by_period, team = escalation_by_period(fid)
-        print(f"  {fid:11s} escalation per 40 rounds over 200: {np.round(by_period, 3)}; "
-              f"share of team responses including each member: "
-              + ", ".join(f"{g} {v:.2f}" for g, v in team.items()))
-    print(f"case 4: tripwire removed (baseline; hazard over the first {HAZARD_ROUNDS} rounds)")
+    print(f"case 4: tripwire removed (baseline; hazard over the first "
+          f"{hazard_rounds('baseline')} rounds)")
     for fid in TRIPWIRE_FORMATS:
         r = case_tripwire(fid)
         print(f"  {fid:11s} regime {r.regime_with} -> {r.regime_without}; escalation "
