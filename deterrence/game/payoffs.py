@@ -351,6 +351,64 @@ def quadrature(game: Game) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.
 
 
 @dataclass(frozen=True)
+class Quadrature:
+    """Every cell's rule in the form the expectations use, prepared once per game: what
+    does not depend on ``q`` (the rule, its nodes and weights, the factors ``y_i(t_k) =
+    (1 - beta_i) exp(-t_k c_i)``). Cell j integrates over the rows ``start[j] : start[j] +
+    count[j]`` of ``weight`` (K,) and ``y`` (K, n); :meth:`take` selects cells (or the
+    cells of boxes) and shares the rows."""
+
+    start: np.ndarray   # (C,) int64, first row of each cell's nodes
+    count: np.ndarray   # (C,) int64, nodes of each cell's rule
+    weight: np.ndarray  # (K,) the weights of :func:`quadrature`, m exp(-(m + M_U) t) included
+    y: np.ndarray       # (K, n)
+
+    def take(self, index: Any) -> Quadrature:
+        """The rule of cells ``index`` (a slice or an index array) of the game."""
+        return Quadrature(np.ascontiguousarray(self.start[index]),
+                          np.ascontiguousarray(self.count[index]), self.weight, self.y)
+
+    def groups(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Cells with the same number of nodes N: ``(cells, rows)``, rows (G, N) indexing
+        ``weight`` and ``y``."""
+        out = []
+        for nodes in np.unique(self.count):
+            cells = np.flatnonzero(self.count == nodes)
+            out.append((cells, self.start[cells, None] + np.arange(nodes)[None, :]))
+        return out
+
+
+def prepare_quadrature(game: Game) -> Quadrature:
+    """:class:`Quadrature` of every cell of ``game`` (:func:`quadrature`)."""
+    cells, n = game.added_capability.shape
+    groups, rules = quadrature(game)
+    beta, c = game.decisive_probability, game.added_capability
+    start = np.zeros(cells, dtype=np.int64)
+    count = np.zeros(cells, dtype=np.int64)
+    weights, ys, offset = [], [], 0
+    for idx, (t, weight) in zip(groups, rules, strict=True):
+        size, nodes = t.shape
+        y = (1.0 - beta[idx, None, :]) * np.exp(-t[:, :, None] * c[idx, None, :])  # (G, N, n)
+        start[idx] = offset + nodes * np.arange(size)
+        count[idx] = nodes
+        weights.append(weight.reshape(-1))
+        ys.append(y.reshape(size * nodes, n))
+        offset += size * nodes
+    return Quadrature(start=start, count=count,
+                      weight=np.ascontiguousarray(np.concatenate(weights) if weights
+                                                  else np.zeros(0)),
+                      y=np.ascontiguousarray(np.concatenate(ys) if ys else np.zeros((0, n))))
+
+
+@functools.cache
+def _kernels():
+    """The compiled loops (:mod:`deterrence.game.kernels`), imported when first needed."""
+    from . import kernels
+
+    return kernels
+
+
+@dataclass(frozen=True)
 class Expectation:
     """Expected outcomes of an escalation when member i honours independently with
     probability ``q[:, i]`` (engaged members with 1), per cell.
@@ -389,22 +447,21 @@ def honour_probabilities(game: Game, q: np.ndarray) -> np.ndarray:
     return np.where(game.engaged, 1.0, q)
 
 
-def expectation(game: Game, q: np.ndarray) -> Expectation:
-    """:class:`Expectation` against independent honouring probabilities ``q`` (C, n)."""
+def expectation(game: Game, q: np.ndarray, rule: Quadrature | None = None) -> Expectation:
+    """:class:`Expectation` against independent honouring probabilities ``q`` (C, n);
+    ``rule`` is :func:`prepare_quadrature` of ``game`` (prepared here when not given)."""
     q = honour_probabilities(game, q)
     cells, n = q.shape
+    rule = prepare_quadrature(game) if rule is None else rule
     success = np.empty(cells)
     success_if = np.empty((cells, n, 2))
-    groups, rules = quadrature(game)
-    beta, c = game.decisive_probability, game.added_capability
-    for idx, (t, weight) in zip(groups, rules, strict=True):
-        y = (1.0 - beta[idx, None, :]) * np.exp(-t[:, :, None] * c[idx, None, :])  # (G, N, n)
-        f = 1.0 - q[idx, None, :] + q[idx, None, :] * y
-        others = _exclusive_products(f)
-        success[idx] = np.einsum("gk,gk->g", weight, others[..., 0] * f[..., 0]) if n else \
-            weight.sum(axis=1)
-        success_if[idx, :, 0] = np.einsum("gk,gki->gi", weight, others)
-        success_if[idx, :, 1] = np.einsum("gk,gki->gi", weight, others * y)
+    product = np.empty((cells, int(rule.count.max(initial=0))))
+    _kernels().success_sums(np.ascontiguousarray(q), rule.start, rule.count, rule.weight,
+                            rule.y, product, success_if)
+    for idx, rows in rule.groups():
+        weight = rule.weight[rows]
+        success[idx] = (np.einsum("gk,gk->g", weight, product[idx, :rows.shape[1]]) if n
+                        else weight.sum(axis=1))
     e = game.escalation_probability
     survive = 1.0 - q * e
     survive_others = _exclusive_products(survive)
@@ -456,22 +513,22 @@ def member_welfare(game: Game, ex: Expectation) -> np.ndarray:
     return np.where(game.engaged, abstain + gain, abstain + surplus)
 
 
-def interaction_bounds(game: Game) -> np.ndarray:
+def interaction_bounds(game: Game, rule: Quadrature | None = None) -> np.ndarray:
     """``L_i >= sum_{j free, j != i} sup |dG_i / dq_j|`` over all q (C, n): the Lipschitz
-    constant of member i's gain in the others' probabilities (max norm).
+    constant of member i's gain in the others' probabilities (max norm); ``rule`` as in
+    :func:`expectation`.
 
     ``|d(E[P | 1] - E[P | 0]) / dq_j| <= m int exp(-t (m + M_U)) (1 - y_i)(1 - y_j) dt``
     (the other factors are in [0, 1]); the risk part is at most ``e_i e_j``."""
     cells, n = game.added_capability.shape
+    rule = prepare_quadrature(game) if rule is None else rule
     free = ~game.engaged
     bound = np.empty((cells, n))
-    groups, rules = quadrature(game)
-    beta, c = game.decisive_probability, game.added_capability
-    for idx, (t, weight) in zip(groups, rules, strict=True):
-        gap = 1.0 - (1.0 - beta[idx, None, :]) * np.exp(-t[:, :, None] * c[idx, None, :])
+    for idx, rows in rule.groups():
+        gap = 1.0 - rule.y[rows]
         free_gap = gap * free[idx, None, :]
         total = free_gap.sum(axis=2, keepdims=True) - free_gap
-        bound[idx] = np.einsum("gk,gki->gi", weight, gap * total)
+        bound[idx] = np.einsum("gk,gki->gi", rule.weight[rows], gap * total)
     e = game.escalation_probability
     free_e = e * free
     risk = e * (free_e.sum(axis=1, keepdims=True) - free_e)
@@ -486,22 +543,17 @@ def _pair_exclusive(factors: np.ndarray) -> np.ndarray:
     return _exclusive_products(without_i)                         # (..., i, j)
 
 
-def _interaction(game: Game, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _interaction(game: Game, q: np.ndarray, rule: Quadrature | None = None):
     """The two parts of ``dG_i / dq_j`` at ``q`` (C, n, n), zero on the diagonal: the
     denial part ``-stake_i E[D_i D_j P]`` (<= 0, non-decreasing in every other q_k) and the
     risk part ``catastrophe_i e_i e_j prod_{k != i, j} (1 - q_k e_k)`` (>= 0,
     non-increasing in every other q_k)."""
     q = honour_probabilities(game, q)
     cells, n = q.shape
+    rule = prepare_quadrature(game) if rule is None else rule
     second = np.empty((cells, n, n))
-    groups, rules = quadrature(game)
-    beta, c = game.decisive_probability, game.added_capability
-    for idx, (t, weight) in zip(groups, rules, strict=True):
-        y = (1.0 - beta[idx, None, :]) * np.exp(-t[:, :, None] * c[idx, None, :])
-        f = 1.0 - q[idx, None, :] + q[idx, None, :] * y
-        gap = y - 1.0
-        pair = _pair_exclusive(f) * gap[..., :, None] * gap[..., None, :]
-        second[idx] = np.einsum("gk,gkij->gij", weight, pair)
+    _kernels().pair_sums(np.ascontiguousarray(q), rule.start, rule.count, rule.weight, rule.y,
+                         second)
     eye = np.eye(n, dtype=bool)
     denial = np.where(eye, 0.0, -game.stake[:, :, None] * second)
     e = game.escalation_probability
@@ -509,18 +561,21 @@ def _interaction(game: Game, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return denial, np.where(eye, 0.0, risk)
 
 
-def gain_jacobian(game: Game, q: np.ndarray) -> np.ndarray:
+def gain_jacobian(game: Game, q: np.ndarray, rule: Quadrature | None = None) -> np.ndarray:
     """``dG_i / dq_j`` at ``q``: (C, n, n), zero on the diagonal (G_i does not depend on
-    q_i) and in the columns of engaged members (their q is fixed)."""
-    denial, risk = _interaction(game, q)
+    q_i) and in the columns of engaged members (their q is fixed); ``rule`` as in
+    :func:`expectation`."""
+    denial, risk = _interaction(game, q, rule)
     return np.where(game.engaged[:, None, :], 0.0, denial + risk)
 
 
-def gain_jacobian_bounds(game: Game, lo: np.ndarray, hi: np.ndarray):
+def gain_jacobian_bounds(game: Game, lo: np.ndarray, hi: np.ndarray,
+                         rule: Quadrature | None = None):
     """Bounds ``(low, high)`` on ``dG_i / dq_j`` over the box [lo, hi] (each (C, n, n)):
     each part is monotone in every other q_k, so its extremes are at the two corners."""
-    denial_lo, risk_lo = _interaction(game, lo)
-    denial_hi, risk_hi = _interaction(game, hi)
+    rule = prepare_quadrature(game) if rule is None else rule
+    denial_lo, risk_lo = _interaction(game, lo, rule)
+    denial_hi, risk_hi = _interaction(game, hi, rule)
     fixed = game.engaged[:, None, :]
     low = np.where(fixed, 0.0, denial_lo + risk_hi)
     high = np.where(fixed, 0.0, denial_hi + risk_lo)
