@@ -20,34 +20,184 @@ import numba
 import numpy as np
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _success_terms(q, first, nodes, weight, y, sums, product, prefix,
+                   factor):  # pragma: no cover
+    """One box (``q`` (n,)): ``sums[i, 0] = sum_k w_k prod_{j != i} f_j(t_k)`` and
+    ``sums[i, 1]`` the same times ``y_i(t_k)``, with ``f_i = 1 - q_i + q_i y_i``, over the
+    nodes ``first : first + nodes``; ``product[k] = prod_i f_i(t_k)``. ``prefix`` and
+    ``factor`` (n, 2) are scratch space.
+
+    Nodes are taken two at a time (their chains of products are independent, which the
+    processor overlaps); each sum still adds node after node."""
+    n = q.size
+    for i in range(n):
+        sums[i, 0] = 0.0
+        sums[i, 1] = 0.0
+    for k in range(first, first + nodes - 1, 2):
+        run0, run1 = 1.0, 1.0
+        for i in range(n):
+            f0 = 1.0 - q[i] + q[i] * y[k, i]
+            f1 = 1.0 - q[i] + q[i] * y[k + 1, i]
+            factor[i, 0], factor[i, 1] = f0, f1
+            prefix[i, 0], prefix[i, 1] = run0, run1
+            run0 *= f0
+            run1 *= f1
+        w0, w1 = weight[k], weight[k + 1]
+        suffix0, suffix1 = 1.0, 1.0
+        for i in range(n - 1, -1, -1):
+            others0 = prefix[i, 0] * suffix0
+            others1 = prefix[i, 1] * suffix1
+            sums[i, 0] = sums[i, 0] + w0 * others0 + w1 * others1
+            sums[i, 1] = sums[i, 1] + w0 * (others0 * y[k, i]) + w1 * (others1 * y[k + 1, i])
+            suffix0 *= factor[i, 0]
+            suffix1 *= factor[i, 1]
+        product[k - first] = suffix0
+        product[k + 1 - first] = suffix1
+    if nodes % 2:
+        k = first + nodes - 1
+        running = 1.0
+        for i in range(n):
+            f = 1.0 - q[i] + q[i] * y[k, i]
+            factor[i, 0] = f
+            prefix[i, 0] = running
+            running *= f
+        w = weight[k]
+        suffix = 1.0
+        for i in range(n - 1, -1, -1):
+            others = prefix[i, 0] * suffix
+            sums[i, 0] += w * others
+            sums[i, 1] += w * (others * y[k, i])
+            suffix *= factor[i, 0]
+        product[k - first] = suffix
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _risk_terms(q, e, risk_if, prefix):  # pragma: no cover
+    """One box: ``risk_if[i, 0] = 1 - prod_{j != i} (1 - q_j e_j)``, ``risk_if[i, 1] = 1 -
+    (1 - e_i) prod_{j != i} (1 - q_j e_j)``; returns ``1 - prod_i (1 - q_i e_i)`` and
+    ``1 - prod_i (1 - q_i)``."""
+    n = q.size
+    running = 1.0
+    none = 1.0
+    for i in range(n):
+        prefix[i, 0] = running
+        running *= 1.0 - q[i] * e[i]
+        none *= 1.0 - q[i]
+    suffix = 1.0
+    for i in range(n - 1, -1, -1):
+        others = prefix[i, 0] * suffix
+        risk_if[i, 0] = 1.0 - others
+        risk_if[i, 1] = 1.0 - others * (1.0 - e[i])
+        suffix *= 1.0 - q[i] * e[i]
+    return 1.0 - suffix, 1.0 - none
+
+
 @numba.njit(cache=True, nogil=True)
-def success_sums(q, start, count, weight, y, product, success_if):  # pragma: no cover
-    """``success_if[b, i, 0] = sum_k w_k prod_{j != i} f_j(t_k)`` and ``success_if[b, i, 1]``
-    the same times ``y_i(t_k)``, with ``f_i = 1 - q_i + q_i y_i``, written into
-    ``success_if`` (B, n, 2); ``product[b, k] = prod_i f_i(t_k)`` at the box's k-th node
-    (``product`` (B, max count)), which the caller sums with the weights."""
+def expectation_sums(q, e, start, count, weight, y, product, success_if, risk_if,
+                     risk_respond):  # pragma: no cover
+    """The sums of an expectation, written into the arrays given: ``success_if`` and
+    ``risk_if`` (B, n, 2) as in :class:`deterrence.game.payoffs.Expectation`, ``product``
+    (B, max count) the product of the factors at each node of the box, which the caller
+    sums with the weights, and ``risk_respond`` (B, 2): E[risk] and P(some member honours)."""
     boxes, n = q.shape
-    prefix = np.empty(n)
-    factor = np.empty(n)
+    prefix = np.empty((n, 2))
+    factor = np.empty((n, 2))
+    for b in range(boxes):
+        _success_terms(q[b], start[b], count[b], weight, y, success_if[b], product[b],
+                       prefix, factor)
+        risk_respond[b, 0], risk_respond[b, 1] = _risk_terms(q[b], e[b], risk_if[b], prefix)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _respond(q, e, first, nodes, weight, y, fixed, stake, catastrophe, sigma, engaged, out,
+             scratch):  # pragma: no cover
+    """One box: ``out[i] = Phi_i(q)``, each member's gain ``fixed_i - stake_i (E[P | a_i = 1]
+    - E[P | a_i = 0]) - catastrophe_i (E[risk | a_i = 1] - E[risk | a_i = 0])``
+    (:func:`deterrence.game.payoffs.honouring_gain`, the same operations in the same order)
+    through the logistic of scale ``sigma_i`` (:func:`deterrence.solve.equilibrium.logistic`,
+    likewise); 1 for engaged members, whose ``q`` must be 1 already. ``scratch`` is
+    :func:`_scratch`."""
+    prefix, factor, sums, risk_if, product = scratch
+    _success_terms(q, first, nodes, weight, y, sums, product, prefix, factor)
+    _risk_terms(q, e, risk_if, prefix)
+    for i in range(q.size):
+        if engaged[i]:
+            out[i] = 1.0
+            continue
+        gain = (fixed[i] + -stake[i] * (sums[i, 1] - sums[i, 0])
+                + -catastrophe[i] * (risk_if[i, 1] - risk_if[i, 0]))
+        z = gain / sigma[i]
+        tail = np.exp(-abs(z))
+        out[i] = 1.0 / (1.0 + tail) if z >= 0 else tail / (1.0 + tail)
+
+
+@numba.njit(cache=True, nogil=True)
+def _scratch(n, count):  # pragma: no cover
+    """Work arrays of :func:`_respond` for n members and boxes with ``count`` nodes."""
+    most = 0
+    for nodes in count:
+        most = max(most, nodes)
+    return (np.empty((n, 2)), np.empty((n, 2)), np.empty((n, 2)), np.empty((n, 2)),
+            np.empty(most))
+
+
+@numba.njit(cache=True, nogil=True)
+def best_responses(q, e, start, count, weight, y, fixed, stake, catastrophe, sigma, engaged,
+                   out):  # pragma: no cover
+    """``Phi(q)`` (B, n) into ``out`` (:func:`_respond`, box by box)."""
+    boxes, n = q.shape
+    scratch = _scratch(n, count)
+    for b in range(boxes):
+        _respond(q[b], e[b], start[b], count[b], weight, y, fixed[b], stake[b], catastrophe[b],
+                 sigma[b], engaged[b], out[b], scratch)
+
+
+@numba.njit(cache=True, nogil=True)
+def settle(q, lo, hi, e, start, count, weight, y, fixed, stake, catastrophe, sigma, engaged,
+           iterations, width):  # pragma: no cover
+    """``q <- clip(Phi(q), lo, hi)`` in place, box by box, until a step moves the box by at
+    most ``width`` (max norm; a NaN step never settles), at most ``iterations`` steps."""
+    boxes, n = q.shape
+    scratch = _scratch(n, count)
+    response = np.empty(n)
+    for b in range(boxes):
+        for _ in range(iterations):
+            _respond(q[b], e[b], start[b], count[b], weight, y, fixed[b], stake[b],
+                     catastrophe[b], sigma[b], engaged[b], response, scratch)
+            moved = 0.0
+            for i in range(n):
+                clipped = response[i]  # np.clip: NaN stays NaN
+                if clipped < lo[b, i]:
+                    clipped = lo[b, i]
+                if clipped > hi[b, i]:
+                    clipped = hi[b, i]
+                step = abs(clipped - q[b, i])
+                if step > moved or step != step:  # np.max: NaN wins
+                    moved = step
+                q[b, i] = clipped
+            if moved <= width:
+                break
+
+
+@numba.njit(cache=True, nogil=True)
+def interaction_sums(free, start, count, weight, y, bound):  # pragma: no cover
+    """``bound[b, i] = sum_k w_k (1 - y_i(t_k)) sum_{j free, j != i} (1 - y_j(t_k))``
+    (B, n): the denial part of :func:`deterrence.game.payoffs.interaction_bounds`."""
+    boxes, n = free.shape
+    gap = np.empty(n)
     for b in range(boxes):
         for i in range(n):
-            success_if[b, i, 0] = 0.0
-            success_if[b, i, 1] = 0.0
+            bound[b, i] = 0.0
         for k in range(start[b], start[b] + count[b]):
-            running = 1.0
+            total = 0.0
             for i in range(n):
-                f = 1.0 - q[b, i] + q[b, i] * y[k, i]
-                factor[i] = f
-                prefix[i] = running
-                running *= f
+                gap[i] = 1.0 - y[k, i]
+                if free[b, i]:
+                    total += gap[i]
             w = weight[k]
-            suffix = 1.0
-            for i in range(n - 1, -1, -1):
-                others = prefix[i] * suffix
-                success_if[b, i, 0] += w * others
-                success_if[b, i, 1] += w * (others * y[k, i])
-                suffix *= factor[i]
-            product[b, k - start[b]] = suffix
+            for i in range(n):
+                bound[b, i] += w * (gap[i] * (total - gap[i] if free[b, i] else total))
 
 
 @numba.njit(cache=True, nogil=True)

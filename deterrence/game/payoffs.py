@@ -265,6 +265,12 @@ def laguerre_limit(nodes: int, tolerance: float = QUADRATURE_TOLERANCE) -> float
 
 
 @functools.cache
+def _laguerre_limits() -> np.ndarray:
+    """:func:`laguerre_limit` of each rule of :data:`LAGUERRE_NODES` (increasing)."""
+    return np.array([laguerre_limit(nodes) for nodes in LAGUERRE_NODES])
+
+
+@functools.cache
 def _laguerre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights of the ``nodes``-point Gauss-Laguerre rule: scipy's, accurate to
     rounding (numpy's ``laggauss`` is not: with 96 nodes its rule is off by 3e-13 for
@@ -322,9 +328,9 @@ def quadrature(game: Game) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.
     base = m + game.ukraine_capability
     safe = np.where(base > 0, base, 1.0)
     ratio = game.added_capability.sum(axis=1) / safe
-    choice = np.full(game.cells, -1, dtype=np.int64)
-    for nodes in reversed(LAGUERRE_NODES):
-        choice = np.where(ratio <= laguerre_limit(nodes), nodes, choice)
+    # the first rule whose limit is at least A; none (-1) above the last limit, or for NaN
+    first = np.searchsorted(_laguerre_limits(), ratio, side="left")
+    choice = np.append(np.array(LAGUERRE_NODES, dtype=np.int64), -1)[first]
     panels = np.zeros(game.cells, dtype=np.int64)
     for c in np.flatnonzero(choice < 0):
         panels[c] = composite_edges(float(ratio[c])).size - 1
@@ -368,9 +374,13 @@ class Quadrature:
         return Quadrature(np.ascontiguousarray(self.start[index]),
                           np.ascontiguousarray(self.count[index]), self.weight, self.y)
 
+    @functools.cached_property
     def groups(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Cells with the same number of nodes N: ``(cells, rows)``, rows (G, N) indexing
         ``weight`` and ``y``."""
+        if self.count.size and self.count.min() == self.count.max():  # a single rule
+            nodes = self.count[0]
+            return [(np.arange(self.count.size), self.start[:, None] + np.arange(nodes))]
         out = []
         for nodes in np.unique(self.count):
             cells = np.flatnonzero(self.count == nodes)
@@ -385,19 +395,21 @@ def prepare_quadrature(game: Game) -> Quadrature:
     beta, c = game.decisive_probability, game.added_capability
     start = np.zeros(cells, dtype=np.int64)
     count = np.zeros(cells, dtype=np.int64)
-    weights, ys, offset = [], [], 0
-    for idx, (t, weight) in zip(groups, rules, strict=True):
+    rows = sum(t.size for t, _ in rules)
+    weight, y = np.empty(rows), np.empty((rows, n))
+    offset = 0
+    for idx, (t, w) in zip(groups, rules, strict=True):
         size, nodes = t.shape
-        y = (1.0 - beta[idx, None, :]) * np.exp(-t[:, :, None] * c[idx, None, :])  # (G, N, n)
         start[idx] = offset + nodes * np.arange(size)
         count[idx] = nodes
-        weights.append(weight.reshape(-1))
-        ys.append(y.reshape(size * nodes, n))
-        offset += size * nodes
-    return Quadrature(start=start, count=count,
-                      weight=np.ascontiguousarray(np.concatenate(weights) if weights
-                                                  else np.zeros(0)),
-                      y=np.ascontiguousarray(np.concatenate(ys) if ys else np.zeros((0, n))))
+        weight[offset:offset + t.size] = w.reshape(-1)
+        # (1 - beta_i) exp(-t c_i), (G, N, n), computed in place
+        block = y[offset:offset + t.size].reshape(size, nodes, n)
+        np.multiply(-t[:, :, None], c[idx, None, :], out=block)
+        np.exp(block, out=block)
+        block *= (1.0 - beta[idx])[:, None, :]
+        offset += t.size
+    return Quadrature(start=start, count=count, weight=weight, y=y)
 
 
 @functools.cache
@@ -453,24 +465,22 @@ def expectation(game: Game, q: np.ndarray, rule: Quadrature | None = None) -> Ex
     q = honour_probabilities(game, q)
     cells, n = q.shape
     rule = prepare_quadrature(game) if rule is None else rule
+    e = np.ascontiguousarray(game.escalation_probability)
     success = np.empty(cells)
     success_if = np.empty((cells, n, 2))
+    risk_if = np.empty((cells, n, 2))
+    risk_respond = np.empty((cells, 2))
     product = np.empty((cells, int(rule.count.max(initial=0))))
-    _kernels().success_sums(np.ascontiguousarray(q), rule.start, rule.count, rule.weight,
-                            rule.y, product, success_if)
-    for idx, rows in rule.groups():
+    _kernels().expectation_sums(np.ascontiguousarray(q), e, rule.start, rule.count,
+                                rule.weight, rule.y, product, success_if, risk_if,
+                                risk_respond)
+    for idx, rows in rule.groups:
         weight = rule.weight[rows]
         success[idx] = (np.einsum("gk,gk->g", weight, product[idx, :rows.shape[1]]) if n
                         else weight.sum(axis=1))
-    e = game.escalation_probability
-    survive = 1.0 - q * e
-    survive_others = _exclusive_products(survive)
-    risk_if = np.stack([1.0 - survive_others, 1.0 - survive_others * (1.0 - e)], axis=-1)
-    risk = 1.0 - (survive_others[:, 0] * survive[:, 0] if n else np.ones(cells))
-    no_response = np.prod(1.0 - q, axis=1)
     return Expectation(success=success, success_if=success_if,
-                       sanctions=np.sum(q * game.sanctions_weight, axis=1), risk=risk,
-                       risk_if=risk_if, respond=1.0 - no_response)
+                       sanctions=np.sum(q * game.sanctions_weight, axis=1),
+                       risk=risk_respond[:, 0], risk_if=risk_if, respond=risk_respond[:, 1])
 
 
 def russia_escalation_value(game: Game, ex: Expectation) -> np.ndarray:
@@ -501,6 +511,40 @@ def honouring_gain(game: Game, ex: Expectation) -> np.ndarray:
     return fixed_gain(game) + contest_gain(game, ex) + risk_gain(game, ex)
 
 
+def _response_arguments(game: Game, rule: Quadrature) -> tuple[np.ndarray, ...]:
+    """The arrays of :func:`deterrence.game.kernels.best_responses` after ``q``."""
+    return (np.ascontiguousarray(game.escalation_probability), rule.start, rule.count,
+            rule.weight, rule.y, np.ascontiguousarray(fixed_gain(game)),
+            np.ascontiguousarray(game.stake), np.ascontiguousarray(game.catastrophe_cost),
+            np.ascontiguousarray(game.resolve_scale), np.ascontiguousarray(game.engaged))
+
+
+def honour_response(game: Game, q: np.ndarray, rule: Quadrature | None = None) -> np.ndarray:
+    """Each member's probability of honouring against the others' independent ``q`` (C, n):
+    ``Lambda(G_i / sigma_i)`` with ``G_i`` = :func:`honouring_gain` at
+    :func:`expectation` ``(game, q, rule)`` and ``Lambda`` the logistic cdf
+    (:func:`deterrence.solve.equilibrium.logistic`), 1 for engaged members. The same
+    operations in the same order as those functions, in one compiled pass per cell
+    (:func:`deterrence.game.kernels.best_responses`)."""
+    q = np.ascontiguousarray(honour_probabilities(game, q))
+    rule = prepare_quadrature(game) if rule is None else rule
+    out = np.empty(q.shape)
+    _kernels().best_responses(q, *_response_arguments(game, rule), out)
+    return out
+
+
+def settle_response(game: Game, q: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                    iterations: int, width: float, rule: Quadrature | None = None):
+    """Iterate ``q <- clip(honour_response(game, q), lo, hi)`` in each cell until a step
+    moves it by at most ``width`` (max norm), at most ``iterations`` times; returns the
+    last ``q``. Engaged members need ``lo = hi = 1``."""
+    q = np.array(honour_probabilities(game, q), dtype=np.float64, order="C")
+    rule = prepare_quadrature(game) if rule is None else rule
+    _kernels().settle(q, np.ascontiguousarray(lo), np.ascontiguousarray(hi),
+                      *_response_arguments(game, rule), iterations, width)
+    return q
+
+
 def member_welfare(game: Game, ex: Expectation) -> np.ndarray:
     """Each member's expected utility in the crisis, integrating over its own cost type
     (logistic, scale sigma_i): ``E[U_i | abstain] + sigma_i log(1 + exp(G_i / sigma_i))``;
@@ -524,11 +568,8 @@ def interaction_bounds(game: Game, rule: Quadrature | None = None) -> np.ndarray
     rule = prepare_quadrature(game) if rule is None else rule
     free = ~game.engaged
     bound = np.empty((cells, n))
-    for idx, rows in rule.groups():
-        gap = 1.0 - rule.y[rows]
-        free_gap = gap * free[idx, None, :]
-        total = free_gap.sum(axis=2, keepdims=True) - free_gap
-        bound[idx] = np.einsum("gk,gki->gi", rule.weight[rows], gap * total)
+    _kernels().interaction_sums(np.ascontiguousarray(free), rule.start, rule.count,
+                                rule.weight, rule.y, bound)
     e = game.escalation_probability
     free_e = e * free
     risk = e * (free_e.sum(axis=1, keepdims=True) - free_e)

@@ -50,6 +50,7 @@ from ..game.payoffs import (
     gain_jacobian,
     gain_jacobian_bounds,
     honour_probabilities,
+    honour_response,
     honouring_gain,
     interaction_bounds,
     member_welfare,
@@ -57,6 +58,7 @@ from ..game.payoffs import (
     risk_gain,
     russia_escalation_value,
     russia_refrain_payoff,
+    settle_response,
 )
 
 MIXED = 3  # a cell whose equilibria disagree on the regime (codes 0-2: DETERRED, ...)
@@ -97,15 +99,14 @@ CHUNK_CELLS = 1024
 
 def logistic(z: np.ndarray) -> np.ndarray:
     """The logistic cdf, evaluated without overflow."""
-    return np.where(z >= 0, 1.0 / (1.0 + np.exp(-np.abs(z))),
-                    np.exp(-np.abs(z)) / (1.0 + np.exp(-np.abs(z))))
+    tail = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + tail), tail / (1.0 + tail))
 
 
 def best_response(game: Game, q: np.ndarray, rule: Quadrature | None = None) -> np.ndarray:
     """``Phi(q)``: each member's probability of honouring against the others' ``q``
     (``rule``: the game's prepared quadrature, :func:`~deterrence.game.payoffs.expectation`)."""
-    gain = honouring_gain(game, expectation(game, q, rule))
-    return honour_probabilities(game, logistic(gain / game.resolve_scale))
+    return honour_response(game, q, rule)
 
 
 def gain_bounds(game: Game, lo: np.ndarray, hi: np.ndarray, rule: Quadrature | None = None):
@@ -160,7 +161,7 @@ def equilibrium_set(game: Game, rule: Quadrature | None = None) -> EquilibriumSe
             break
         old_width = _width(lo, hi, free[box_cell])
         # 1. shrink by the interval image; a box whose image misses it holds no fixed point
-        sub, sub_rule = game.take(box_cell), rule.take(box_cell)
+        sub, sub_rule = _cells(game, rule, box_cell)
         sigma = sub.resolve_scale
         gmin, gmax = gain_bounds(sub, lo, hi, sub_rule)
         new_lo = np.where(free[box_cell], np.maximum(lo, logistic(gmin / sigma)), 1.0)
@@ -175,8 +176,7 @@ def equilibrium_set(game: Game, rule: Quadrature | None = None) -> EquilibriumSe
         settle = kappa < 1.0
         if np.any(settle):
             idx = np.flatnonzero(settle)
-            q, fixed = _locate(game.take(box_cell[idx]), rule.take(box_cell[idx]), lo[idx],
-                               hi[idx])
+            q, fixed = _locate(*_cells(game, rule, box_cell[idx]), lo[idx], hi[idx])
             found_cell.append(box_cell[idx][fixed])
             found_q.append(q[fixed])
             found_cert.append(np.ones(int(fixed.sum()), dtype=bool))
@@ -256,6 +256,14 @@ def equilibrium_set(game: Game, rule: Quadrature | None = None) -> EquilibriumSe
                           count=np.bincount(cell, minlength=cells))
 
 
+def _cells(game: Game, rule: Quadrature, index: np.ndarray) -> tuple[Game, Quadrature]:
+    """``game.take(index)`` and ``rule.take(index)``: the game and rule themselves where
+    ``index`` is every cell in order (each box its own cell's)."""
+    if index.size == game.cells and np.array_equal(index, np.arange(game.cells)):
+        return game, rule
+    return game.take(index), rule.take(index)
+
+
 def _width(lo, hi, free):
     return np.max(np.where(free, hi - lo, 0.0), axis=1, initial=0.0)
 
@@ -284,25 +292,25 @@ def _until_settled(game: Game, rule: Quadrature, q, step):
     move, each until its step moves it by at most POINT_WIDTH (at most
     MAX_POINT_ITERATIONS times); a cell's result does not depend on the others."""
     q = q.copy()
-    active = np.ones(game.cells, dtype=bool)
+    idx = np.arange(game.cells)
+    sub, sub_rule = game, rule
     for _ in range(MAX_POINT_ITERATIONS):
-        idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        new = step(game.take(idx), rule.take(idx), idx, q[idx])
-        moved = np.max(np.abs(new - q[idx]), axis=1, initial=0.0)
+        new = step(sub, sub_rule, idx, q[idx])
+        moving = ~(np.max(np.abs(new - q[idx]), axis=1, initial=0.0) <= POINT_WIDTH)
         q[idx] = new
-        active[idx[moved <= POINT_WIDTH]] = False
+        if not np.all(moving):  # the subgame changes only when a cell settles
+            idx = idx[moving]
+            if idx.size:
+                sub, sub_rule = game.take(idx), rule.take(idx)
     return q
 
 
 def _locate(game: Game, rule: Quadrature, lo, hi):
     """The fixed point of ``clip(Phi, lo, hi)`` for boxes where it contracts (or is a
     point): returns it and whether it is a fixed point of Phi itself."""
-    def step(sub, sub_rule, idx, q):
-        return np.clip(best_response(sub, q, sub_rule), lo[idx], hi[idx])
-
-    q = _until_settled(game, rule, (lo + hi) / 2.0, step)
+    q = settle_response(game, (lo + hi) / 2.0, lo, hi, MAX_POINT_ITERATIONS, POINT_WIDTH, rule)
     residual = np.max(np.abs(best_response(game, q, rule) - q), axis=1, initial=0.0)
     return q, residual <= 10 * POINT_WIDTH
 
@@ -475,12 +483,19 @@ class Selection:
 def select(game: Game, eq: EquilibriumSet, rule: Quadrature | None = None) -> Selection:
     """The selection rule (module docstring, step 2); ``rule``: the game's prepared
     quadrature."""
+    return _select(game, eq, rule)[0]
+
+
+def _select(game: Game, eq: EquilibriumSet, rule: Quadrature | None):
+    """:func:`select`, the :class:`Expectation` at every equilibrium of the set, and the
+    indices (into the set) of the equilibria played alone and coordinated."""
     cells = game.cells
     if eq.cell.size == 0 or np.any(eq.count == 0):
         raise RuntimeError("a cell without any equilibrium: the threshold map always has a "
                            "fixed point, so the search failed")
-    sub = game.take(eq.cell)
-    ex = expectation(sub, eq.q, None if rule is None else rule.take(eq.cell))
+    rule = prepare_quadrature(game) if rule is None else rule
+    sub, sub_rule = _cells(game, rule, eq.cell)
+    ex = expectation(sub, eq.q, sub_rule)
     values = russia_escalation_value(sub, ex)
     welfare = member_welfare(sub, ex)
     first = np.searchsorted(eq.cell, np.arange(cells))
@@ -494,9 +509,10 @@ def select(game: Game, eq: EquilibriumSet, rule: Quadrature | None = None) -> Se
     score = np.where(acceptable, values, np.inf)
     order = np.lexsort((score, eq.cell))
     coordinated = order[first]
-    return Selection(q_alone=eq.q[alone], q_coordinated=eq.q[coordinated],
-                     value_alone=values[alone], value_coordinated=values[coordinated],
-                     values=values)
+    chosen = Selection(q_alone=eq.q[alone], q_coordinated=eq.q[coordinated],
+                       value_alone=values[alone], value_coordinated=values[coordinated],
+                       values=values)
+    return chosen, ex, alone, coordinated
 
 
 def _regime(escalation, success, deterred_below, defended_below):
@@ -512,17 +528,19 @@ def solve_grid(game: Game, deterred_below: float = 0.5, defended_below: float = 
     starts = range(0, game.cells, chunk_cells)
     if not starts:
         raise ValueError("solve_grid needs at least one cell")
-    threads = threads or min(len(starts), os.cpu_count() or 1)
+    threads = threads or (min(len(starts), os.cpu_count() or 1) if len(starts) > 1 else 1)
 
     def work(start: int) -> GridSolution:
-        return _solve_chunk(game.take(slice(start, start + chunk_cells)), deterred_below,
-                            defended_below)
+        chunk = game if len(starts) == 1 else game.take(slice(start, start + chunk_cells))
+        return _solve_chunk(chunk, deterred_below, defended_below)
 
     if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
             parts = list(pool.map(work, starts))
     else:
         parts = [work(s) for s in starts]
+    if len(parts) == 1:
+        return parts[0]
     return GridSolution(game.guarantor_ids, **{
         name: np.concatenate([getattr(p, name) for p in parts])
         for name in GridSolution.__dataclass_fields__ if name != "guarantor_ids"})
@@ -531,22 +549,20 @@ def solve_grid(game: Game, deterred_below: float = 0.5, defended_below: float = 
 def _solve_chunk(game: Game, deterred_below: float, defended_below: float) -> GridSolution:
     rule = prepare_quadrature(game)
     eq = equilibrium_set(game, rule)
-    chosen = select(game, eq, rule)
+    chosen, ex, alone, coordinated = _select(game, eq, rule)
     p = game.coordination_probability
     sigma_r = game.russia_resolve_scale
     refrain = russia_refrain_payoff(game)
     value = p * chosen.value_coordinated + (1.0 - p) * chosen.value_alone
     escalation = logistic((value - refrain) / sigma_r)
-    at_c = expectation(game, chosen.q_coordinated, rule)
-    at_a = expectation(game, chosen.q_alone, rule)
-    success = p * at_c.success + (1.0 - p) * at_a.success
-    respond = p * at_c.respond + (1.0 - p) * at_a.respond
+    # the expectations at the equilibria played: each cell's own numbers at that q
+    success = p * ex.success[coordinated] + (1.0 - p) * ex.success[alone]
+    respond = p * ex.respond[coordinated] + (1.0 - p) * ex.respond[alone]
     credibility = (p[:, None] * honour_probabilities(game, chosen.q_coordinated)
                    + (1.0 - p)[:, None] * honour_probabilities(game, chosen.q_alone))
     # each equilibrium played in both branches: the range over the set
     each = logistic((chosen.values - refrain[eq.cell]) / sigma_r[eq.cell])
-    each_success = expectation(game.take(eq.cell), eq.q, rule.take(eq.cell)).success
-    each_regime = _regime(each, each_success, deterred_below, defended_below)
+    each_regime = _regime(each, ex.success, deterred_below, defended_below)
     cells = game.cells
     first = np.searchsorted(eq.cell, np.arange(cells))
     low = np.minimum.reduceat(each, first)
