@@ -110,14 +110,22 @@ def expectation_sums(q, e, start, count, weight, y, product, success_if, risk_if
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _gain(fixed, stake, catastrophe, success_if, risk_if, i):  # pragma: no cover
+    """Member i's gain ``fixed_i - stake_i (E[P | a_i = 1] - E[P | a_i = 0]) - catastrophe_i
+    (E[risk | a_i = 1] - E[risk | a_i = 0])`` from the conditional sums ``success_if`` and
+    ``risk_if`` (n, 2): :func:`deterrence.game.payoffs.honouring_gain`, the same operations
+    in the same order."""
+    return (fixed[i] + -stake[i] * (success_if[i, 1] - success_if[i, 0])
+            + -catastrophe[i] * (risk_if[i, 1] - risk_if[i, 0]))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _respond(q, e, first, nodes, weight, y, fixed, stake, catastrophe, sigma, engaged, out,
              scratch):  # pragma: no cover
-    """One box: ``out[i] = Phi_i(q)``, each member's gain ``fixed_i - stake_i (E[P | a_i = 1]
-    - E[P | a_i = 0]) - catastrophe_i (E[risk | a_i = 1] - E[risk | a_i = 0])``
-    (:func:`deterrence.game.payoffs.honouring_gain`, the same operations in the same order)
-    through the logistic of scale ``sigma_i`` (:func:`deterrence.solve.equilibrium.logistic`,
-    likewise); 1 for engaged members, whose ``q`` must be 1 already. ``scratch`` is
-    :func:`_scratch`."""
+    """One box: ``out[i] = Phi_i(q)``, each member's gain (:func:`_gain`) through the
+    logistic of scale ``sigma_i`` (:func:`deterrence.solve.equilibrium.logistic`, the same
+    operations in the same order); 1 for engaged members, whose ``q`` must be 1 already.
+    ``scratch`` is :func:`_scratch`."""
     prefix, factor, sums, risk_if, product = scratch
     _success_terms(q, first, nodes, weight, y, sums, product, prefix, factor)
     _risk_terms(q, e, risk_if, prefix)
@@ -125,9 +133,7 @@ def _respond(q, e, first, nodes, weight, y, fixed, stake, catastrophe, sigma, en
         if engaged[i]:
             out[i] = 1.0
             continue
-        gain = (fixed[i] + -stake[i] * (sums[i, 1] - sums[i, 0])
-                + -catastrophe[i] * (risk_if[i, 1] - risk_if[i, 0]))
-        z = gain / sigma[i]
+        z = _gain(fixed, stake, catastrophe, sums, risk_if, i) / sigma[i]
         tail = np.exp(-abs(z))
         out[i] = 1.0 / (1.0 + tail) if z >= 0 else tail / (1.0 + tail)
 
@@ -143,21 +149,31 @@ def _scratch(n, count):  # pragma: no cover
 
 
 @numba.njit(cache=True, nogil=True)
-def best_responses(q, e, start, count, weight, y, fixed, stake, catastrophe, sigma, engaged,
-                   out):  # pragma: no cover
-    """``Phi(q)`` (B, n) into ``out`` (:func:`_respond`, box by box)."""
-    boxes, n = q.shape
-    scratch = _scratch(n, count)
+def gain_ranges(lo, hi, e, start, count, weight, y, fixed, stake, catastrophe, gmin,
+                gmax):  # pragma: no cover
+    """Each member's gain (:func:`_gain`) with the denial part at ``hi`` and the risk part
+    at ``lo`` into ``gmin``, the other way round into ``gmax`` (B, n): the extremes over the
+    box [lo, hi] (the denial part falls in every other q_j, the risk part rises)."""
+    boxes, n = lo.shape
+    prefix, factor, _, _, product = _scratch(n, count)
+    success, risk = np.empty((2, n, 2)), np.empty((2, n, 2))  # at lo, at hi
     for b in range(boxes):
-        _respond(q[b], e[b], start[b], count[b], weight, y, fixed[b], stake[b], catastrophe[b],
-                 sigma[b], engaged[b], out[b], scratch)
+        for corner in range(2):
+            q = lo[b] if corner == 0 else hi[b]
+            _success_terms(q, start[b], count[b], weight, y, success[corner], product, prefix,
+                           factor)
+            _risk_terms(q, e[b], risk[corner], prefix)
+        for i in range(n):
+            gmin[b, i] = _gain(fixed[b], stake[b], catastrophe[b], success[1], risk[0], i)
+            gmax[b, i] = _gain(fixed[b], stake[b], catastrophe[b], success[0], risk[1], i)
 
 
 @numba.njit(cache=True, nogil=True)
 def settle(q, lo, hi, e, start, count, weight, y, fixed, stake, catastrophe, sigma, engaged,
            iterations, width):  # pragma: no cover
-    """``q <- clip(Phi(q), lo, hi)`` in place, box by box, until a step moves the box by at
-    most ``width`` (max norm; a NaN step never settles), at most ``iterations`` steps."""
+    """``q <- clip(Phi(q), lo, hi)`` in place, box by box (:func:`_respond`), until a step
+    moves the box by at most ``width`` (max norm; a NaN step never settles), at most
+    ``iterations`` steps. One step between 0 and 1 is Phi itself."""
     boxes, n = q.shape
     scratch = _scratch(n, count)
     response = np.empty(n)

@@ -512,7 +512,7 @@ def honouring_gain(game: Game, ex: Expectation) -> np.ndarray:
 
 
 def _response_arguments(game: Game, rule: Quadrature) -> tuple[np.ndarray, ...]:
-    """The arrays of :func:`deterrence.game.kernels.best_responses` after ``q``."""
+    """The arrays of :func:`deterrence.game.kernels.settle` after ``q``, ``lo`` and ``hi``."""
     return (np.ascontiguousarray(game.escalation_probability), rule.start, rule.count,
             rule.weight, rule.y, np.ascontiguousarray(fixed_gain(game)),
             np.ascontiguousarray(game.stake), np.ascontiguousarray(game.catastrophe_cost),
@@ -524,20 +524,30 @@ def honour_response(game: Game, q: np.ndarray, rule: Quadrature | None = None) -
     ``Lambda(G_i / sigma_i)`` with ``G_i`` = :func:`honouring_gain` at
     :func:`expectation` ``(game, q, rule)`` and ``Lambda`` the logistic cdf
     (:func:`deterrence.solve.equilibrium.logistic`), 1 for engaged members. The same
-    operations in the same order as those functions, in one compiled pass per cell
-    (:func:`deterrence.game.kernels.best_responses`)."""
-    q = np.ascontiguousarray(honour_probabilities(game, q))
+    operations in the same order as those functions, in one compiled pass per cell: one
+    step of :func:`settle_response` between 0 and 1."""
+    return settle_response(game, q, np.zeros(q.shape), np.ones(q.shape), 1, 0.0, rule)
+
+
+def gain_range(game: Game, lo: np.ndarray, hi: np.ndarray, rule: Quadrature | None = None):
+    """``(gmin, gmax)`` (C, n): each member's gain with its denial part
+    (:func:`contest_gain`) at ``hi`` and its risk part (:func:`risk_gain`) at ``lo``, and
+    the other way round: the extremes of :func:`honouring_gain` over the box [lo, hi], since
+    the denial part is non-increasing and the risk part non-decreasing in every other q_j.
+    The same operations as those functions, in one compiled pass per cell."""
+    lo = np.ascontiguousarray(honour_probabilities(game, lo))
+    hi = np.ascontiguousarray(honour_probabilities(game, hi))
     rule = prepare_quadrature(game) if rule is None else rule
-    out = np.empty(q.shape)
-    _kernels().best_responses(q, *_response_arguments(game, rule), out)
-    return out
+    gmin, gmax = np.empty(lo.shape), np.empty(lo.shape)
+    _kernels().gain_ranges(lo, hi, *_response_arguments(game, rule)[:8], gmin, gmax)
+    return gmin, gmax
 
 
 def settle_response(game: Game, q: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                     iterations: int, width: float, rule: Quadrature | None = None):
     """Iterate ``q <- clip(honour_response(game, q), lo, hi)`` in each cell until a step
     moves it by at most ``width`` (max norm), at most ``iterations`` times; returns the
-    last ``q``. Engaged members need ``lo = hi = 1``."""
+    last ``q``. Engaged members honour: their q is 1 throughout, within their [lo, hi]."""
     q = np.array(honour_probabilities(game, q), dtype=np.float64, order="C")
     rule = prepare_quadrature(game) if rule is None else rule
     _kernels().settle(q, np.ascontiguousarray(lo), np.ascontiguousarray(hi),

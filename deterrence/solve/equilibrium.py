@@ -44,18 +44,16 @@ from ..game.payoffs import (
     QUADRATURE_TOLERANCE,
     Game,
     Quadrature,
-    contest_gain,
     expectation,
-    fixed_gain,
     gain_jacobian,
     gain_jacobian_bounds,
+    gain_range,
     honour_probabilities,
     honour_response,
     honouring_gain,
     interaction_bounds,
     member_welfare,
     prepare_quadrature,
-    risk_gain,
     russia_escalation_value,
     russia_refrain_payoff,
     settle_response,
@@ -114,11 +112,7 @@ def gain_bounds(game: Game, lo: np.ndarray, hi: np.ndarray, rule: Quadrature | N
     by the error of the computed gains (:data:`GAIN_ALLOWANCE`): without it a box pinned at
     1 - 1e-16 in one member can see another member's two bounds cross by rounding, and be
     dropped with the equilibrium it holds."""
-    rule = prepare_quadrature(game) if rule is None else rule
-    at_lo, at_hi = expectation(game, lo, rule), expectation(game, hi, rule)
-    fixed = fixed_gain(game)
-    gmin = fixed + contest_gain(game, at_hi) + risk_gain(game, at_lo)
-    gmax = fixed + contest_gain(game, at_lo) + risk_gain(game, at_hi)
+    gmin, gmax = gain_range(game, lo, hi, rule)
     slack = (2.0 * QUADRATURE_TOLERANCE * game.stake + GAIN_ROUNDING
              * (game.stake + game.catastrophe_cost + game.honouring_cost + game.reneging_cost))
     return gmin - slack, gmax + slack
@@ -167,13 +161,22 @@ def equilibrium_set(game: Game, rule: Quadrature | None = None) -> EquilibriumSe
         new_lo = np.where(free[box_cell], np.maximum(lo, logistic(gmin / sigma)), 1.0)
         new_hi = np.where(free[box_cell], np.minimum(hi, logistic(gmax / sigma)), 1.0)
         keep = np.all(new_lo <= new_hi, axis=1)
-        lo, hi, box_cell, old_width = new_lo[keep], new_hi[keep], box_cell[keep], old_width[keep]
-        gmin, gmax, sigma = gmin[keep], gmax[keep], sigma[keep]
+        lo, hi = new_lo, new_hi
+        if not keep.all():
+            lo, hi, box_cell, old_width = lo[keep], hi[keep], box_cell[keep], old_width[keep]
+            gmin, gmax, sigma = gmin[keep], gmax[keep], sigma[keep]
         box_free = free[box_cell]
         # 2. a contraction on the box: at most one fixed point, found by iterating
         kappa = np.max(np.where(box_free, _max_density(gmin, gmax, sigma) * bound[box_cell],
                                 0.0), axis=1, initial=0.0)
         settle = kappa < 1.0
+        if settle.all():  # every box contracts: located, none is left
+            q, fixed = _locate(*_cells(game, rule, box_cell), lo, hi)
+            found_cell.append(box_cell[fixed])
+            found_q.append(q[fixed])
+            found_cert.append(np.ones(int(fixed.sum()), dtype=bool))
+            box_cell = box_cell[:0]
+            break
         if np.any(settle):
             idx = np.flatnonzero(settle)
             q, fixed = _locate(*_cells(game, rule, box_cell[idx]), lo[idx], hi[idx])
@@ -497,18 +500,21 @@ def _select(game: Game, eq: EquilibriumSet, rule: Quadrature | None):
     sub, sub_rule = _cells(game, rule, eq.cell)
     ex = expectation(sub, eq.q, sub_rule)
     values = russia_escalation_value(sub, ex)
-    welfare = member_welfare(sub, ex)
-    first = np.searchsorted(eq.cell, np.arange(cells))
-    # the least deterrent equilibrium (ties: the first in the sorted order)
-    order = np.lexsort((-values, eq.cell))
-    alone = order[first]
-    # candidates: every member weakly prefers them, and the chance of some response is not
-    # lower (so coordinating can weaken neither deterrence nor the response)
-    acceptable = (np.all(welfare >= welfare[alone][eq.cell] - WELFARE_TOL, axis=1)
-                  & (ex.respond >= ex.respond[alone][eq.cell] - RESPONSE_TOL))
-    score = np.where(acceptable, values, np.inf)
-    order = np.lexsort((score, eq.cell))
-    coordinated = order[first]
+    if eq.cell.size == cells:  # one equilibrium in every cell, played in both branches
+        alone = coordinated = np.arange(cells)
+    else:
+        welfare = member_welfare(sub, ex)
+        first = np.searchsorted(eq.cell, np.arange(cells))
+        # the least deterrent equilibrium (ties: the first in the sorted order)
+        order = np.lexsort((-values, eq.cell))
+        alone = order[first]
+        # candidates: every member weakly prefers them, and the chance of some response is
+        # not lower (so coordinating can weaken neither deterrence nor the response)
+        acceptable = (np.all(welfare >= welfare[alone][eq.cell] - WELFARE_TOL, axis=1)
+                      & (ex.respond >= ex.respond[alone][eq.cell] - RESPONSE_TOL))
+        score = np.where(acceptable, values, np.inf)
+        order = np.lexsort((score, eq.cell))
+        coordinated = order[first]
     chosen = Selection(q_alone=eq.q[alone], q_coordinated=eq.q[coordinated],
                        value_alone=values[alone], value_coordinated=values[coordinated],
                        values=values)
@@ -523,12 +529,13 @@ def _regime(escalation, success, deterred_below, defended_below):
 def solve_grid(game: Game, deterred_below: float = 0.5, defended_below: float = 0.5,
                chunk_cells: int = CHUNK_CELLS, threads: int | None = None) -> GridSolution:
     """The crisis game's solution in every cell of ``game``, in chunks on ``threads``
-    threads (numpy releases the GIL in its loops); each cell's result depends on that cell
-    alone."""
+    threads (default: the CPUs; never more than the chunks) that numpy and the compiled
+    loops release the GIL in; each cell's result depends on that cell alone."""
     starts = range(0, game.cells, chunk_cells)
     if not starts:
         raise ValueError("solve_grid needs at least one cell")
-    threads = threads or (min(len(starts), os.cpu_count() or 1) if len(starts) > 1 else 1)
+    # no more threads than chunks (a pool for one chunk costs more than the cell)
+    threads = 1 if len(starts) == 1 else min(threads or os.cpu_count() or 1, len(starts))
 
     def work(start: int) -> GridSolution:
         chunk = game if len(starts) == 1 else game.take(slice(start, start + chunk_cells))
@@ -562,14 +569,18 @@ def _solve_chunk(game: Game, deterred_below: float, defended_below: float) -> Gr
                    + (1.0 - p)[:, None] * honour_probabilities(game, chosen.q_alone))
     # each equilibrium played in both branches: the range over the set
     each = logistic((chosen.values - refrain[eq.cell]) / sigma_r[eq.cell])
-    each_regime = _regime(each, ex.success, deterred_below, defended_below)
     cells = game.cells
-    first = np.searchsorted(eq.cell, np.arange(cells))
-    low = np.minimum.reduceat(each, first)
-    high = np.maximum.reduceat(each, first)
     regime = _regime(escalation, success, deterred_below, defended_below)
-    agree = (np.minimum.reduceat(each_regime, first) == np.maximum.reduceat(each_regime, first))
-    regime = np.where(agree, regime, MIXED).astype(np.int8)
+    if eq.cell.size == cells:  # one equilibrium in every cell: the range is that one
+        low, high = each, each.copy()
+    else:
+        each_regime = _regime(each, ex.success, deterred_below, defended_below)
+        first = np.searchsorted(eq.cell, np.arange(cells))
+        low = np.minimum.reduceat(each, first)
+        high = np.maximum.reduceat(each, first)
+        agree = (np.minimum.reduceat(each_regime, first)
+                 == np.maximum.reduceat(each_regime, first))
+        regime = np.where(agree, regime, MIXED).astype(np.int8)
     with np.errstate(invalid="ignore"):
         mean_cred = credibility.mean(axis=1) if game.n else np.full(cells, np.nan)
     return GridSolution(
