@@ -264,6 +264,10 @@ def laguerre_limit(nodes: int, tolerance: float = QUADRATURE_TOLERANCE) -> float
     return math.exp((math.log(tolerance) - log_c) / (2 * nodes))
 
 
+#: The rule chosen by the index of the first Laguerre limit at least A (-1: none).
+_LAGUERRE_CHOICES = np.array([*LAGUERRE_NODES, -1], dtype=np.int64)
+
+
 @functools.cache
 def _laguerre_limits() -> np.ndarray:
     """:func:`laguerre_limit` of each rule of :data:`LAGUERRE_NODES` (increasing)."""
@@ -329,15 +333,13 @@ def quadrature(game: Game) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.
     safe = np.where(base > 0, base, 1.0)
     ratio = game.added_capability.sum(axis=1) / safe
     # the first rule whose limit is at least A; none (-1) above the last limit, or for NaN
-    first = np.searchsorted(_laguerre_limits(), ratio, side="left")
-    choice = np.append(np.array(LAGUERRE_NODES, dtype=np.int64), -1)[first]
-    panels = np.zeros(game.cells, dtype=np.int64)
-    for c in np.flatnonzero(choice < 0):
-        panels[c] = composite_edges(float(ratio[c])).size - 1
-    key = np.where(choice > 0, choice, -panels)
+    key = _LAGUERRE_CHOICES[np.searchsorted(_laguerre_limits(), ratio, side="left")]
+    for c in np.flatnonzero(key < 0):  # the composite rule: minus its number of panels
+        key[c] = 1 - composite_edges(float(ratio[c])).size
     groups, rules = [], []
-    for k in np.unique(key):
-        cells = np.flatnonzero(key == k)
+    single = key.size > 0 and key.min() == key.max()
+    for k in key[:1] if single else np.unique(key):
+        cells = np.arange(key.size) if single else np.flatnonzero(key == k)
         s, mm = safe[cells, None], m[cells, None]
         if k > 0:
             x, w = _laguerre(int(k))
