@@ -65,12 +65,14 @@ def test_settling_iterates_the_clipped_response_in_each_cell_alone(iterations):
     lo = np.where(game.engaged, 1.0, rng.uniform(0.0, 0.4, (game.cells, game.n)))
     hi = np.where(game.engaged, 1.0, rng.uniform(0.6, 1.0, (game.cells, game.n)))
     width = 1e-12
-    got = settle_response(game, (lo + hi) / 2.0, lo, hi, iterations, width)
+    got, residual = settle_response(game, (lo + hi) / 2.0, lo, hi, iterations, width,
+                                    residual=True)
     for c in range(game.cells):
         one = game.take([c])
         want = _iterate_one_cell(one, (lo[c:c + 1] + hi[c:c + 1]) / 2.0, lo[c:c + 1],
                                  hi[c:c + 1], iterations, width)
         np.testing.assert_array_equal(got[c:c + 1], want)
+        assert residual[c] == np.max(np.abs(honour_response(one, want) - want))
 
 
 def test_a_prepared_rule_taken_to_some_cells_is_the_rule_of_those_cells():

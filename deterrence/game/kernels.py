@@ -168,32 +168,45 @@ def gain_ranges(lo, hi, e, start, count, weight, y, fixed, stake, catastrophe, g
             gmax[b, i] = _gain(fixed[b], stake[b], catastrophe[b], success[0], risk[1], i)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _largest_change(a, b):  # pragma: no cover
+    """``max_i |a_i - b_i|`` (0 for none) as np.max takes it: a NaN anywhere gives NaN."""
+    largest = 0.0
+    for i in range(a.size):
+        change = abs(a[i] - b[i])
+        if change > largest or change != change:
+            largest = change
+    return largest
+
+
 @numba.njit(cache=True, nogil=True)
 def settle(q, lo, hi, e, start, count, weight, y, fixed, stake, catastrophe, sigma, engaged,
-           iterations, width):  # pragma: no cover
+           iterations, width, residual):  # pragma: no cover
     """``q <- clip(Phi(q), lo, hi)`` in place, box by box (:func:`_respond`), until a step
     moves the box by at most ``width`` (max norm; a NaN step never settles), at most
-    ``iterations`` steps. One step between 0 and 1 is Phi itself."""
+    ``iterations`` steps. One step between 0 and 1 is Phi itself. Unless ``residual`` is
+    empty, ``residual[b] = max_i |Phi_i(q) - q_i|`` at the last q."""
     boxes, n = q.shape
     scratch = _scratch(n, count)
-    response = np.empty(n)
+    response, last = np.empty(n), np.empty(n)
     for b in range(boxes):
         for _ in range(iterations):
             _respond(q[b], e[b], start[b], count[b], weight, y, fixed[b], stake[b],
                      catastrophe[b], sigma[b], engaged[b], response, scratch)
-            moved = 0.0
             for i in range(n):
+                last[i] = q[b, i]
                 clipped = response[i]  # np.clip: NaN stays NaN
                 if clipped < lo[b, i]:
                     clipped = lo[b, i]
                 if clipped > hi[b, i]:
                     clipped = hi[b, i]
-                step = abs(clipped - q[b, i])
-                if step > moved or step != step:  # np.max: NaN wins
-                    moved = step
                 q[b, i] = clipped
-            if moved <= width:
+            if _largest_change(q[b], last) <= width:
                 break
+        if residual.size:
+            _respond(q[b], e[b], start[b], count[b], weight, y, fixed[b], stake[b],
+                     catastrophe[b], sigma[b], engaged[b], response, scratch)
+            residual[b] = _largest_change(response, q[b])
 
 
 @numba.njit(cache=True, nogil=True)

@@ -546,15 +546,18 @@ def gain_range(game: Game, lo: np.ndarray, hi: np.ndarray, rule: Quadrature | No
 
 
 def settle_response(game: Game, q: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                    iterations: int, width: float, rule: Quadrature | None = None):
+                    iterations: int, width: float, rule: Quadrature | None = None,
+                    residual: bool = False):
     """Iterate ``q <- clip(honour_response(game, q), lo, hi)`` in each cell until a step
     moves it by at most ``width`` (max norm), at most ``iterations`` times; returns the
-    last ``q``. Engaged members honour: their q is 1 throughout, within their [lo, hi]."""
+    last ``q`` and, if ``residual``, ``max_i |honour_response(game, q)_i - q_i|`` there (C,).
+    Engaged members honour: their q is 1 throughout, within their [lo, hi]."""
     q = np.array(honour_probabilities(game, q), dtype=np.float64, order="C")
     rule = prepare_quadrature(game) if rule is None else rule
+    left = np.empty(q.shape[0] if residual else 0)
     _kernels().settle(q, np.ascontiguousarray(lo), np.ascontiguousarray(hi),
-                      *_response_arguments(game, rule), iterations, width)
-    return q
+                      *_response_arguments(game, rule), iterations, width, left)
+    return (q, left) if residual else q
 
 
 def member_welfare(game: Game, ex: Expectation) -> np.ndarray:

@@ -313,8 +313,8 @@ def _until_settled(game: Game, rule: Quadrature, q, step):
 def _locate(game: Game, rule: Quadrature, lo, hi):
     """The fixed point of ``clip(Phi, lo, hi)`` for boxes where it contracts (or is a
     point): returns it and whether it is a fixed point of Phi itself."""
-    q = settle_response(game, (lo + hi) / 2.0, lo, hi, MAX_POINT_ITERATIONS, POINT_WIDTH, rule)
-    residual = np.max(np.abs(best_response(game, q, rule) - q), axis=1, initial=0.0)
+    q, residual = settle_response(game, (lo + hi) / 2.0, lo, hi, MAX_POINT_ITERATIONS,
+                                  POINT_WIDTH, rule, residual=True)
     return q, residual <= 10 * POINT_WIDTH
 
 
@@ -432,7 +432,7 @@ def _newton(game: Game, rule: Quadrature, lo, hi, inverse):
 
 def _distinct(cell, q, cert, n):
     """Sort equilibria by cell and profile, and merge those closer than SAME_EQUILIBRIUM."""
-    if cell.size == 0:
+    if cell.size == 0 or np.all(cell[1:] > cell[:-1]):  # sorted, one in each cell
         return cell, q, cert
     order = np.lexsort((*q.T[::-1], cell)) if n else np.argsort(cell, kind="stable")
     cell, q, cert = cell[order], q[order], cert[order]
