@@ -14,7 +14,9 @@ What it measures, in one run:
    per-cell time amortised over a ``--amortise x --amortise`` grid, and the full map.
 3. *Scaling in n.* The per-cell time, amortised over the ``--amortise`` grid, for the first
    n = 2, 4, 8, 16, 35 guarantors of the synthetic scenario.
-4. Machine information, the share of the CPUs that other processes used during each
+4. The first call's seconds: the compiled loops of the solver are compiled then (on a new
+   installation) or loaded from their cache on disk (in every new process).
+5. Machine information, the share of the CPUs that other processes used during each
    timing (from ``/proc/stat``: this machine is shared), and each target next to its
    measurement: the 8-member map <= 0.5 s, 35 members <= 1 ms for one cell, <= 0.1 ms
    per cell amortised, <= 5 s for the map.
@@ -33,6 +35,7 @@ scenario's seed).
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import platform
 import statistics
@@ -121,8 +124,11 @@ class Timing:
     share of the machine's CPUs that other processes used meanwhile."""
 
     def __init__(self, fn, repeats: int, warm: bool = True):
+        self.first = None
         if warm:
+            start = time.perf_counter()
             fn()
+            self.first = time.perf_counter() - start
         self.wall, self.cpu = [], []
         before, start = busy_cpu_seconds(), time.perf_counter()
         for _ in range(repeats):
@@ -185,7 +191,13 @@ def main() -> None:
     print(f"solve_grid benchmark: {scenario.name} / {fmt.id}, {threads} threads")
     print(f"  x = {x_path} in [{x_low:g}, {x_high:g}]; y = {y_path} in [{y_low:g}, {y_high:g}]")
     print(f"  machine: {platform.platform()}, {cpu_model()}, os.cpu_count() = {os.cpu_count()}")
-    print(f"  Python {platform.python_version()}, numpy {np.__version__}")
+    print(f"  Python {platform.python_version()}, numpy {np.__version__}, "
+          f"numba {importlib.metadata.version('numba')}")
+    # the solver's compiled loops: compiled on the first call (a new installation) or
+    # loaded from their on-disk cache, in every new process
+    first = Timing(solve(build_game(scenario, fmt)), 1)
+    print(f"  first call in this process (compiling or loading the kernels): "
+          f"{first.first:.3g} s")
     print(f"\n  {'':<44}{'wall min':>10}{'median':>10}{'CPU':>10}")
 
     # 1. the map with the format's members
