@@ -1,11 +1,16 @@
 """Compiled loops of the expectations over members who honour independently.
 
-The formulas are those of :class:`deterrence.game.payoffs.Expectation` and
-:func:`deterrence.game.payoffs.gain_jacobian`; this module only evaluates their sums over
-quadrature nodes in one pass per box, without the (boxes, nodes, members) temporaries that
-the same sums cost in numpy. Every product is formed in the order of the prefix and suffix
-products of ``payoffs`` (left to right, and right to left), and every sum over nodes runs
-node by node in increasing order, so a box's numbers depend on that box alone.
+The formulas are those of :class:`deterrence.game.payoffs.Expectation`,
+:func:`deterrence.game.payoffs.honouring_gain`, :func:`deterrence.game.payoffs.gain_jacobian`
+and :func:`deterrence.game.payoffs.interaction_bounds`, and of the solver's best response
+``Phi`` and its clipped iteration (:mod:`deterrence.solve.equilibrium`); this module only
+evaluates them in one pass per box, without the (boxes, nodes, members) temporaries that
+numpy needs for the same sums. Every product is formed in the order of the prefix and
+suffix products of ``payoffs`` (left to right, and right to left), every sum over nodes runs
+node by node in increasing order and every other expression keeps numpy's order of
+operations, so a box's numbers are those of the numpy expressions (but for the sum over
+members inside the interaction bound, :func:`interaction_sums`) and depend on that box
+alone.
 
 Compiled by numba on first use and cached on disk (``cache=True``), releasing the GIL
 (``nogil=True``) so that the threads of :func:`deterrence.solve.equilibrium.solve_grid` run
@@ -22,7 +27,7 @@ import numpy as np
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _success_terms(q, first, nodes, weight, y, sums, product, prefix,
-                   factor):  # pragma: no cover
+                   factor):
     """One box (``q`` (n,)): ``sums[i, 0] = sum_k w_k prod_{j != i} f_j(t_k)`` and
     ``sums[i, 1]`` the same times ``y_i(t_k)``, with ``f_i = 1 - q_i + q_i y_i``, over the
     nodes ``first : first + nodes``; ``product[k] = prod_i f_i(t_k)``. ``prefix`` and
@@ -73,7 +78,7 @@ def _success_terms(q, first, nodes, weight, y, sums, product, prefix,
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _risk_terms(q, e, risk_if, prefix):  # pragma: no cover
+def _risk_terms(q, e, risk_if, prefix):
     """One box: ``risk_if[i, 0] = 1 - prod_{j != i} (1 - q_j e_j)``, ``risk_if[i, 1] = 1 -
     (1 - e_i) prod_{j != i} (1 - q_j e_j)``; returns ``1 - prod_i (1 - q_i e_i)`` and
     ``1 - prod_i (1 - q_i)``."""
@@ -95,7 +100,7 @@ def _risk_terms(q, e, risk_if, prefix):  # pragma: no cover
 
 @numba.njit(cache=True, nogil=True)
 def expectation_sums(q, e, start, count, weight, y, product, success_if, risk_if,
-                     risk_respond):  # pragma: no cover
+                     risk_respond):
     """The sums of an expectation, written into the arrays given: ``success_if`` and
     ``risk_if`` (B, n, 2) as in :class:`deterrence.game.payoffs.Expectation`, ``product``
     (B, max count) the product of the factors at each node of the box, which the caller
@@ -110,7 +115,7 @@ def expectation_sums(q, e, start, count, weight, y, product, success_if, risk_if
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _gain(fixed, stake, catastrophe, success_if, risk_if, i):  # pragma: no cover
+def _gain(fixed, stake, catastrophe, success_if, risk_if, i):
     """Member i's gain ``fixed_i - stake_i (E[P | a_i = 1] - E[P | a_i = 0]) - catastrophe_i
     (E[risk | a_i = 1] - E[risk | a_i = 0])`` from the conditional sums ``success_if`` and
     ``risk_if`` (n, 2): :func:`deterrence.game.payoffs.honouring_gain`, the same operations
@@ -121,7 +126,7 @@ def _gain(fixed, stake, catastrophe, success_if, risk_if, i):  # pragma: no cove
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _respond(q, e, first, nodes, weight, y, fixed, stake, catastrophe, sigma, engaged, out,
-             scratch):  # pragma: no cover
+             scratch):
     """One box: ``out[i] = Phi_i(q)``, each member's gain (:func:`_gain`) through the
     logistic of scale ``sigma_i`` (:func:`deterrence.solve.equilibrium.logistic`, the same
     operations in the same order); 1 for engaged members, whose ``q`` must be 1 already.
@@ -139,7 +144,7 @@ def _respond(q, e, first, nodes, weight, y, fixed, stake, catastrophe, sigma, en
 
 
 @numba.njit(cache=True, nogil=True)
-def _scratch(n, count):  # pragma: no cover
+def _scratch(n, count):
     """Work arrays of :func:`_respond` for n members and boxes with ``count`` nodes."""
     most = 0
     for nodes in count:
@@ -150,7 +155,7 @@ def _scratch(n, count):  # pragma: no cover
 
 @numba.njit(cache=True, nogil=True)
 def gain_ranges(lo, hi, e, start, count, weight, y, fixed, stake, catastrophe, gmin,
-                gmax):  # pragma: no cover
+                gmax):
     """Each member's gain (:func:`_gain`) with the denial part at ``hi`` and the risk part
     at ``lo`` into ``gmin``, the other way round into ``gmax`` (B, n): the extremes over the
     box [lo, hi] (the denial part falls in every other q_j, the risk part rises)."""
@@ -169,7 +174,7 @@ def gain_ranges(lo, hi, e, start, count, weight, y, fixed, stake, catastrophe, g
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _largest_change(a, b):  # pragma: no cover
+def _largest_change(a, b):
     """``max_i |a_i - b_i|`` (0 for none) as np.max takes it: a NaN anywhere gives NaN."""
     largest = 0.0
     for i in range(a.size):
@@ -181,7 +186,7 @@ def _largest_change(a, b):  # pragma: no cover
 
 @numba.njit(cache=True, nogil=True)
 def settle(q, lo, hi, e, start, count, weight, y, fixed, stake, catastrophe, sigma, engaged,
-           iterations, width, residual):  # pragma: no cover
+           iterations, width, residual):
     """``q <- clip(Phi(q), lo, hi)`` in place, box by box (:func:`_respond`), until a step
     moves the box by at most ``width`` (max norm; a NaN step never settles), at most
     ``iterations`` steps. One step between 0 and 1 is Phi itself. Unless ``residual`` is
@@ -210,9 +215,11 @@ def settle(q, lo, hi, e, start, count, weight, y, fixed, stake, catastrophe, sig
 
 
 @numba.njit(cache=True, nogil=True)
-def interaction_sums(free, start, count, weight, y, bound):  # pragma: no cover
+def interaction_sums(free, start, count, weight, y, bound):
     """``bound[b, i] = sum_k w_k (1 - y_i(t_k)) sum_{j free, j != i} (1 - y_j(t_k))``
-    (B, n): the denial part of :func:`deterrence.game.payoffs.interaction_bounds`."""
+    (B, n): the denial part of :func:`deterrence.game.payoffs.interaction_bounds`. The sum
+    over members runs member by member, where numpy's sums pairwise: the two can differ in
+    the last bits, far inside the bound's relative slack."""
     boxes, n = free.shape
     gap = np.empty(n)
     for b in range(boxes):
@@ -230,7 +237,7 @@ def interaction_sums(free, start, count, weight, y, bound):  # pragma: no cover
 
 
 @numba.njit(cache=True, nogil=True)
-def pair_sums(q, start, count, weight, y, second):  # pragma: no cover
+def pair_sums(q, start, count, weight, y, second):
     """``second[b, i, j] = sum_k w_k prod_{l != i, j} f_l(t_k) (y_i - 1)(y_j - 1)`` for
     i != j (the diagonal is left as computed with f_i taken as 1; the caller masks it),
     written into ``second`` (B, n, n)."""
