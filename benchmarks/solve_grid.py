@@ -195,9 +195,9 @@ def main() -> None:
           f"numba {importlib.metadata.version('numba')}")
     # the solver's compiled loops: compiled on the first call (a new installation) or
     # loaded from their on-disk cache, in every new process
-    first = Timing(solve(build_game(scenario, fmt)), 1)
+    startup = Timing(solve(build_game(scenario, fmt)), 1)
     print(f"  first call in this process (compiling or loading the kernels): "
-          f"{first.first:.3g} s")
+          f"{startup.first:.3g} s")
     print(f"\n  {'':<44}{'wall min':>10}{'median':>10}{'CPU':>10}")
 
     # 1. the map with the format's members
