@@ -340,10 +340,10 @@ def quadrature(game: Game) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.
     single = key.size > 0 and key.min() == key.max()
     for k in key[:1] if single else np.unique(key):
         cells = np.arange(key.size) if single else np.flatnonzero(key == k)
-        s, mm = safe[cells, None], m[cells, None]
+        s, mm = (safe[:, None], m[:, None]) if single else (safe[cells, None], m[cells, None])
         if k > 0:
             x, w = _laguerre(int(k))
-            t, weight = x[None, :] / s, np.broadcast_to(w[None, :] * mm / s, (cells.size, x.size))
+            t, weight = x[None, :] / s, w[None, :] * mm / s  # (G, N) each
         else:
             total = s + game.added_capability[cells].sum(axis=1)[:, None]
             x, w = _legendre(PANEL_NODES)

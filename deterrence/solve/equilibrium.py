@@ -98,7 +98,8 @@ CHUNK_CELLS = 1024
 def logistic(z: np.ndarray) -> np.ndarray:
     """The logistic cdf, evaluated without overflow."""
     tail = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + tail), tail / (1.0 + tail))
+    total = 1.0 + tail
+    return np.where(z >= 0, 1.0 / total, tail / total)
 
 
 def best_response(game: Game, q: np.ndarray, rule: Quadrature | None = None) -> np.ndarray:
@@ -262,7 +263,7 @@ def equilibrium_set(game: Game, rule: Quadrature | None = None) -> EquilibriumSe
 def _cells(game: Game, rule: Quadrature, index: np.ndarray) -> tuple[Game, Quadrature]:
     """``game.take(index)`` and ``rule.take(index)``: the game and rule themselves where
     ``index`` is every cell in order (each box its own cell's)."""
-    if index.size == game.cells and np.array_equal(index, np.arange(game.cells)):
+    if index.size == game.cells and (index == np.arange(index.size)).all():
         return game, rule
     return game.take(index), rule.take(index)
 
