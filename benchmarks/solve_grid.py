@@ -10,8 +10,9 @@ What it measures, in one run:
 2. *35 members.* A synthetic scenario (labelled so in every line): the baseline's
    guarantors copied round-robin to 35, each copy's military spending and GDP multiplied
    by a log-normal factor (sd 0.3) and its stake by a uniform factor in [0.8, 1.2], drawn
-   from ``--seed``. Under the same format: one cell alone (median of ``--repeats``), the
-   per-cell time amortised over a ``--amortise x --amortise`` grid, and the full map.
+   from ``--seed``. Under the same format: one cell alone (median of ``--repeats`` runs,
+   at least ``ONE_CELL_REPEATS``), the per-cell time amortised over a ``--amortise x
+   --amortise`` grid, and the full map.
 3. *Scaling in n.* The per-cell time, amortised over the ``--amortise`` grid, for the first
    n = 2, 4, 8, 16, 35 guarantors of the synthetic scenario.
 4. The first call's seconds: the compiled loops of the solver are compiled then (on a new
@@ -63,6 +64,9 @@ LARGE_MAP_TARGET_S = 5.0      # the map with 35 members
 #: Members of the synthetic scenario and the sizes of the scaling table.
 LARGE_MEMBERS = 35
 SCALING = (2, 4, 8, 16, 35)
+#: Fewest timed runs of the single cell: a run takes about a millisecond, and the median of
+#: three would mostly time the first calls after the large map (colder caches).
+ONE_CELL_REPEATS = 50
 #: Spread of the synthetic copies: log-normal sd of spending and GDP, range of the stake.
 SPREAD_SD, STAKE_RANGE = 0.3, (0.8, 1.2)
 
@@ -210,7 +214,7 @@ def main() -> None:
 
     # 2. 35 members (synthetic)
     single = build_game(large, fmt)
-    one = Timing(solve(single), args.repeats)
+    one = Timing(solve(single), max(args.repeats, ONE_CELL_REPEATS))
     print(one.line(f"one cell, n = {LARGE_MEMBERS} (synthetic)", LARGE_CELL_TARGET_S,
                    unit="ms"))
     cells = args.amortise ** 2
