@@ -10,11 +10,14 @@ What it measures, in one run:
 2. *35 members.* A synthetic scenario (labelled so in every line): the baseline's
    guarantors copied round-robin to 35, each copy's military spending and GDP multiplied
    by a log-normal factor (sd 0.3) and its stake by a uniform factor in [0.8, 1.2], drawn
-   from ``--seed``. Under the same format: one cell alone (median of ``--repeats``), the
-   per-cell time amortised over a ``--amortise x --amortise`` grid, and the full map.
+   from ``--seed``. Under the same format: one cell alone (median of ``--repeats`` runs,
+   at least ``ONE_CELL_REPEATS``), the per-cell time amortised over a ``--amortise x
+   --amortise`` grid, and the full map.
 3. *Scaling in n.* The per-cell time, amortised over the ``--amortise`` grid, for the first
    n = 2, 4, 8, 16, 35 guarantors of the synthetic scenario.
-4. Machine information, the share of the CPUs that other processes used during each
+4. The first call's seconds: the compiled loops of the solver are compiled then (on a new
+   installation) or loaded from their cache on disk (in every new process).
+5. Machine information, the share of the CPUs that other processes used during each
    timing (from ``/proc/stat``: this machine is shared), and each target next to its
    measurement: the 8-member map <= 0.5 s, 35 members <= 1 ms for one cell, <= 0.1 ms
    per cell amortised, <= 5 s for the map.
@@ -33,6 +36,7 @@ scenario's seed).
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import platform
 import statistics
@@ -60,6 +64,9 @@ LARGE_MAP_TARGET_S = 5.0      # the map with 35 members
 #: Members of the synthetic scenario and the sizes of the scaling table.
 LARGE_MEMBERS = 35
 SCALING = (2, 4, 8, 16, 35)
+#: Fewest timed runs of the single cell: a run takes about a millisecond, and the median of
+#: three would mostly time the first calls after the large map (colder caches).
+ONE_CELL_REPEATS = 50
 #: Spread of the synthetic copies: log-normal sd of spending and GDP, range of the stake.
 SPREAD_SD, STAKE_RANGE = 0.3, (0.8, 1.2)
 
@@ -121,8 +128,11 @@ class Timing:
     share of the machine's CPUs that other processes used meanwhile."""
 
     def __init__(self, fn, repeats: int, warm: bool = True):
+        self.first = None
         if warm:
+            start = time.perf_counter()
             fn()
+            self.first = time.perf_counter() - start
         self.wall, self.cpu = [], []
         before, start = busy_cpu_seconds(), time.perf_counter()
         for _ in range(repeats):
@@ -185,7 +195,13 @@ def main() -> None:
     print(f"solve_grid benchmark: {scenario.name} / {fmt.id}, {threads} threads")
     print(f"  x = {x_path} in [{x_low:g}, {x_high:g}]; y = {y_path} in [{y_low:g}, {y_high:g}]")
     print(f"  machine: {platform.platform()}, {cpu_model()}, os.cpu_count() = {os.cpu_count()}")
-    print(f"  Python {platform.python_version()}, numpy {np.__version__}")
+    print(f"  Python {platform.python_version()}, numpy {np.__version__}, "
+          f"numba {importlib.metadata.version('numba')}")
+    # the solver's compiled loops: compiled on the first call (a new installation) or
+    # loaded from their on-disk cache, in every new process
+    startup = Timing(solve(build_game(scenario, fmt)), 1)
+    print(f"  first call in this process (compiling or loading the kernels): "
+          f"{startup.first:.3g} s")
     print(f"\n  {'':<44}{'wall min':>10}{'median':>10}{'CPU':>10}")
 
     # 1. the map with the format's members
@@ -198,7 +214,7 @@ def main() -> None:
 
     # 2. 35 members (synthetic)
     single = build_game(large, fmt)
-    one = Timing(solve(single), args.repeats)
+    one = Timing(solve(single), max(args.repeats, ONE_CELL_REPEATS))
     print(one.line(f"one cell, n = {LARGE_MEMBERS} (synthetic)", LARGE_CELL_TARGET_S,
                    unit="ms"))
     cells = args.amortise ** 2

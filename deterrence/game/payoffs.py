@@ -282,6 +282,16 @@ def laguerre_limit(nodes: int, tolerance: float = QUADRATURE_TOLERANCE) -> float
     return math.exp((math.log(tolerance) - log_c) / (2 * nodes))
 
 
+#: The rule chosen by the index of the first Laguerre limit at least A (-1: none).
+_LAGUERRE_CHOICES = np.array([*LAGUERRE_NODES, -1], dtype=np.int64)
+
+
+@functools.cache
+def _laguerre_limits() -> np.ndarray:
+    """:func:`laguerre_limit` of each rule of :data:`LAGUERRE_NODES` (increasing)."""
+    return np.array([laguerre_limit(nodes) for nodes in LAGUERRE_NODES])
+
+
 @functools.cache
 def _laguerre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights of the ``nodes``-point Gauss-Laguerre rule: scipy's, accurate to
@@ -340,20 +350,18 @@ def quadrature(game: Game) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.
     base = m + game.ukraine_capability
     safe = np.where(base > 0, base, 1.0)
     ratio = game.added_capability.sum(axis=1) / safe
-    choice = np.full(game.cells, -1, dtype=np.int64)
-    for nodes in reversed(LAGUERRE_NODES):
-        choice = np.where(ratio <= laguerre_limit(nodes), nodes, choice)
-    panels = np.zeros(game.cells, dtype=np.int64)
-    for c in np.flatnonzero(choice < 0):
-        panels[c] = composite_edges(float(ratio[c])).size - 1
-    key = np.where(choice > 0, choice, -panels)
+    # the first rule whose limit is at least A; none (-1) above the last limit, or for NaN
+    key = _LAGUERRE_CHOICES[np.searchsorted(_laguerre_limits(), ratio, side="left")]
+    for c in np.flatnonzero(key < 0):  # the composite rule: minus its number of panels
+        key[c] = 1 - composite_edges(float(ratio[c])).size
     groups, rules = [], []
-    for k in np.unique(key):
-        cells = np.flatnonzero(key == k)
-        s, mm = safe[cells, None], m[cells, None]
+    single = key.size > 0 and key.min() == key.max()
+    for k in key[:1] if single else np.unique(key):
+        cells = np.arange(key.size) if single else np.flatnonzero(key == k)
+        s, mm = (safe[:, None], m[:, None]) if single else (safe[cells, None], m[cells, None])
         if k > 0:
             x, w = _laguerre(int(k))
-            t, weight = x[None, :] / s, np.broadcast_to(w[None, :] * mm / s, (cells.size, x.size))
+            t, weight = x[None, :] / s, w[None, :] * mm / s  # (G, N) each
         else:
             total = s + game.added_capability[cells].sum(axis=1)[:, None]
             x, w = _legendre(PANEL_NODES)
@@ -366,6 +374,70 @@ def quadrature(game: Game) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.
         groups.append(cells)
         rules.append((np.ascontiguousarray(t), np.ascontiguousarray(weight)))
     return groups, rules
+
+
+@dataclass(frozen=True)
+class Quadrature:
+    """Every cell's rule in the form the expectations use, prepared once per game: what
+    does not depend on ``q`` (the rule, its nodes and weights, the factors ``y_i(t_k) =
+    (1 - beta_i) exp(-t_k c_i)``). Cell j integrates over the rows ``start[j] : start[j] +
+    count[j]`` of ``weight`` (K,) and ``y`` (K, n); :meth:`take` selects cells (or the
+    cells of boxes) and shares the rows."""
+
+    start: np.ndarray   # (C,) int64, first row of each cell's nodes
+    count: np.ndarray   # (C,) int64, nodes of each cell's rule
+    weight: np.ndarray  # (K,) the weights of :func:`quadrature`, m exp(-(m + M_U) t) included
+    y: np.ndarray       # (K, n)
+
+    def take(self, index: Any) -> Quadrature:
+        """The rule of cells ``index`` (a slice or an index array) of the game."""
+        return Quadrature(np.ascontiguousarray(self.start[index]),
+                          np.ascontiguousarray(self.count[index]), self.weight, self.y)
+
+    @functools.cached_property
+    def groups(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Cells with the same number of nodes N: ``(cells, rows)``, rows (G, N) indexing
+        ``weight`` and ``y``."""
+        if self.count.size and self.count.min() == self.count.max():  # a single rule
+            nodes = self.count[0]
+            return [(np.arange(self.count.size), self.start[:, None] + np.arange(nodes))]
+        out = []
+        for nodes in np.unique(self.count):
+            cells = np.flatnonzero(self.count == nodes)
+            out.append((cells, self.start[cells, None] + np.arange(nodes)[None, :]))
+        return out
+
+
+def prepare_quadrature(game: Game) -> Quadrature:
+    """:class:`Quadrature` of every cell of ``game`` (:func:`quadrature`)."""
+    cells, n = game.added_capability.shape
+    groups, rules = quadrature(game)
+    beta, c = game.decisive_probability, game.added_capability
+    start = np.zeros(cells, dtype=np.int64)
+    count = np.zeros(cells, dtype=np.int64)
+    rows = sum(t.size for t, _ in rules)
+    weight, y = np.empty(rows), np.empty((rows, n))
+    offset = 0
+    for idx, (t, w) in zip(groups, rules, strict=True):
+        size, nodes = t.shape
+        start[idx] = offset + nodes * np.arange(size)
+        count[idx] = nodes
+        weight[offset:offset + t.size] = w.reshape(-1)
+        # (1 - beta_i) exp(-t c_i), (G, N, n), computed in place
+        block = y[offset:offset + t.size].reshape(size, nodes, n)
+        np.multiply(-t[:, :, None], c[idx, None, :], out=block)
+        np.exp(block, out=block)
+        block *= (1.0 - beta[idx])[:, None, :]
+        offset += t.size
+    return Quadrature(start=start, count=count, weight=weight, y=y)
+
+
+@functools.cache
+def _kernels():
+    """The compiled loops (:mod:`deterrence.game.kernels`), imported when first needed."""
+    from . import kernels
+
+    return kernels
 
 
 @dataclass(frozen=True)
@@ -407,31 +479,28 @@ def honour_probabilities(game: Game, q: np.ndarray) -> np.ndarray:
     return np.where(game.engaged, 1.0, q)
 
 
-def expectation(game: Game, q: np.ndarray) -> Expectation:
-    """:class:`Expectation` against independent honouring probabilities ``q`` (C, n)."""
+def expectation(game: Game, q: np.ndarray, rule: Quadrature | None = None) -> Expectation:
+    """:class:`Expectation` against independent honouring probabilities ``q`` (C, n);
+    ``rule`` is :func:`prepare_quadrature` of ``game`` (prepared here when not given)."""
     q = honour_probabilities(game, q)
     cells, n = q.shape
+    rule = prepare_quadrature(game) if rule is None else rule
+    e = np.ascontiguousarray(game.escalation_probability)
     success = np.empty(cells)
     success_if = np.empty((cells, n, 2))
-    groups, rules = quadrature(game)
-    beta, c = game.decisive_probability, game.added_capability
-    for idx, (t, weight) in zip(groups, rules, strict=True):
-        y = (1.0 - beta[idx, None, :]) * np.exp(-t[:, :, None] * c[idx, None, :])  # (G, N, n)
-        f = 1.0 - q[idx, None, :] + q[idx, None, :] * y
-        others = _exclusive_products(f)
-        success[idx] = np.einsum("gk,gk->g", weight, others[..., 0] * f[..., 0]) if n else \
-            weight.sum(axis=1)
-        success_if[idx, :, 0] = np.einsum("gk,gki->gi", weight, others)
-        success_if[idx, :, 1] = np.einsum("gk,gki->gi", weight, others * y)
-    e = game.escalation_probability
-    survive = 1.0 - q * e
-    survive_others = _exclusive_products(survive)
-    risk_if = np.stack([1.0 - survive_others, 1.0 - survive_others * (1.0 - e)], axis=-1)
-    risk = 1.0 - (survive_others[:, 0] * survive[:, 0] if n else np.ones(cells))
-    no_response = np.prod(1.0 - q, axis=1)
+    risk_if = np.empty((cells, n, 2))
+    risk_respond = np.empty((cells, 2))
+    product = np.empty((cells, int(rule.count.max(initial=0))))
+    _kernels().expectation_sums(np.ascontiguousarray(q), e, rule.start, rule.count,
+                                rule.weight, rule.y, product, success_if, risk_if,
+                                risk_respond)
+    for idx, rows in rule.groups:
+        weight = rule.weight[rows]
+        success[idx] = (np.einsum("gk,gk->g", weight, product[idx, :rows.shape[1]]) if n
+                        else weight.sum(axis=1))
     return Expectation(success=success, success_if=success_if,
-                       sanctions=np.sum(q * game.sanctions_weight, axis=1), risk=risk,
-                       risk_if=risk_if, respond=1.0 - no_response)
+                       sanctions=np.sum(q * game.sanctions_weight, axis=1),
+                       risk=risk_respond[:, 0], risk_if=risk_if, respond=risk_respond[:, 1])
 
 
 def russia_escalation_value(game: Game, ex: Expectation) -> np.ndarray:
@@ -462,6 +531,53 @@ def honouring_gain(game: Game, ex: Expectation) -> np.ndarray:
     return fixed_gain(game) + contest_gain(game, ex) + risk_gain(game, ex)
 
 
+def _response_arguments(game: Game, rule: Quadrature) -> tuple[np.ndarray, ...]:
+    """The arrays of :func:`deterrence.game.kernels.settle` after ``q``, ``lo`` and ``hi``."""
+    return (np.ascontiguousarray(game.escalation_probability), rule.start, rule.count,
+            rule.weight, rule.y, np.ascontiguousarray(fixed_gain(game)),
+            np.ascontiguousarray(game.stake), np.ascontiguousarray(game.catastrophe_cost),
+            np.ascontiguousarray(game.resolve_scale), np.ascontiguousarray(game.engaged))
+
+
+def honour_response(game: Game, q: np.ndarray, rule: Quadrature | None = None) -> np.ndarray:
+    """Each member's probability of honouring against the others' independent ``q`` (C, n):
+    ``Lambda(G_i / sigma_i)`` with ``G_i`` = :func:`honouring_gain` at
+    :func:`expectation` ``(game, q, rule)`` and ``Lambda`` the logistic cdf
+    (:func:`deterrence.solve.equilibrium.logistic`), 1 for engaged members. The same
+    operations in the same order as those functions, in one compiled pass per cell: one
+    step of :func:`settle_response` between 0 and 1."""
+    return settle_response(game, q, np.zeros(q.shape), np.ones(q.shape), 1, 0.0, rule)
+
+
+def gain_range(game: Game, lo: np.ndarray, hi: np.ndarray, rule: Quadrature | None = None):
+    """``(gmin, gmax)`` (C, n): each member's gain with its denial part
+    (:func:`contest_gain`) at ``hi`` and its risk part (:func:`risk_gain`) at ``lo``, and
+    the other way round: the extremes of :func:`honouring_gain` over the box [lo, hi], since
+    the denial part is non-increasing and the risk part non-decreasing in every other q_j.
+    The same operations as those functions, in one compiled pass per cell."""
+    lo = np.ascontiguousarray(honour_probabilities(game, lo))
+    hi = np.ascontiguousarray(honour_probabilities(game, hi))
+    rule = prepare_quadrature(game) if rule is None else rule
+    gmin, gmax = np.empty(lo.shape), np.empty(lo.shape)
+    _kernels().gain_ranges(lo, hi, *_response_arguments(game, rule)[:8], gmin, gmax)
+    return gmin, gmax
+
+
+def settle_response(game: Game, q: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                    iterations: int, width: float, rule: Quadrature | None = None,
+                    residual: bool = False):
+    """Iterate ``q <- clip(honour_response(game, q), lo, hi)`` in each cell until a step
+    moves it by at most ``width`` (max norm), at most ``iterations`` times; returns the
+    last ``q`` and, if ``residual``, ``max_i |honour_response(game, q)_i - q_i|`` there (C,).
+    Engaged members honour: their q is 1 throughout, within their [lo, hi]."""
+    q = np.array(honour_probabilities(game, q), dtype=np.float64, order="C")
+    rule = prepare_quadrature(game) if rule is None else rule
+    left = np.empty(q.shape[0] if residual else 0)
+    _kernels().settle(q, np.ascontiguousarray(lo), np.ascontiguousarray(hi),
+                      *_response_arguments(game, rule), iterations, width, left)
+    return (q, left) if residual else q
+
+
 def member_welfare(game: Game, ex: Expectation) -> np.ndarray:
     """Each member's expected utility in the crisis, integrating over its own cost type
     (logistic, scale sigma_i): ``E[U_i | abstain] + sigma_i log(1 + exp(G_i / sigma_i))``;
@@ -474,22 +590,19 @@ def member_welfare(game: Game, ex: Expectation) -> np.ndarray:
     return np.where(game.engaged, abstain + gain, abstain + surplus)
 
 
-def interaction_bounds(game: Game) -> np.ndarray:
+def interaction_bounds(game: Game, rule: Quadrature | None = None) -> np.ndarray:
     """``L_i >= sum_{j free, j != i} sup |dG_i / dq_j|`` over all q (C, n): the Lipschitz
-    constant of member i's gain in the others' probabilities (max norm).
+    constant of member i's gain in the others' probabilities (max norm); ``rule`` as in
+    :func:`expectation`.
 
     ``|d(E[P | 1] - E[P | 0]) / dq_j| <= m int exp(-t (m + M_U)) (1 - y_i)(1 - y_j) dt``
     (the other factors are in [0, 1]); the risk part is at most ``e_i e_j``."""
     cells, n = game.added_capability.shape
+    rule = prepare_quadrature(game) if rule is None else rule
     free = ~game.engaged
     bound = np.empty((cells, n))
-    groups, rules = quadrature(game)
-    beta, c = game.decisive_probability, game.added_capability
-    for idx, (t, weight) in zip(groups, rules, strict=True):
-        gap = 1.0 - (1.0 - beta[idx, None, :]) * np.exp(-t[:, :, None] * c[idx, None, :])
-        free_gap = gap * free[idx, None, :]
-        total = free_gap.sum(axis=2, keepdims=True) - free_gap
-        bound[idx] = np.einsum("gk,gki->gi", weight, gap * total)
+    _kernels().interaction_sums(np.ascontiguousarray(free), rule.start, rule.count,
+                                rule.weight, rule.y, bound)
     e = game.escalation_probability
     free_e = e * free
     risk = e * (free_e.sum(axis=1, keepdims=True) - free_e)
@@ -504,22 +617,17 @@ def _pair_exclusive(factors: np.ndarray) -> np.ndarray:
     return _exclusive_products(without_i)                         # (..., i, j)
 
 
-def _interaction(game: Game, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _interaction(game: Game, q: np.ndarray, rule: Quadrature | None = None):
     """The two parts of ``dG_i / dq_j`` at ``q`` (C, n, n), zero on the diagonal: the
     denial part ``-stake_i E[D_i D_j P]`` (<= 0, non-decreasing in every other q_k) and the
     risk part ``catastrophe_i e_i e_j prod_{k != i, j} (1 - q_k e_k)`` (>= 0,
     non-increasing in every other q_k)."""
     q = honour_probabilities(game, q)
     cells, n = q.shape
+    rule = prepare_quadrature(game) if rule is None else rule
     second = np.empty((cells, n, n))
-    groups, rules = quadrature(game)
-    beta, c = game.decisive_probability, game.added_capability
-    for idx, (t, weight) in zip(groups, rules, strict=True):
-        y = (1.0 - beta[idx, None, :]) * np.exp(-t[:, :, None] * c[idx, None, :])
-        f = 1.0 - q[idx, None, :] + q[idx, None, :] * y
-        gap = y - 1.0
-        pair = _pair_exclusive(f) * gap[..., :, None] * gap[..., None, :]
-        second[idx] = np.einsum("gk,gkij->gij", weight, pair)
+    _kernels().pair_sums(np.ascontiguousarray(q), rule.start, rule.count, rule.weight, rule.y,
+                         second)
     eye = np.eye(n, dtype=bool)
     denial = np.where(eye, 0.0, -game.stake[:, :, None] * second)
     e = game.escalation_probability
@@ -527,18 +635,21 @@ def _interaction(game: Game, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return denial, np.where(eye, 0.0, risk)
 
 
-def gain_jacobian(game: Game, q: np.ndarray) -> np.ndarray:
+def gain_jacobian(game: Game, q: np.ndarray, rule: Quadrature | None = None) -> np.ndarray:
     """``dG_i / dq_j`` at ``q``: (C, n, n), zero on the diagonal (G_i does not depend on
-    q_i) and in the columns of engaged members (their q is fixed)."""
-    denial, risk = _interaction(game, q)
+    q_i) and in the columns of engaged members (their q is fixed); ``rule`` as in
+    :func:`expectation`."""
+    denial, risk = _interaction(game, q, rule)
     return np.where(game.engaged[:, None, :], 0.0, denial + risk)
 
 
-def gain_jacobian_bounds(game: Game, lo: np.ndarray, hi: np.ndarray):
+def gain_jacobian_bounds(game: Game, lo: np.ndarray, hi: np.ndarray,
+                         rule: Quadrature | None = None):
     """Bounds ``(low, high)`` on ``dG_i / dq_j`` over the box [lo, hi] (each (C, n, n)):
     each part is monotone in every other q_k, so its extremes are at the two corners."""
-    denial_lo, risk_lo = _interaction(game, lo)
-    denial_hi, risk_hi = _interaction(game, hi)
+    rule = prepare_quadrature(game) if rule is None else rule
+    denial_lo, risk_lo = _interaction(game, lo, rule)
+    denial_hi, risk_hi = _interaction(game, hi, rule)
     fixed = game.engaged[:, None, :]
     low = np.where(fixed, 0.0, denial_lo + risk_hi)
     high = np.where(fixed, 0.0, denial_hi + risk_lo)

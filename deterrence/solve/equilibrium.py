@@ -43,18 +43,20 @@ from ..game.payoffs import (
     DETERRED,
     QUADRATURE_TOLERANCE,
     Game,
-    contest_gain,
+    Quadrature,
     expectation,
-    fixed_gain,
     gain_jacobian,
     gain_jacobian_bounds,
+    gain_range,
     honour_probabilities,
+    honour_response,
     honouring_gain,
     interaction_bounds,
     member_welfare,
-    risk_gain,
+    prepare_quadrature,
     russia_escalation_value,
     russia_refrain_payoff,
+    settle_response,
 )
 
 MIXED = 3  # a cell whose equilibria disagree on the regime (codes 0-2: DETERRED, ...)
@@ -95,25 +97,23 @@ CHUNK_CELLS = 1024
 
 def logistic(z: np.ndarray) -> np.ndarray:
     """The logistic cdf, evaluated without overflow."""
-    return np.where(z >= 0, 1.0 / (1.0 + np.exp(-np.abs(z))),
-                    np.exp(-np.abs(z)) / (1.0 + np.exp(-np.abs(z))))
+    tail = np.exp(-np.abs(z))
+    total = 1.0 + tail
+    return np.where(z >= 0, 1.0 / total, tail / total)
 
 
-def best_response(game: Game, q: np.ndarray) -> np.ndarray:
-    """``Phi(q)``: each member's probability of honouring against the others' ``q``."""
-    gain = honouring_gain(game, expectation(game, q))
-    return honour_probabilities(game, logistic(gain / game.resolve_scale))
+def best_response(game: Game, q: np.ndarray, rule: Quadrature | None = None) -> np.ndarray:
+    """``Phi(q)``: each member's probability of honouring against the others' ``q``
+    (``rule``: the game's prepared quadrature, :func:`~deterrence.game.payoffs.expectation`)."""
+    return honour_response(game, q, rule)
 
 
-def gain_bounds(game: Game, lo: np.ndarray, hi: np.ndarray):
+def gain_bounds(game: Game, lo: np.ndarray, hi: np.ndarray, rule: Quadrature | None = None):
     """Bounds ``(gmin, gmax)`` (C, n) on every member's gain over the box [lo, hi], widened
     by the error of the computed gains (:data:`GAIN_ALLOWANCE`): without it a box pinned at
     1 - 1e-16 in one member can see another member's two bounds cross by rounding, and be
     dropped with the equilibrium it holds."""
-    at_lo, at_hi = expectation(game, lo), expectation(game, hi)
-    fixed = fixed_gain(game)
-    gmin = fixed + contest_gain(game, at_hi) + risk_gain(game, at_lo)
-    gmax = fixed + contest_gain(game, at_lo) + risk_gain(game, at_hi)
+    gmin, gmax = gain_range(game, lo, hi, rule)
     slack = (2.0 * QUADRATURE_TOLERANCE * game.stake + GAIN_ROUNDING
              * (game.stake + game.catastrophe_cost + game.honouring_cost + game.reneging_cost))
     return gmin - slack, gmax + slack
@@ -137,12 +137,14 @@ class EquilibriumSet:
     count: np.ndarray         # (C,) equilibria found
 
 
-def equilibrium_set(game: Game) -> EquilibriumSet:
-    """Every Bayesian Nash equilibrium of the members' subgame, per cell."""
+def equilibrium_set(game: Game, rule: Quadrature | None = None) -> EquilibriumSet:
+    """Every Bayesian Nash equilibrium of the members' subgame, per cell (``rule``: the
+    game's prepared quadrature, made here when not given)."""
     cells, n = game.cells, game.n
+    rule = prepare_quadrature(game) if rule is None else rule
     engaged = game.engaged
     free = ~engaged
-    bound = interaction_bounds(game)
+    bound = interaction_bounds(game, rule)
     box_cell = np.arange(cells)
     lo = np.where(engaged, 1.0, 0.0)
     hi = np.ones((cells, n))
@@ -154,22 +156,31 @@ def equilibrium_set(game: Game) -> EquilibriumSet:
             break
         old_width = _width(lo, hi, free[box_cell])
         # 1. shrink by the interval image; a box whose image misses it holds no fixed point
-        sub = game.take(box_cell)
+        sub, sub_rule = _cells(game, rule, box_cell)
         sigma = sub.resolve_scale
-        gmin, gmax = gain_bounds(sub, lo, hi)
+        gmin, gmax = gain_bounds(sub, lo, hi, sub_rule)
         new_lo = np.where(free[box_cell], np.maximum(lo, logistic(gmin / sigma)), 1.0)
         new_hi = np.where(free[box_cell], np.minimum(hi, logistic(gmax / sigma)), 1.0)
         keep = np.all(new_lo <= new_hi, axis=1)
-        lo, hi, box_cell, old_width = new_lo[keep], new_hi[keep], box_cell[keep], old_width[keep]
-        gmin, gmax, sigma = gmin[keep], gmax[keep], sigma[keep]
+        lo, hi = new_lo, new_hi
+        if not keep.all():
+            lo, hi, box_cell, old_width = lo[keep], hi[keep], box_cell[keep], old_width[keep]
+            gmin, gmax, sigma = gmin[keep], gmax[keep], sigma[keep]
         box_free = free[box_cell]
         # 2. a contraction on the box: at most one fixed point, found by iterating
         kappa = np.max(np.where(box_free, _max_density(gmin, gmax, sigma) * bound[box_cell],
                                 0.0), axis=1, initial=0.0)
         settle = kappa < 1.0
+        if settle.all():  # every box contracts: located, none is left
+            q, fixed = _locate(*_cells(game, rule, box_cell), lo, hi)
+            found_cell.append(box_cell[fixed])
+            found_q.append(q[fixed])
+            found_cert.append(np.ones(int(fixed.sum()), dtype=bool))
+            box_cell = box_cell[:0]
+            break
         if np.any(settle):
             idx = np.flatnonzero(settle)
-            q, fixed = _locate(game.take(box_cell[idx]), lo[idx], hi[idx])
+            q, fixed = _locate(*_cells(game, rule, box_cell[idx]), lo[idx], hi[idx])
             found_cell.append(box_cell[idx][fixed])
             found_q.append(q[fixed])
             found_cert.append(np.ones(int(fixed.sum()), dtype=bool))
@@ -178,8 +189,8 @@ def equilibrium_set(game: Game) -> EquilibriumSet:
         drop = np.zeros(box_cell.size, dtype=bool)
         if np.any(small):
             idx = np.flatnonzero(small)
-            sub = game.take(box_cell[idx])
-            k_lo, k_hi, unique, inverse = _krawczyk(sub, lo[idx], hi[idx], gmin[idx],
+            sub, sub_rule = game.take(box_cell[idx]), rule.take(box_cell[idx])
+            k_lo, k_hi, unique, inverse = _krawczyk(sub, sub_rule, lo[idx], hi[idx], gmin[idx],
                                                     gmax[idx])
             none = np.any(box_free[idx] & ((k_lo > hi[idx]) | (k_hi < lo[idx])), axis=1)
             unique &= ~none
@@ -195,17 +206,18 @@ def equilibrium_set(game: Game) -> EquilibriumSet:
                 half = (hi[j] - lo[j]) / 2.0 * (1.0 + INFLATION) + INFLATION_ABSOLUTE
                 wide_lo = np.where(box_free[j], np.clip(centre - half, 0.0, 1.0), 1.0)
                 wide_hi = np.where(box_free[j], np.clip(centre + half, 0.0, 1.0), 1.0)
-                w_sub = game.take(box_cell[j])
-                w_gmin, w_gmax = gain_bounds(w_sub, wide_lo, wide_hi)
-                _, _, w_unique, w_inverse = _krawczyk(w_sub, wide_lo, wide_hi, w_gmin, w_gmax)
+                w_sub, w_rule = game.take(box_cell[j]), rule.take(box_cell[j])
+                w_gmin, w_gmax = gain_bounds(w_sub, wide_lo, wide_hi, w_rule)
+                _, _, w_unique, w_inverse = _krawczyk(w_sub, w_rule, wide_lo, wide_hi, w_gmin,
+                                                      w_gmax)
                 unique[again] = w_unique
                 lo[j] = np.where(w_unique[:, None], wide_lo, lo[j])
                 hi[j] = np.where(w_unique[:, None], wide_hi, hi[j])
                 inverse[again] = np.where(w_unique[:, None, None], w_inverse, inverse[again])
             if np.any(unique):
                 u = np.flatnonzero(unique)
-                q, fixed = _newton(game.take(box_cell[idx[u]]), lo[idx[u]], hi[idx[u]],
-                                   inverse[u])
+                q, fixed = _newton(game.take(box_cell[idx[u]]), rule.take(box_cell[idx[u]]),
+                                   lo[idx[u]], hi[idx[u]], inverse[u])
                 # the box holds exactly one equilibrium: listed, certified if located
                 found_cell.append(box_cell[idx[u]])
                 found_q.append(q)
@@ -234,7 +246,7 @@ def equilibrium_set(game: Game) -> EquilibriumSet:
     missing = np.flatnonzero(np.bincount(np.concatenate(found_cell) if found_cell else
                                          np.zeros(0, dtype=np.int64), minlength=cells) == 0)
     if missing.size:  # the search ran out of budget before finding any: iterate instead
-        q, fixed = _iterate(game.take(missing))
+        q, fixed = _iterate(game.take(missing), rule.take(missing))
         found_cell.append(missing[fixed])
         found_q.append(q[fixed])
         found_cert.append(np.zeros(int(fixed.sum()), dtype=bool))
@@ -246,6 +258,14 @@ def equilibrium_set(game: Game) -> EquilibriumSet:
     complete &= np.bincount(cell[~cert], minlength=cells) == 0
     return EquilibriumSet(cell=cell, q=q, certified=cert, complete=complete,
                           count=np.bincount(cell, minlength=cells))
+
+
+def _cells(game: Game, rule: Quadrature, index: np.ndarray) -> tuple[Game, Quadrature]:
+    """``game.take(index)`` and ``rule.take(index)``: the game and rule themselves where
+    ``index`` is every cell in order (each box its own cell's)."""
+    if index.size == game.cells and (index == np.arange(index.size)).all():
+        return game, rule
+    return game.take(index), rule.take(index)
 
 
 def _width(lo, hi, free):
@@ -270,67 +290,68 @@ def _halve(lo, hi, box_cell, halve, free):
     return lo[order], hi[order], box_cell[order]
 
 
-def _until_settled(game: Game, q, step):
-    """Iterate ``q[idx] <- step(game.take(idx), idx, q[idx])`` over the cells that still
+def _until_settled(game: Game, rule: Quadrature, q, step):
+    """Iterate ``q[idx] <- step(game.take(idx), rule.take(idx), idx, q[idx])`` over the
+    cells that still
     move, each until its step moves it by at most POINT_WIDTH (at most
     MAX_POINT_ITERATIONS times); a cell's result does not depend on the others."""
     q = q.copy()
-    active = np.ones(game.cells, dtype=bool)
+    idx = np.arange(game.cells)
+    sub, sub_rule = game, rule
     for _ in range(MAX_POINT_ITERATIONS):
-        idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        new = step(game.take(idx), idx, q[idx])
-        moved = np.max(np.abs(new - q[idx]), axis=1, initial=0.0)
+        new = step(sub, sub_rule, idx, q[idx])
+        moving = ~(np.max(np.abs(new - q[idx]), axis=1, initial=0.0) <= POINT_WIDTH)
         q[idx] = new
-        active[idx[moved <= POINT_WIDTH]] = False
+        if not np.all(moving):  # the subgame changes only when a cell settles
+            idx = idx[moving]
+            if idx.size:
+                sub, sub_rule = game.take(idx), rule.take(idx)
     return q
 
 
-def _locate(game: Game, lo, hi):
+def _locate(game: Game, rule: Quadrature, lo, hi):
     """The fixed point of ``clip(Phi, lo, hi)`` for boxes where it contracts (or is a
     point): returns it and whether it is a fixed point of Phi itself."""
-    def step(sub, idx, q):
-        return np.clip(best_response(sub, q), lo[idx], hi[idx])
-
-    q = _until_settled(game, (lo + hi) / 2.0, step)
-    residual = np.max(np.abs(best_response(game, q) - q), axis=1, initial=0.0)
+    q, residual = settle_response(game, (lo + hi) / 2.0, lo, hi, MAX_POINT_ITERATIONS,
+                                  POINT_WIDTH, rule, residual=True)
     return q, residual <= 10 * POINT_WIDTH
 
 
-def _iterate(game: Game):
+def _iterate(game: Game, rule: Quadrature):
     """A fixed point by Newton's method on ``q - Phi(q)``, kept in [0, 1] (the fallback where
     the search exhausted its budget before finding any): from q = 1/2, and where that fails
     from the point that member-by-member best responses reach from q = 0 (in a volunteer's
     dilemma of many members with small scales, Newton from 1/2 jumps between the corners;
     the sweeps settle on one volunteer)."""
-    q, fixed = _newton_from(game, np.where(game.engaged, 1.0, 0.5))
+    q, fixed = _newton_from(game, rule, np.where(game.engaged, 1.0, 0.5))
     failed = np.flatnonzero(~fixed)
     if failed.size:
-        sub = game.take(failed)
+        sub, sub_rule = game.take(failed), rule.take(failed)
         start = honour_probabilities(sub, np.zeros((failed.size, game.n)))
         for _ in range(FALLBACK_SWEEPS):
             before = start.copy()
             for i in range(game.n):
-                start[:, i] = best_response(sub, start)[:, i]
+                start[:, i] = best_response(sub, start, sub_rule)[:, i]
             if np.max(np.abs(start - before), initial=0.0) <= POINT_WIDTH:
                 break
-        q[failed], fixed[failed] = _newton_from(sub, start)
+        q[failed], fixed[failed] = _newton_from(sub, sub_rule, start)
     return q, fixed
 
 
-def _newton_from(game: Game, q):
+def _newton_from(game: Game, rule: Quadrature, q):
     """Newton's method on ``q - Phi(q)`` from ``q``, kept in [0, 1]: the point reached and
     whether it is a zero (its last Newton step below 10 POINT_WIDTH)."""
     lo = np.where(game.engaged, 1.0, 0.0)
     q = q.copy()
     eye = np.eye(game.n)
 
-    def newton_step(sub, at):
-        gain = honouring_gain(sub, expectation(sub, at))
+    def newton_step(sub, sub_rule, at):
+        gain = honouring_gain(sub, expectation(sub, at, sub_rule))
         p = logistic(gain / sub.resolve_scale)
         density = np.where(sub.engaged, 0.0, p * (1.0 - p) / sub.resolve_scale)
-        jac = eye - density[:, :, None] * gain_jacobian(sub, at)
+        jac = eye - density[:, :, None] * gain_jacobian(sub, at, sub_rule)
         residual = at - honour_probabilities(sub, p)
         try:
             return np.linalg.solve(jac, residual[:, :, None])[..., 0]
@@ -343,15 +364,16 @@ def _newton_from(game: Game, q):
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        new = np.clip(q[idx] - newton_step(game.take(idx), q[idx]), lo[idx], 1.0)
+        new = np.clip(q[idx] - newton_step(game.take(idx), rule.take(idx), q[idx]), lo[idx],
+                      1.0)
         moved = np.max(np.abs(new - q[idx]), axis=1, initial=0.0)
         q[idx] = new
         active[idx[moved <= POINT_WIDTH]] = False
-    last = np.max(np.abs(newton_step(game, q)), axis=1, initial=0.0)
+    last = np.max(np.abs(newton_step(game, rule, q)), axis=1, initial=0.0)
     return q, last <= 10 * POINT_WIDTH
 
 
-def _krawczyk(game: Game, lo, hi, gmin, gmax):
+def _krawczyk(game: Game, rule: Quadrature, lo, hi, gmin, gmax):
     """The Krawczyk operator of ``H(q) = q - Phi(q)`` on boxes [lo, hi] (Moore, Kearfott &
     Cloud 2009, ch. 8): returns its box (k_lo, k_hi), whether it lies strictly inside
     [lo, hi] (then the box holds exactly one zero), and the preconditioner used."""
@@ -364,7 +386,7 @@ def _krawczyk(game: Game, lo, hi, gmin, gmax):
     p_near, p_far = logistic(z_near), logistic(z_far)
     dens_hi = np.where(free, p_near * (1 - p_near) / sigma, 0.0)[:, :, None]
     dens_lo = np.where(free, p_far * (1 - p_far) / sigma, 0.0)[:, :, None]
-    d_lo, d_hi = gain_jacobian_bounds(game, lo, hi)
+    d_lo, d_hi = gain_jacobian_bounds(game, lo, hi, rule)
     corners = np.stack([dens_lo * d_lo, dens_lo * d_hi, dens_hi * d_lo, dens_hi * d_hi])
     phi_lo, phi_hi = corners.min(axis=0), corners.max(axis=0)
     eye = np.eye(n)
@@ -372,7 +394,7 @@ def _krawczyk(game: Game, lo, hi, gmin, gmax):
     radius = (phi_hi - phi_lo) / 2.0
     y = (lo + hi) / 2.0
     r = (hi - lo) / 2.0
-    residual = y - best_response(game, y)
+    residual = y - best_response(game, y, rule)
     try:
         inverse = np.linalg.inv(centre)
     except np.linalg.LinAlgError:
@@ -394,24 +416,24 @@ def _krawczyk(game: Game, lo, hi, gmin, gmax):
     return k_lo, k_hi, inside, inverse
 
 
-def _newton(game: Game, lo, hi, inverse):
+def _newton(game: Game, rule: Quadrature, lo, hi, inverse):
     """The zero of q - Phi(q) in boxes certified by :func:`_krawczyk`, by the simplified
     Newton iteration with its preconditioner; returns it and whether it converged."""
-    def step(sub, idx, q):
-        residual = q - best_response(sub, q)
+    def step(sub, sub_rule, idx, q):
+        residual = q - best_response(sub, q, sub_rule)
         return np.clip(q - (inverse[idx] @ residual[:, :, None])[..., 0], lo[idx], hi[idx])
 
-    q = _until_settled(game, (lo + hi) / 2.0, step)
+    q = _until_settled(game, rule, (lo + hi) / 2.0, step)
     # the preconditioned residual, not q - Phi(q): where Phi is steep (a small resolve
     # scale) a point within POINT_WIDTH of the zero can leave a residual far above it
-    residual = q - best_response(game, q)
+    residual = q - best_response(game, q, rule)
     newton_step = np.max(np.abs((inverse @ residual[:, :, None])[..., 0]), axis=1, initial=0.0)
     return q, newton_step <= 10 * POINT_WIDTH
 
 
 def _distinct(cell, q, cert, n):
     """Sort equilibria by cell and profile, and merge those closer than SAME_EQUILIBRIUM."""
-    if cell.size == 0:
+    if cell.size == 0 or np.all(cell[1:] > cell[:-1]):  # sorted, one in each cell
         return cell, q, cert
     order = np.lexsort((*q.T[::-1], cell)) if n else np.argsort(cell, kind="stable")
     cell, q, cert = cell[order], q[order], cert[order]
@@ -462,30 +484,42 @@ class Selection:
     values: np.ndarray               # (E,) Russia's V at every equilibrium of the set
 
 
-def select(game: Game, eq: EquilibriumSet) -> Selection:
-    """The selection rule (module docstring, step 2)."""
+def select(game: Game, eq: EquilibriumSet, rule: Quadrature | None = None) -> Selection:
+    """The selection rule (module docstring, step 2); ``rule``: the game's prepared
+    quadrature."""
+    return _select(game, eq, rule)[0]
+
+
+def _select(game: Game, eq: EquilibriumSet, rule: Quadrature | None):
+    """:func:`select`, the :class:`Expectation` at every equilibrium of the set, and the
+    indices (into the set) of the equilibria played alone and coordinated."""
     cells = game.cells
     if eq.cell.size == 0 or np.any(eq.count == 0):
         raise RuntimeError("a cell without any equilibrium: the threshold map always has a "
                            "fixed point, so the search failed")
-    sub = game.take(eq.cell)
-    ex = expectation(sub, eq.q)
+    rule = prepare_quadrature(game) if rule is None else rule
+    sub, sub_rule = _cells(game, rule, eq.cell)
+    ex = expectation(sub, eq.q, sub_rule)
     values = russia_escalation_value(sub, ex)
-    welfare = member_welfare(sub, ex)
-    first = np.searchsorted(eq.cell, np.arange(cells))
-    # the least deterrent equilibrium (ties: the first in the sorted order)
-    order = np.lexsort((-values, eq.cell))
-    alone = order[first]
-    # candidates: every member weakly prefers them, and the chance of some response is not
-    # lower (so coordinating can weaken neither deterrence nor the response)
-    acceptable = (np.all(welfare >= welfare[alone][eq.cell] - WELFARE_TOL, axis=1)
-                  & (ex.respond >= ex.respond[alone][eq.cell] - RESPONSE_TOL))
-    score = np.where(acceptable, values, np.inf)
-    order = np.lexsort((score, eq.cell))
-    coordinated = order[first]
-    return Selection(q_alone=eq.q[alone], q_coordinated=eq.q[coordinated],
-                     value_alone=values[alone], value_coordinated=values[coordinated],
-                     values=values)
+    if eq.cell.size == cells:  # one equilibrium in every cell, played in both branches
+        alone = coordinated = np.arange(cells)
+    else:
+        welfare = member_welfare(sub, ex)
+        first = np.searchsorted(eq.cell, np.arange(cells))
+        # the least deterrent equilibrium (ties: the first in the sorted order)
+        order = np.lexsort((-values, eq.cell))
+        alone = order[first]
+        # candidates: every member weakly prefers them, and the chance of some response is
+        # not lower (so coordinating can weaken neither deterrence nor the response)
+        acceptable = (np.all(welfare >= welfare[alone][eq.cell] - WELFARE_TOL, axis=1)
+                      & (ex.respond >= ex.respond[alone][eq.cell] - RESPONSE_TOL))
+        score = np.where(acceptable, values, np.inf)
+        order = np.lexsort((score, eq.cell))
+        coordinated = order[first]
+    chosen = Selection(q_alone=eq.q[alone], q_coordinated=eq.q[coordinated],
+                       value_alone=values[alone], value_coordinated=values[coordinated],
+                       values=values)
+    return chosen, ex, alone, coordinated
 
 
 def _regime(escalation, success, deterred_below, defended_below):
@@ -496,52 +530,58 @@ def _regime(escalation, success, deterred_below, defended_below):
 def solve_grid(game: Game, deterred_below: float = 0.5, defended_below: float = 0.5,
                chunk_cells: int = CHUNK_CELLS, threads: int | None = None) -> GridSolution:
     """The crisis game's solution in every cell of ``game``, in chunks on ``threads``
-    threads (numpy releases the GIL in its loops); each cell's result depends on that cell
-    alone."""
+    threads (default: the CPUs; never more than the chunks) that numpy and the compiled
+    loops release the GIL in; each cell's result depends on that cell alone."""
     starts = range(0, game.cells, chunk_cells)
     if not starts:
         raise ValueError("solve_grid needs at least one cell")
-    threads = threads or min(len(starts), os.cpu_count() or 1)
+    # no more threads than chunks (a pool for one chunk costs more than the cell)
+    threads = 1 if len(starts) == 1 else min(threads or os.cpu_count() or 1, len(starts))
 
     def work(start: int) -> GridSolution:
-        return _solve_chunk(game.take(slice(start, start + chunk_cells)), deterred_below,
-                            defended_below)
+        chunk = game if len(starts) == 1 else game.take(slice(start, start + chunk_cells))
+        return _solve_chunk(chunk, deterred_below, defended_below)
 
     if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
             parts = list(pool.map(work, starts))
     else:
         parts = [work(s) for s in starts]
+    if len(parts) == 1:
+        return parts[0]
     return GridSolution(game.guarantor_ids, **{
         name: np.concatenate([getattr(p, name) for p in parts])
         for name in GridSolution.__dataclass_fields__ if name != "guarantor_ids"})
 
 
 def _solve_chunk(game: Game, deterred_below: float, defended_below: float) -> GridSolution:
-    eq = equilibrium_set(game)
-    chosen = select(game, eq)
+    rule = prepare_quadrature(game)
+    eq = equilibrium_set(game, rule)
+    chosen, ex, alone, coordinated = _select(game, eq, rule)
     p = game.coordination_probability
     sigma_r = game.russia_resolve_scale
     refrain = russia_refrain_payoff(game)
     value = p * chosen.value_coordinated + (1.0 - p) * chosen.value_alone
     escalation = logistic((value - refrain) / sigma_r)
-    at_c = expectation(game, chosen.q_coordinated)
-    at_a = expectation(game, chosen.q_alone)
-    success = p * at_c.success + (1.0 - p) * at_a.success
-    respond = p * at_c.respond + (1.0 - p) * at_a.respond
+    # the expectations at the equilibria played: each cell's own numbers at that q
+    success = p * ex.success[coordinated] + (1.0 - p) * ex.success[alone]
+    respond = p * ex.respond[coordinated] + (1.0 - p) * ex.respond[alone]
     credibility = (p[:, None] * honour_probabilities(game, chosen.q_coordinated)
                    + (1.0 - p)[:, None] * honour_probabilities(game, chosen.q_alone))
     # each equilibrium played in both branches: the range over the set
     each = logistic((chosen.values - refrain[eq.cell]) / sigma_r[eq.cell])
-    each_success = expectation(game.take(eq.cell), eq.q).success
-    each_regime = _regime(each, each_success, deterred_below, defended_below)
     cells = game.cells
-    first = np.searchsorted(eq.cell, np.arange(cells))
-    low = np.minimum.reduceat(each, first)
-    high = np.maximum.reduceat(each, first)
     regime = _regime(escalation, success, deterred_below, defended_below)
-    agree = (np.minimum.reduceat(each_regime, first) == np.maximum.reduceat(each_regime, first))
-    regime = np.where(agree, regime, MIXED).astype(np.int8)
+    if eq.cell.size == cells:  # one equilibrium in every cell: the range is that one
+        low, high = each, each.copy()
+    else:
+        each_regime = _regime(each, ex.success, deterred_below, defended_below)
+        first = np.searchsorted(eq.cell, np.arange(cells))
+        low = np.minimum.reduceat(each, first)
+        high = np.maximum.reduceat(each, first)
+        agree = (np.minimum.reduceat(each_regime, first)
+                 == np.maximum.reduceat(each_regime, first))
+        regime = np.where(agree, regime, MIXED).astype(np.int8)
     with np.errstate(invalid="ignore"):
         mean_cred = credibility.mean(axis=1) if game.n else np.full(cells, np.nan)
     return GridSolution(
@@ -576,10 +616,11 @@ def solve_cell(game: Game) -> tuple[list[Equilibrium], bool]:
     """Every equilibrium of a single-cell ``game`` and whether the list is proven complete."""
     if game.cells != 1:
         raise ValueError(f"solve_cell needs a single cell, got {game.cells}")
-    eq = equilibrium_set(game)
-    chosen = select(game, eq)
+    rule = prepare_quadrature(game)
+    eq = equilibrium_set(game, rule)
+    chosen = select(game, eq, rule)
     sub = game.take(eq.cell)
-    ex = expectation(sub, eq.q)
+    ex = expectation(sub, eq.q, rule.take(eq.cell))
     welfare = member_welfare(sub, ex)
     refrain = float(russia_refrain_payoff(game)[0])
     ids = game.guarantor_ids
