@@ -315,3 +315,33 @@ def test_recovery_and_war_damage_may_not_add_up_to_more_than_the_whole():
                                             r"russia_regeneration_rate \+ war_damage = 1.25"):
         C.validate(C.Scenario, {**data, "dynamics": {"war_damage": 0.75,
                                                      "russia_regeneration_rate": 0.5}}, "x")
+
+
+def test_an_equilibrium_is_found_where_rounding_blurs_the_best_response():
+    """Resolve scales of 1e-6 against stakes of 100: the computed gains carry rounding of a
+    few 1e-14, which moves Phi by parts in a billion, so no point has a residual below
+    1e-11; the equilibrium must still be found. The members barely interact (their
+    capability is 1e-12 of Russia's), so each honours with Lambda(fixed gain / sigma)."""
+    drawn = {"military_spending_usd_bn": 0.001, "gdp_usd_tn": 1e-6, "resolve_scale": 1e-6,
+             "audience_cost": 0.0, "catastrophe_cost": 0.0, "readiness_cost": 0.0}
+    members = [guarantor("G0", stake_in_ukraine=100.0, honouring_cost=1e-10, **drawn),
+               guarantor("G1", stake_in_ukraine=100.0, honouring_cost=0.0, **drawn),
+               guarantor("G2", stake_in_ukraine=0.0, honouring_cost=0.0, **drawn)]
+    sc = C.Scenario.model_validate({
+        "name": "blur", "guarantors": members,
+        "russia": {"military_spending_usd_bn": 1e5, "war_aims_value": 1e-6,
+                   "status_quo_value": -100.0, "failed_war_value": -100.0,
+                   "resolve_scale": 1e-6, "sanctions_reference_gdp_usd_tn": 1e-6},
+        "ukraine": {"military_spending_usd_bn": 0.001, "baseline_military_aid_usd_bn": 0.0}},
+        strict=False)
+    spec = C.FormatSpec.model_validate({
+        "id": "drawn", "name": "drawn", "description": "drawn",
+        "commitment_bindingness": 0.0, "response_delay_days": 1825.0,
+        "response": {"denial_share": 6e-8, "punishment_share": 0.0, "cost_share": 1.25}},
+        strict=False)
+    found, _ = solve_cell(build_game(sc, spec))
+    assert len(found) == 1
+    q = found[0].honour_probability
+    assert q["G0"] == pytest.approx(1.0 / (1.0 + math.exp(1.25e-10 / 1e-6)), abs=1e-6)
+    assert q["G1"] == pytest.approx(0.5, abs=1e-6)
+    assert q["G2"] == pytest.approx(0.5, abs=1e-6)

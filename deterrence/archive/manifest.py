@@ -57,12 +57,13 @@ def code_version() -> dict[str, Any]:
 
 
 #: The installed packages whose versions can change an archive's numbers or bytes: the
-#: engine and solver (numpy, scipy), validation (pydantic), the reference engine (mesa),
+#: engine and solver (numpy, scipy, and numba, which compiles the solver's kernels),
+#: validation (pydantic), the reference engine (mesa),
 #: the NetCDF files (xarray, written with scipy's NetCDF 3 writer; pandas for its indexes),
 #: the sensitivity indices (SALib) and tornado figure (matplotlib), and scenario discovery
 #: in the report (ema_workbench).
-PACKAGES = ("deterrence", "numpy", "scipy", "pydantic", "mesa", "xarray", "pandas", "SALib",
-            "matplotlib", "ema_workbench")
+PACKAGES = ("deterrence", "numpy", "scipy", "numba", "pydantic", "mesa", "xarray", "pandas",
+            "SALib", "matplotlib", "ema_workbench")
 
 
 def packages() -> dict[str, str]:

@@ -231,7 +231,7 @@ def outcome(escalates: np.ndarray, success: np.ndarray, defended_below: float) -
 #: 65,536 profiles. The solver never enumerates; tests and small examples do.
 MAX_ENUMERATED = 16
 #: Most members a format may bind. The solver's cost grows polynomially in n
-#: (docs/model.md#6-computing-the-equilibria); 64 is far above the 35 states of the
+#: (docs/model.md#34-finding-every-equilibrium); 64 is far above the 35 states of the
 #: largest coalition on record (docs/sources.md#paris-declaration-2026).
 MAX_MEMBERS = 64
 

@@ -114,9 +114,24 @@ def gain_bounds(game: Game, lo: np.ndarray, hi: np.ndarray, rule: Quadrature | N
     1 - 1e-16 in one member can see another member's two bounds cross by rounding, and be
     dropped with the equilibrium it holds."""
     gmin, gmax = gain_range(game, lo, hi, rule)
-    slack = (2.0 * QUADRATURE_TOLERANCE * game.stake + GAIN_ROUNDING
-             * (game.stake + game.catastrophe_cost + game.honouring_cost + game.reneging_cost))
+    slack = gain_error(game)
     return gmin - slack, gmax + slack
+
+
+def gain_error(game: Game) -> np.ndarray:
+    """(C, n) bound on the error of a computed gain: the quadrature's and rounding's."""
+    return (2.0 * QUADRATURE_TOLERANCE * game.stake + GAIN_ROUNDING
+            * (game.stake + game.catastrophe_cost + game.honouring_cost + game.reneging_cost))
+
+
+def _residual_allowance(game: Game) -> np.ndarray:
+    """(C,) how far from a computed ``q = Phi(q)`` a fixed point may be left by the error of
+    the computed Phi: ``10 POINT_WIDTH`` plus the largest gain error times the logistic's
+    largest slope, ``1 / (4 sigma)``. Where the resolve scale is tiny against the
+    payoffs' rounding (a scale of 1e-6 with stakes of 100), Phi is only known to a few
+    parts in a billion, and no point can show a smaller residual."""
+    noise = np.max(gain_error(game) / (4.0 * game.resolve_scale), axis=1, initial=0.0)
+    return 10 * POINT_WIDTH + noise
 
 
 def _max_density(gmin, gmax, sigma):
@@ -316,7 +331,7 @@ def _locate(game: Game, rule: Quadrature, lo, hi):
     point): returns it and whether it is a fixed point of Phi itself."""
     q, residual = settle_response(game, (lo + hi) / 2.0, lo, hi, MAX_POINT_ITERATIONS,
                                   POINT_WIDTH, rule, residual=True)
-    return q, residual <= 10 * POINT_WIDTH
+    return q, residual <= _residual_allowance(game)
 
 
 def _iterate(game: Game, rule: Quadrature):
@@ -342,7 +357,7 @@ def _iterate(game: Game, rule: Quadrature):
 
 def _newton_from(game: Game, rule: Quadrature, q):
     """Newton's method on ``q - Phi(q)`` from ``q``, kept in [0, 1]: the point reached and
-    whether it is a zero (its last Newton step below 10 POINT_WIDTH)."""
+    whether it is a zero (its last Newton step within :func:`_residual_allowance`)."""
     lo = np.where(game.engaged, 1.0, 0.0)
     q = q.copy()
     eye = np.eye(game.n)
@@ -370,7 +385,7 @@ def _newton_from(game: Game, rule: Quadrature, q):
         q[idx] = new
         active[idx[moved <= POINT_WIDTH]] = False
     last = np.max(np.abs(newton_step(game, rule, q)), axis=1, initial=0.0)
-    return q, last <= 10 * POINT_WIDTH
+    return q, last <= _residual_allowance(game)
 
 
 def _krawczyk(game: Game, rule: Quadrature, lo, hi, gmin, gmax):
