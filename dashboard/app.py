@@ -412,14 +412,28 @@ def simulated_view(sim, axes: list[str]) -> None:
             scale=alt.Scale(scheme="viridis", domain=[0, horizon]))))
     st.markdown("**Erosion time**: median years until the first escalation")
     grid_of(charts)
+    for variable, label in (("ongoing_deterred_share", "share of runs deterred throughout"),
+                            ("defeated_share", "share of runs ending in Ukraine's defeat"),
+                            ("settled_share", "share of runs ending in a settlement")):
+        charts = []
+        for fmt in sim["format"].values:
+            frame = map_frame(stability, variable, fmt, axes)
+            charts.append(heatmap(frame, variable, str(fmt), axes, alt.Color(
+                f"{variable}:Q", title="share", scale=alt.Scale(scheme="viridis",
+                                                                domain=[0, 1]))))
+        st.markdown(f"**Where the runs end**: {label}")
+        grid_of(charts)
     st.caption("How to read this: the agent-based simulations (vectorised engine; learning "
                "Russia and guarantors, evolving stocks, the scenario's shocks). Compare with "
                "the exact maps: where they differ, learning has not reached the equilibrium "
                "(see docs/model.md §4). The erosion time is the Kaplan-Meier median of the "
                "time until the first escalation, every run starting deterred, on one scale "
                "from 0 to the horizon; a blank square: not reached (more than half the runs "
-               "never escalated). docs/analysis.md#erosion-time-and-end-states defines it; "
-               "deterrence.stability_table gives its interval and the end-state shares.")
+               "never escalated). The end-state shares are the basins of the runs from the "
+               "deterred start: deterred throughout, ended in Ukraine's defeat, ended in a "
+               "settlement (the rest escalated and go on). "
+               "docs/analysis.md#erosion-time-and-end-states defines them; "
+               "deterrence.stability_table gives the erosion time's interval.")
 
 
 def compare_view(sim, axes: list[str]) -> None:

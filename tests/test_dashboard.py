@@ -232,11 +232,14 @@ def test_every_tab_renders_its_content(default_app):
     assert [m.value for m in credibility.markdown] == [
         "**Mean credibility of the members**: P(member honours | escalation)",
         "**Number of Bayesian equilibria** of the members' subgame"]
-    assert len(charts(simulated)) == 3 * n and len(simulated.caption) == 1
+    assert len(charts(simulated)) == 6 * n and len(simulated.caption) == 1
     assert [m.value for m in simulated.markdown] == [
         "**escalation frequency (share of rounds)**, mean over replicates",
         "**P(abandoned | escalation)**, mean over replicates",
-        "**Erosion time**: median years until the first escalation"]
+        "**Erosion time**: median years until the first escalation",
+        "**Where the runs end**: share of runs deterred throughout",
+        "**Where the runs end**: share of runs ending in Ukraine's defeat",
+        "**Where the runs end**: share of runs ending in a settlement"]
     # the comparison: two pickers, a headline, a table and a difference map
     assert [s.key for s in compare.selectbox] == ["compare_a", "compare_b"]
     assert (compare.selectbox[0].value, compare.selectbox[1].value) == ("nato_lite", "bilateral")
@@ -301,7 +304,7 @@ def test_simulations_and_comparison_match_an_independent_computation():
     sim = api.simulate_plan(plan)
     # simulated maps: the mean over replicates, per format
     maps = charts(at.tabs[2])
-    assert len(maps) == 3 * len(SMALL_FORMATS)
+    assert len(maps) == 6 * len(SMALL_FORMATS)
     for variable, shown in (("escalation_frequency", maps[:3]),
                             ("abandoned_given_escalation", maps[3:6])):
         mean = sim[variable].mean("replicate", skipna=True)
@@ -312,7 +315,7 @@ def test_simulations_and_comparison_match_an_independent_computation():
     # which at least half the runs had escalated by round t (counted from 1), in years
     years = plan.scenario.dynamics.round_months / 12
     first = sim.first_escalation + 1  # NaN: never escalated
-    for fmt, chart in zip(SMALL_FORMATS, maps[6:], strict=True):
+    for fmt, chart in zip(SMALL_FORMATS, maps[6:9], strict=True):
         runs = first.sel(format=fmt).values.reshape(-1, plan.spec.replicates)
         expected = []
         for row in runs:
@@ -323,6 +326,14 @@ def test_simulations_and_comparison_match_an_independent_computation():
                                    expected, equal_nan=True)
         scale = chart_spec(chart)["encoding"]["color"]["scale"]
         assert scale["domain"] == [0, plan.spec.steps * years]
+    # where the runs end: shares counted from each run's end state and first escalation
+    counted = {
+        "ongoing_deterred_share": (sim.end_state == 0) & np.isnan(sim.first_escalation),
+        "defeated_share": sim.end_state == 1, "settled_share": sim.end_state == 2}
+    for k, (variable, runs) in enumerate(counted.items()):
+        for fmt, chart in zip(SMALL_FORMATS, maps[9 + 3 * k:12 + 3 * k], strict=True):
+            share = runs.sel(format=fmt).mean("replicate").values.ravel()
+            np.testing.assert_allclose(shown_map(chart, variable)[variable], share)
     # the comparison headline and table: paired differences under common random numbers
     compare = at.tabs[3]
     first, second = "nato_lite", "bilateral"
@@ -389,7 +400,7 @@ def test_changing_an_axis_reruns_with_new_maps():
     after = shown_map(charts(at.tabs[0])[0], "regime")
     assert len(before) == 16 and len(after) == 20
     np.testing.assert_allclose(sorted(set(after["x"])), np.linspace(0, 1, 5))
-    assert len(charts(at.tabs[2])) == 2 * len(SMALL_FORMATS)
+    assert len(charts(at.tabs[2])) == 6 * len(SMALL_FORMATS)
     assert len(chart_frame(charts(at.tabs[2])[0])) == 20
     # another parameter on the x axis
     war_cost = {"path": "russia.war_cost", "low": 0.05, "high": 0.5, "count": 5}
