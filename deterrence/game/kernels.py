@@ -12,7 +12,10 @@ operations, so a box's numbers are those of the numpy expressions (but for the s
 members inside the interaction bound, :func:`interaction_sums`) and depend on that box
 alone.
 
-Compiled by numba on first use and cached on disk (``cache=True``), releasing the GIL
+Compiled by numba on first use and cached on disk (``cache=True``) in the user's cache
+folder (:data:`CACHE_DIR`, unless ``NUMBA_CACHE_DIR`` says otherwise or numba was imported
+first), not next to the installed source: files numba wrote into site-packages would outlive
+an uninstall and shadow the next install of the package. The kernels release the GIL
 (``nogil=True``) so that the threads of :func:`deterrence.solve.equilibrium.solve_grid` run
 them in parallel. Inputs: ``q`` (B, n) honouring probabilities; box b integrates over the
 nodes ``start[b] : start[b] + count[b]`` of ``weight`` (K,) and ``y`` (K, n), the prepared
@@ -21,8 +24,17 @@ rule of :class:`deterrence.game.payoffs.Quadrature`.
 
 from __future__ import annotations
 
-import numba
-import numpy as np
+import os
+from pathlib import Path
+
+#: Where the compiled kernels are cached: ``$XDG_CACHE_HOME/deterrence/numba`` (default
+#: ``~/.cache/deterrence/numba``); numba keeps each source file's kernels apart there.
+CACHE_DIR = (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+             / "deterrence" / "numba")
+os.environ.setdefault("NUMBA_CACHE_DIR", str(CACHE_DIR))
+
+import numba  # noqa: E402  (reads NUMBA_CACHE_DIR when first imported)
+import numpy as np  # noqa: E402
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

@@ -23,9 +23,9 @@ CHUNK_RUNS = 512
 #: Most memory the results of one simulation may take as held (:func:`result_bytes`);
 #: stacking the series and writing them to a file copies them once or twice more.
 RESULT_MEMORY_LIMIT = 2 * 2**30
-#: Bytes kept per run whatever is asked: its index and cell and seven summaries, at most
-#: 8 bytes each.
-RUN_BYTES = 9 * 8
+#: Bytes kept per run whatever is asked: its index and cell (8 bytes each), six summaries
+#: of 8 bytes and its end state (1 byte).
+RUN_BYTES = 2 * 8 + 6 * 8 + 1
 
 
 def series_bytes_per_round(members: int) -> int:
