@@ -157,3 +157,17 @@ def _tune_costs(rng, sc, f, players):
             member["honouring_cost"] = 0.0
             member["audience_cost"] += float(-level / max(f.commitment_bindingness, 1e-3))
     return Scenario.model_validate(data)
+
+
+def assert_engines_agree(setup, runs: np.ndarray, steps: int, chunk_runs: int) -> None:
+    """The vectorised engine (``runs`` in chunks of ``chunk_runs``) and the Mesa model (each
+    run alone) give the same summaries and series, bit for bit."""
+    from deterrence.simulate import engine, mesa_model
+
+    sim = engine.simulate(setup, runs, steps, keep_series=True, chunk_runs=chunk_runs)
+    for k, r in enumerate(runs):
+        summary, series = mesa_model.run(setup, int(r), steps)
+        for name, values in summary.items():
+            np.testing.assert_array_equal(values[0], sim.summary[name][k], err_msg=name)
+        for name, values in series.items():
+            np.testing.assert_array_equal(values[0], sim.series[name][k], err_msg=name)

@@ -15,8 +15,9 @@ from deterrence import api
 from deterrence.cli import app
 from deterrence.game import config as C
 from deterrence.simulate import engine
-from deterrence.simulate import mesa_model as abm
 from deterrence.simulate import rules as dyn
+
+from helpers import assert_engines_agree
 
 CATALOGUE = C.load_catalogue()
 BASELINE = C.load_scenario("baseline")
@@ -42,13 +43,7 @@ def test_both_engines_agree_from_random_starts(format_id):
     scenario = C.load_scenario("us_withdrawal")
     setup = replace(dyn.Setup.from_config(scenario, CATALOGUE[format_id]), start="random")
     runs = np.array([0, 2, 9, 31, 1_000_003])
-    sim = engine.simulate(setup, runs, 40, keep_series=True, chunk_runs=2)
-    for k, r in enumerate(runs):
-        summary, series = abm.run(setup, int(r), 40)
-        for name, values in summary.items():
-            np.testing.assert_array_equal(values[0], sim.summary[name][k], err_msg=name)
-        for name, values in series.items():
-            np.testing.assert_array_equal(values[0], sim.series[name][k], err_msg=name)
+    assert_engines_agree(setup, runs, 40, chunk_runs=2)
 
 
 def test_a_random_start_changes_nothing_where_every_member_is_engaged():

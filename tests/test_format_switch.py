@@ -10,8 +10,9 @@ from deterrence import api
 from deterrence.game import config as C
 from deterrence.game.payoffs import build_game, russia_refrain_payoff
 from deterrence.simulate import engine
-from deterrence.simulate import mesa_model as abm
 from deterrence.simulate import rules as dyn
+
+from helpers import assert_engines_agree
 
 CATALOGUE = C.load_catalogue()
 BASELINE = C.load_scenario("baseline")
@@ -90,13 +91,7 @@ def test_both_engines_agree_through_switches(first, shocks, noise):
     scenario = scenario.model_copy(update={"shocks": shocks})
     setup = dyn.Setup.from_config(scenario, CATALOGUE[first])
     runs = np.array([0, 3, 17, 40, 41, 99, 1_000_003])
-    sim = engine.simulate(setup, runs, 16, keep_series=True, chunk_runs=4)
-    for k, r in enumerate(runs):
-        summary, series = abm.run(setup, int(r), 16)
-        for name, values in summary.items():
-            np.testing.assert_array_equal(values[0], sim.summary[name][k], err_msg=name)
-        for name, values in series.items():
-            np.testing.assert_array_equal(values[0], sim.series[name][k], err_msg=name)
+    assert_engines_agree(setup, runs, 16, chunk_runs=4)
 
 
 def test_an_unknown_format_to_switch_to_is_refused_in_one_line():
