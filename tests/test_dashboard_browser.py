@@ -246,14 +246,15 @@ def test_maps_render_and_rerun_after_a_change(server, page, tmp_path):
     page.wait_for_function("() => window.__reran === true", timeout=TIMEOUT_MS)
     settle(page, 2 * (formats - 1), "after removing a format")
 
-    # the simulated maps are drawn when their tab is opened (two per format)
+    # the simulated maps are drawn when their tab is opened (six per format: escalation,
+    # abandonment, erosion time and the three end-state shares)
     page.get_by_role("tab", name="Simulated outcomes").click()
     panel = page.locator('[data-testid="stTabPanel"]').nth(2)
     page.wait_for_function(
         "n => document.querySelectorAll('[data-testid=\"stTabPanel\"]')[2]"
         ".querySelectorAll('.vega-embed svg, .vega-embed canvas').length === n",
-        arg=2 * (formats - 1), timeout=TIMEOUT_MS)
-    assert panel.locator(MAPS).count() == 2 * (formats - 1)
+        arg=6 * (formats - 1), timeout=TIMEOUT_MS)
+    assert panel.locator(MAPS).count() == 6 * (formats - 1)
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(tmp_path / "after-change.png"), full_page=True)
     assert (tmp_path / "after-change.png").stat().st_size > 0
