@@ -464,16 +464,22 @@ def test_the_test_data_contain_many_escalations_coordinations_and_abandonments()
 # 2. The round's rules against independent oracles
 
 
+def profile_outcome(game, a) -> tuple[float, float]:
+    """Russia's chance of success and the escalation risk in cell 0 of ``game`` at the pure
+    profile ``a``, from the payoff equations."""
+    honouring = [j for j in range(game.n) if a[j]]
+    m, ukraine = float(game.russia_capability[0]), float(game.ukraine_capability[0])
+    defence = ukraine + sum(float(game.added_capability[0, j]) for j in honouring)
+    success = m / (m + defence) * math.prod(
+        1.0 - float(game.decisive_probability[0, j]) for j in honouring)
+    risk = 1.0 - math.prod(1.0 - float(game.escalation_probability[0, j]) for j in honouring)
+    return success, risk
+
+
 def profile_utility(game, i: int, a) -> float:
     """Member i's payoff in cell 0 of ``game`` at the pure profile ``a``, from the payoff
     equations."""
-    n = game.n
-    m, ukraine = float(game.russia_capability[0]), float(game.ukraine_capability[0])
-    defence = ukraine + sum(float(game.added_capability[0, j]) for j in range(n) if a[j])
-    success = m / (m + defence) * math.prod(
-        1.0 - float(game.decisive_probability[0, j]) for j in range(n) if a[j])
-    risk = 1.0 - math.prod(1.0 - float(game.escalation_probability[0, j])
-                           for j in range(n) if a[j])
+    success, risk = profile_outcome(game, a)
     return (-float(game.stake[0, i]) * success
             - (float(game.honouring_cost[0, i]) if a[i] else float(game.reneging_cost[0, i]))
             - risk * float(game.catastrophe_cost[0, i]))
@@ -481,14 +487,8 @@ def profile_utility(game, i: int, a) -> float:
 
 def russia_war_utility(game, a) -> float:
     """Russia's payoff of war in cell 0 against the pure profile ``a``."""
-    n = game.n
-    m, ukraine = float(game.russia_capability[0]), float(game.ukraine_capability[0])
-    defence = ukraine + sum(float(game.added_capability[0, i]) for i in range(n) if a[i])
-    success = m / (m + defence) * math.prod(
-        1.0 - float(game.decisive_probability[0, i]) for i in range(n) if a[i])
-    risk = 1.0 - math.prod(1.0 - float(game.escalation_probability[0, i])
-                           for i in range(n) if a[i])
-    sanctions = sum(float(game.sanctions_weight[0, i]) for i in range(n) if a[i])
+    success, risk = profile_outcome(game, a)
+    sanctions = sum(float(game.sanctions_weight[0, i]) for i in range(game.n) if a[i])
     return (float(game.failed_war_value[0])
             + success * float(game.war_aims_value[0] - game.failed_war_value[0])
             - float(game.war_cost[0]) - float(game.sanctions_cost[0]) * sanctions
