@@ -441,7 +441,7 @@ def plan_run(plan: Plan, format_id: str, cell: int, replicate: int):
     from .simulate.rules import Setup
 
     fmt = plan.formats[format_id]
-    overrides = {a.path: plan.points[[cell], j] for j, a in enumerate(plan.spec.axes)}
+    overrides = plan.overrides(format_id, plan.points[[cell]])
     setup = Setup.from_config(plan.scenario, fmt, plan.seed, overrides)
     summary, series = mesa_model.run(setup, cell * plan.spec.replicates + replicate,
                                      plan.spec.steps)

@@ -94,28 +94,32 @@ def _mean_interval(values: np.ndarray):
 
 
 def outcome_arrays(solution) -> dict[str, np.ndarray]:
-    """Per point: 1 - P(escalate), the deterred indicator, P(defended | escalation)."""
-    return {"p_deterred": 1.0 - solution.escalation_probability,
-            "holds": (solution.regime == DETERRED).astype(np.float64),
-            "p_defended_given_escalation": solution.defended_probability}
+    """Per point: 1 - P(escalate), the deterred indicator, P(defended | escalation), from a
+    GridSolution or an archive's exact dataset of one format."""
+    regime = np.asarray(solution.regime if hasattr(solution, "regime")
+                        else solution["regime"])
+    def get(name):
+        return np.asarray(getattr(solution, name) if not hasattr(solution, "data_vars")
+                          else solution[name].values, dtype=np.float64).reshape(-1)
+    return {"p_deterred": 1.0 - get("escalation_probability"),
+            "holds": (regime.reshape(-1) == DETERRED).astype(np.float64),
+            "p_defended_given_escalation": get("defended_probability")}
 
 
-def uncertainty_table(study: PriorStudy):
-    """One row per format (index ``format``): see the module docstring for the columns."""
+def uncertainty_rows(outcomes: dict[str, dict[str, np.ndarray]]):
+    """The table's rows from each format's :func:`outcome_arrays`."""
     import pandas as pd
 
     rows = []
-    for fid, solution in study.solutions.items():
-        out = outcome_arrays(solution)
+    for fid, out in outcomes.items():
         n = out["holds"].size
         p, p_low, p_high = _mean_interval(out["p_deterred"])
         q05, q95 = np.quantile(out["p_deterred"], PRIOR_QUANTILES)
-        holds = float(out["holds"].mean())
         h_low, h_high = wilson_interval(out["holds"].sum(), n)
         d, d_low, d_high = _mean_interval(out["p_defended_given_escalation"])
         rows.append({"format": fid, "p_deterred": p, "p_deterred_low": p_low,
                      "p_deterred_high": p_high, "p_deterred_q05": float(q05),
-                     "p_deterred_q95": float(q95), "holds": holds,
+                     "p_deterred_q95": float(q95), "holds": float(out["holds"].mean()),
                      "holds_low": float(h_low), "holds_high": float(h_high),
                      "p_defended_given_escalation": d,
                      "p_defended_given_escalation_low": d_low,
@@ -123,21 +127,55 @@ def uncertainty_table(study: PriorStudy):
     return pd.DataFrame(rows).set_index("format")
 
 
+def uncertainty_table(study: PriorStudy):
+    """One row per format (index ``format``): see the module docstring for the columns."""
+    return uncertainty_rows({fid: outcome_arrays(s) for fid, s in study.solutions.items()})
+
+
+def unattacked(first_escalation: np.ndarray):
+    """P(no escalation within the horizon) from runs' first escalations (points,
+    replicates; NaN where none), with the normal-approximation interval of the mean over
+    the points of their per-point shares (runs of a point share its parameters)."""
+    share = np.isnan(np.asarray(first_escalation, dtype=np.float64)).mean(axis=-1)
+    return _mean_interval(share.reshape(-1))
+
+
+def archive_table(plan, exact, sim):
+    """The uncertainty table of a prior sweep's archive (its ``exact.nc`` and
+    ``simulation.nc``), with ``unattacked`` (the share of runs without any escalation in
+    the ``steps`` rounds) and its interval."""
+    table = uncertainty_rows({fid: outcome_arrays(exact.sel(format=fid))
+                              for fid in plan.formats})
+    for fid in plan.formats:
+        mean, low, high = unattacked(sim["first_escalation"].sel(format=fid).values)
+        table.loc[fid, ["unattacked", "unattacked_low", "unattacked_high"]] = mean, low, high
+    return table
+
+
+def archive_paired(plan, exact, reference: str):
+    """:func:`paired_table` for a prior sweep's archive."""
+    return _paired({fid: outcome_arrays(exact.sel(format=fid)) for fid in plan.formats},
+                   reference)
+
+
 def paired_table(study: PriorStudy, reference: str):
     """Each format against ``reference`` over the same prior points: the mean difference
     of 1 - P(escalate) and of the deterred indicator, with normal-approximation intervals
     of the paired differences."""
+    return _paired({fid: outcome_arrays(s) for fid, s in study.solutions.items()}, reference)
+
+
+def _paired(outcomes: dict[str, dict[str, np.ndarray]], reference: str):
     import pandas as pd
 
-    if reference not in study.solutions:
+    if reference not in outcomes:
         raise ValueError(f"reference = {reference!r}: not a format of the study; allowed: "
-                         f"{', '.join(study.solutions)}")
-    base = outcome_arrays(study.solutions[reference])
+                         f"{', '.join(outcomes)}")
+    base = outcomes[reference]
     rows = []
-    for fid, solution in study.solutions.items():
+    for fid, out in outcomes.items():
         if fid == reference:
             continue
-        out = outcome_arrays(solution)
         row = {"format": fid, "reference": reference}
         for name in ("p_deterred", "holds"):
             mean, low, high = _mean_interval(out[name] - base[name])
