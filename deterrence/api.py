@@ -902,3 +902,61 @@ def uncertainty_table(scenario: Scenario | str | Path, formats=None, samples: in
 
     return table(prior_study(scenario, formats, samples=samples, seed=seed, method=method,
                              formats_dir=formats_dir))
+
+
+#: Defaults of an uncertainty study's simulations and value-of-information design
+#: (assumptions: a trade-off of cost and precision). Replicates per prior point: the
+#: clustered interval of the unattacked share is dominated by the points' spread.
+DEFAULT_PRIOR_REPLICATES = 8
+#: Sobol base sample of the value-of-information design (N (k + 2) points for k uncertain
+#: parameters).
+DEFAULT_VOI_SAMPLES = 64
+
+
+def uncertainty_plan(scenario: Scenario | str | Path, formats: list[str] | None = None, *,
+                     samples: int | None = None, voi_samples: int | None = None,
+                     replicates: int | None = None, steps: int | None = None,
+                     seed: int | None = None, formats_dir: str | Path = FORMATS_DIR) -> Plan:
+    """The plan of an uncertainty study of a scenario with distributions: a sweep with
+    method ``prior`` (``samples`` points of the joint prior, a power of 2; default
+    :data:`~deterrence.analysis.uncertainty.DEFAULT_PRIOR_SAMPLES`), each simulated
+    ``replicates`` times for ``steps`` rounds (default the scenario's horizon), under
+    ``formats`` (default all), with a Sobol design of base sample ``voi_samples`` (0: none)
+    for the value of information. Run it with :func:`run_sweep`; its report has the
+    uncertainty section."""
+    import re
+
+    from .analysis.uncertainty import DEFAULT_PRIOR_SAMPLES
+    from .game.config import validate
+
+    loaded = _as_scenario(scenario)
+    origin = f"uncertainty study of {loaded.name!r}"
+    voi = DEFAULT_VOI_SAMPLES if voi_samples is None else voi_samples
+    data = {"name": re.sub(r"[^A-Za-z0-9_-]+", "_", f"uncertainty-{loaded.name}"),
+            "description": f"The formats under the joint prior of {loaded.name}'s "
+                           "distributions",
+            "scenario": loaded.name if isinstance(scenario, Scenario) else str(scenario),
+            "formats": formats or "all", "method": "prior",
+            "samples": DEFAULT_PRIOR_SAMPLES if samples is None else samples,
+            "replicates": DEFAULT_PRIOR_REPLICATES if replicates is None else replicates,
+            "steps": loaded.dynamics.horizon_rounds if steps is None else steps}
+    if seed is not None:
+        data["seed"] = seed
+    if voi:
+        data["sensitivity"] = {"method": "sobol", "samples": voi}
+    spec = validate(SweepSpec, data, origin)
+    return resolve(spec, loaded, origin, formats_dir)
+
+
+def uncertainty_summary(archive: str | Path):
+    """The uncertainty table of a prior sweep's archive: per format ``p_deterred``,
+    ``holds``, ``p_defended_given_escalation`` (as :func:`uncertainty_table`) and
+    ``unattacked`` (share of runs without any escalation within the steps), each with its
+    interval."""
+    from .analysis.uncertainty import archive_table
+
+    loaded = load_archive(archive)
+    if loaded.plan.spec.method != "prior":
+        raise ConfigError(f"{archive}: not an uncertainty study (its sweep's method is "
+                          f"{loaded.plan.spec.method!r}, not 'prior')")
+    return archive_table(loaded.plan, loaded.exact, loaded.sim)

@@ -563,12 +563,53 @@ def _archive_target(name: str, out_dir: Path | None, resume: str | None,
     return _results_dir(results_dir) / f"{name}-{stamp}"
 
 
-def _sweep(command: str, sweep_file: Path, sensitivity_overrides: dict | None, executor: str,
-           scheduler: str | None, workers: int | None, out_dir: Path | None,
+@app.command()
+def uncertainty(
+    scenario: Annotated[Path, typer.Argument(
+        metavar="SCENARIO", help="Scenario file (TOML) whose uncertain parameters (or those "
+                                 "of its formats) are distributions, or a bundled name.")],
+    format_ids: Annotated[list[str] | None, typer.Option(
+        "--format", help="Format to study; repeat for several (default: all).")] = None,
+    samples: Annotated[int | None, typer.Option(
+        help="Points of the joint prior, a power of 2 (default 256).")] = None,
+    voi_samples: Annotated[int | None, typer.Option(
+        help="Sobol base sample of the value-of-information design, a power of 2 (0: "
+             "none; default 64).")] = None,
+    replicates: Annotated[int | None, typer.Option(
+        help="Simulated runs per prior point (default 8).")] = None,
+    steps: Annotated[int | None, typer.Option(
+        help="Rounds per run (default: the scenario's horizon).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Root seed (default: the scenario's).")] = None,
+    executor: ExecutorOption = "inprocess",
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
+    out_dir: ArchiveOption = None,
+    resume: ResumeOption = None,
+    results_dir: ResultsDirOption = None,
+    with_report: ReportOption = True,
+    as_json: JsonFlag = False,
+    formats_dir: FormatsDir = FORMATS_DIR,
+) -> None:
+    """Carry the scenario's assumptions as uncertainty: sample the joint prior of its (and
+    its formats') distributions, solve and simulate every format there, and report P(deterred)
+    per format with intervals, paired differences and the value of information of each
+    assumption (an archive and its report)."""
+    def plan():
+        return api.uncertainty_plan(scenario, format_ids, samples=samples,
+                                    voi_samples=voi_samples, replicates=replicates,
+                                    steps=steps, seed=seed, formats_dir=formats_dir)
+
+    _sweep("uncertainty", None, None, executor, scheduler, workers, out_dir, resume,
+           results_dir, with_report, as_json, formats_dir, make_plan=plan)
+
+
+def _sweep(command: str, sweep_file: Path | None, sensitivity_overrides: dict | None,
+           executor: str, scheduler: str | None, workers: int | None, out_dir: Path | None,
            resume: str | None, results_dir: Path | None, with_report: bool, as_json: bool,
-           formats_dir: Path) -> None:
+           formats_dir: Path, make_plan=None) -> None:
     try:
-        plan = api.load_plan(sweep_file, sensitivity_overrides, formats_dir)
+        plan = (make_plan() if make_plan is not None
+                else api.load_plan(sweep_file, sensitivity_overrides, formats_dir))
         target = _archive_target(plan.spec.name, out_dir, resume, results_dir)
     except ConfigError as exc:
         _fail(str(exc))
@@ -599,11 +640,28 @@ def _sweep(command: str, sweep_file: Path, sensitivity_overrides: dict | None, e
         raise typer.Exit(code=EXIT_DIFFERS)
     summary = _sweep_summary(archive)
     indices = _sensitivity_summary(archive) if plan.sensitivity_points is not None else None
+    prior = (api.uncertainty_summary(archive).reset_index().to_dict("records")
+             if plan.spec.method == "prior" else None)
     report = api.write_report(archive) if with_report else None
     if as_json:
         _print_json({"archive": archive, "report": report, "summary": summary,
-                     "sensitivity": indices, "failures": [], "resume": None})
+                     "sensitivity": indices, "failures": [], "resume": None,
+                     **({"uncertainty": prior} if prior is not None else {})})
         return
+    if prior is not None:
+        table = Table("format", "P(deterred)", "prior 5-95%", "P(deterrence holds)",
+                      "P(defended | esc.)", "unattacked runs", box=None,
+                      header_style="bold", title_justify="left",
+                      title=f"under the joint prior: {plan.cells} points, 95% intervals")
+        def cell(row, name):
+            return f"{row[name]:.3f} [{row[name + '_low']:.3f}, {row[name + '_high']:.3f}]"
+
+        for row in prior:
+            table.add_row(row["format"], cell(row, "p_deterred"),
+                          f"{row['p_deterred_q05']:.3f}-{row['p_deterred_q95']:.3f}",
+                          cell(row, "holds"), cell(row, "p_defended_given_escalation"),
+                          cell(row, "unattacked"))
+        out.print(table)
     table = Table("format", "escalation freq.", "P(abandoned | esc.)", "deterred share",
                   "cells deterred (exact)", "P(escalate) (exact)", box=None,
                   header_style="bold")

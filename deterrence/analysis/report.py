@@ -285,6 +285,14 @@ def _reproduce(a: Archive, out_hint: Path) -> dict[str, Any]:
     runnable = toml.is_file() and (toml.parent / a.plan.spec.scenario).is_file()
     sweep_file = shlex.quote(str(toml.resolve())) if runnable else "SWEEP_FILE.toml"
     sens = a.plan.spec.sensitivity
+    spec = a.plan.spec
+    if spec.method == "prior" and not toml.is_file():  # a study of a scenario file
+        formats = "".join(f" --format {f}" for f in a.plan.formats)
+        lines.append(f"deterrence uncertainty {shlex.quote(spec.scenario)}{formats} "
+                     f"--samples {spec.samples} --voi-samples {sens.samples if sens else 0} "
+                     f"--replicates {spec.replicates} --steps {spec.steps} --seed "
+                     f"{a.plan.seed} --out {shlex.quote(str(out_hint))}")
+        return {"commands": "\n".join(lines), "runnable": True, "scenario": spec.scenario}
     if sens is None:
         lines.append(f"deterrence sweep {sweep_file} --out {shlex.quote(str(out_hint))}")
     else:  # the design may have been set on the command line, not in the file
@@ -517,6 +525,44 @@ def _paired(a: Archive, reference: str) -> dict[str, Any] | None:
     return {"rows": rows, "png": _difference_figure(a, diffs, reference)}
 
 
+def _uncertainty(a: Archive, reference: str) -> dict[str, Any] | None:
+    """The answer of each format under the joint prior (a prior sweep's archive)."""
+    from .uncertainty import archive_paired, archive_table
+
+    plan = a.plan
+    if plan.spec.method != "prior":
+        return None
+
+    def interval(row, name, signed=False):
+        sign = "+" if signed else ""
+        return (f"{row[name]:{sign}.3f} [{row[name + '_low']:{sign}.3f}, "
+                f"{row[name + '_high']:{sign}.3f}]")
+
+    table = archive_table(plan, a.exact, a.sim)
+    rows = [{"format": fid, "p_deterred": interval(r, "p_deterred"),
+             "spread": f"{r['p_deterred_q05']:.3f} to {r['p_deterred_q95']:.3f}",
+             "holds": interval(r, "holds"),
+             "defended": interval(r, "p_defended_given_escalation"),
+             "unattacked": interval(r, "unattacked")} for fid, r in table.iterrows()]
+    paired = []
+    if len(plan.formats) > 1:
+        for fid, r in archive_paired(plan, a.exact, reference).iterrows():
+            paired.append({"format": fid, "p_deterred": interval(r, "p_deterred_difference",
+                                                                 True),
+                           "holds": interval(r, "holds_difference", True)})
+    priors = []
+    for path in (x.path for x in plan.spec.axes):
+        givers = [("scenario", plan.scenario.prior.get(path))] + [
+            (fid, f.prior.get(path)) for fid, f in plan.formats.items()]
+        for who, dist in givers:
+            if dist is not None:
+                keys = ", ".join(f"{k} = {v:g}" for k, v in dist.model_dump(
+                    exclude_none=True).items() if k not in ("distribution", "source"))
+                priors.append({"path": path, "where": who, "distribution":
+                               f"{dist.distribution} ({keys})", "source": dist.source})
+    return {"rows": rows, "paired": paired, "priors": priors, "samples": plan.cells}
+
+
 def _sensitivity(a: Archive) -> dict[str, Any] | None:
     ind = a.sensitivity
     if ind is None:
@@ -537,6 +583,8 @@ def _sensitivity(a: Archive) -> dict[str, Any] | None:
             rows.append({"format": fid, "output": output, "cells": cells})
     ranges = ", ".join(f"{n} in [{lo:.3g}, {hi:.3g}]" for n, lo, hi in
                        zip(names, ind["low"].values, ind["high"].values, strict=True))
+    if a.plan.spec.method == "prior":
+        ranges = "every parameter over its prior, sampled on the quantile scale"
     return {"method": method, "wide": wide, "narrow": narrow, "names": names, "rows": rows,
             "points": int(ind.attrs["design_points"]),
             "confidence": f"{float(ind.attrs['confidence']):.0%}",
@@ -588,6 +636,7 @@ def render(a: Archive, out_hint: Path) -> str:
         title=f"Sweep report: {spec.name}", spec=spec, plan=a.plan, reference=reference,
         kind=layout(a.plan), paths=paths, rest=", ".join(paths[2:]),
         provenance=_provenance(a), reproduce=_reproduce(a, out_hint),
+        uncertainty=_uncertainty(a, reference),
         comparison=_comparison(a, reference), paired=_paired(a, reference),
         sensitivity=_sensitivity(a), discovery=_discovery(a), maps=_maps(a),
         stability=_stability(a),
