@@ -5,7 +5,7 @@ Every uncertain parameter of a scenario or a format has a distribution
 (:func:`deterrence.sweep.design.unit_sample`), maps each column through its parameter's
 quantile function, solves the crisis game exactly at every point under every format (the
 same unit point for every format: common random numbers), and reports per format
-(docs/model.md §9, docs/analysis.md):
+(docs/analysis.md, "Uncertainty"):
 
 - ``p_deterred``: the prior-predictive probability that Russia refrains in a crisis,
   E[1 - P(escalate)] over the prior, with the Monte Carlo interval of that mean and the

@@ -184,7 +184,8 @@ QUANTILE_EDGE = 2.0 ** -53
 
 
 class Distribution(Strict):
-    """An uncertain parameter: a distribution in place of a number (docs/model.md §9).
+    """An uncertain parameter: a distribution in place of a number (docs/analysis.md,
+    "Uncertainty").
 
     ``normal`` and ``lognormal`` (``sigma``: the standard deviation of the logarithm) are
     truncated to the parameter's limits and to ``low`` / ``high`` if given; ``beta`` lies on

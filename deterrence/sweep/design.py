@@ -93,7 +93,7 @@ def design(spec: SensitivitySpec, names: list[str], low, high, seed: int) -> np.
 
 
 # ---------------------------------------------------------------------------------------
-# The joint prior of a study's uncertain parameters (docs/model.md §9)
+# The joint prior of a study's uncertain parameters (docs/analysis.md, "Uncertainty")
 
 #: The stream (under the study's seed) the prior's sample is drawn from: apart from the
 #: sensitivity design's (0, 1) and every run's random numbers.

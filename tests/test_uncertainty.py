@@ -1,0 +1,252 @@
+"""Assumptions carried as uncertainty: distributions in place of values, the joint prior's
+sample, the table of each format's answer, and the archived study.
+
+Oracles: closed-form quantiles and medians of the distributions; Wilson's interval in
+closed form at 0 successes; the one-point solver (``api.solve_formats`` on a scenario with
+the sampled values written in) as a second computation of every sampled point; and model
+properties over the prior (a costlier war never makes escalation likelier, point by point,
+under common random numbers).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+from typer.testing import CliRunner
+
+from deterrence import api
+from deterrence.analysis.uncertainty import wilson_interval
+from deterrence.cli import app
+from deterrence.game import config as C
+from deterrence.sweep.spec import Plan
+
+BASELINE = C.SCENARIOS_DIR / "baseline.toml"
+runner = CliRunner()
+
+
+def scenario_file(tmp_path: Path, russia: str, name: str = "uncertain", extra: str = "") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'extends = "{BASELINE}"\nname = "{name}"\n{extra}\n[russia]\n{russia}\n')
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# Distributions
+
+
+@pytest.mark.parametrize(("low", "mode", "high"), [(0.1, 0.2, 0.4), (0.0, 0.9, 1.0),
+                                                   (2.0, 2.0, 5.0)])
+def test_triangular_median_is_the_closed_form(low, mode, high):
+    d = C.Distribution(distribution="triangular", low=low, mode=mode, high=high)
+    if mode >= (low + high) / 2:
+        median = low + math.sqrt((high - low) * (mode - low) / 2)
+    else:
+        median = high - math.sqrt((high - low) * (high - mode) / 2)
+    assert d.point() == pytest.approx(median, rel=1e-12)
+
+
+def test_quantiles_of_each_kind_match_their_definitions():
+    u = np.linspace(0.01, 0.99, 99)
+    uniform = C.Distribution(distribution="uniform", low=2.0, high=6.0)
+    np.testing.assert_allclose(uniform.quantile(u), 2.0 + 4.0 * u, rtol=1e-15)
+    flat = C.Distribution(distribution="beta", alpha=1.0, beta=1.0, low=1.0, high=3.0)
+    np.testing.assert_allclose(flat.quantile(u), 1.0 + 2.0 * u, rtol=1e-12)
+    lognormal = C.Distribution(distribution="lognormal", median=0.1, sigma=0.5)
+    # untruncated: exp(log(median) + sigma * z_u)
+    np.testing.assert_allclose(lognormal.quantile(u), 0.1 * np.exp(0.5 * stats.norm.ppf(u)),
+                               rtol=1e-9)
+    normal = C.Distribution(distribution="normal", mean=0.5, sd=0.2)
+    x = normal.quantile(u, 0.0, 1.0)  # truncated to [0, 1], symmetric about 0.5
+    assert x.min() > 0 and x.max() < 1
+    np.testing.assert_allclose(x + x[::-1], 1.0, atol=1e-12)
+    # the truncated cdf at the quantile is the level
+    a, b = (0 - 0.5) / 0.2, (1 - 0.5) / 0.2
+    z = (stats.norm.cdf((x - 0.5) / 0.2) - stats.norm.cdf(a)) / (stats.norm.cdf(b)
+                                                                  - stats.norm.cdf(a))
+    np.testing.assert_allclose(z, u, atol=1e-12)
+
+
+def test_a_distribution_in_a_file_sets_the_value_to_its_median(tmp_path):
+    path = scenario_file(tmp_path, 'war_cost = { distribution = "triangular", low = 0.1, '
+                                   'mode = 0.2, high = 0.4, source = "assumption" }\n'
+                                   'resolve_scale = { distribution = "lognormal", median = '
+                                   '0.08, sigma = 0.4 }')
+    s = C.load_scenario(path)
+    assert s.russia.war_cost == pytest.approx(0.4 - math.sqrt(0.3 * 0.2 / 2), rel=1e-12)
+    assert s.russia.resolve_scale == pytest.approx(0.08, rel=1e-6)  # truncation barely moves it
+    assert sorted(s.prior) == ["russia.resolve_scale", "russia.war_cost"]
+    assert s.prior["russia.resolve_scale"].source == "assumption"
+
+
+@pytest.mark.parametrize(("russia", "extra", "words"), [
+    ('war_cost = { distribution = "triangular", low = -0.1, mode = 0.2, high = 0.4 }', "",
+     ["russia.war_cost", "[-0.1, 0.4]", ">= 0"]),
+    ('war_cost = { distribution = "lognormal", median = 0.1 }', "",
+     ["russia.war_cost", "sigma"]),
+    ('war_cost = { distribution = "gamma", low = 1, high = 2 }', "",
+     ["russia.war_cost.distribution", "gamma"]),
+    ('war_cost = { distribution = "uniform", low = 0.1, high = 0.3, mean = 2 }', "",
+     ["russia.war_cost", "mean", "low, high"]),
+    ('war_cost = { distribution = "uniform", low = 0.3, high = 0.1 }', "",
+     ["russia.war_cost.high", "0.1"]),
+    ('war_cost = { distribution = "normal", mean = -50, sd = 1 }', "",
+     ["russia.war_cost", "probability"]),
+    ("war_cost = 0.2", '[dynamics]\nbelief_memory = { distribution = "uniform", low = 0.1, '
+                       'high = 0.4 }', ["dynamics.belief_memory", "may not be a distribution"]),
+    ("war_cost = 0.2", '[prior]\n"russia.war_cost" = { distribution = "uniform", low = 0.1, '
+                       'high = 0.4 }', ["prior", "in place of"]),
+])
+def test_a_bad_distribution_is_one_clear_line(tmp_path, russia, extra, words):
+    path = scenario_file(tmp_path, russia, extra=extra)
+    with pytest.raises(C.ConfigError) as err:
+        C.load_scenario(path)
+    message = str(err.value)
+    assert "\n" not in message and str(path) in message
+    for word in words:
+        assert word in message, message
+    result = runner.invoke(app, ["uncertainty", str(path), "--samples", "4"])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+def test_a_format_file_takes_distributions(tmp_path):
+    text = (C.FORMATS_DIR / "nato_lite.toml").read_text()
+    lines = [line for line in text.splitlines()
+             if not line.startswith("commitment_bindingness")]
+    lines.insert(lines.index(next(x for x in lines if x.startswith("id"))) + 1,
+                 'commitment_bindingness = { distribution = "beta", alpha = 4, beta = 4 }')
+    path = tmp_path / "nato_lite.toml"
+    path.write_text("\n".join(lines) + "\n")
+    fmt = C.load_format(path)
+    assert fmt.commitment_bindingness == pytest.approx(0.5, abs=1e-12)  # symmetric beta
+    assert list(fmt.prior) == ["format.commitment_bindingness"]
+
+
+# ---------------------------------------------------------------------------------------
+# The table under the prior
+
+
+def test_wilson_interval_at_zero_and_all_successes_is_the_closed_form():
+    n, z = 256, 1.96
+    low, high = wilson_interval(np.float64(0), n, z)
+    assert low == pytest.approx(0.0, abs=1e-15)
+    assert high == pytest.approx(z * z / (n + z * z), rel=1e-12)
+    low, high = wilson_interval(np.float64(n), n, z)
+    assert low == pytest.approx(n / (n + z * z), rel=1e-12)
+
+
+def test_every_sampled_point_matches_the_one_point_solver(tmp_path):
+    path = scenario_file(tmp_path, 'war_cost = { distribution = "uniform", low = 0.05, high '
+                                   '= 0.6 }\nresolve_scale = { distribution = "lognormal", '
+                                   'median = 0.1, sigma = 0.6 }')
+    scenario = C.load_scenario(path)
+    study = api.prior_study(scenario, ["bilateral", "budapest"], samples=8, seed=7)
+    table = api.uncertainty_table(scenario, ["bilateral", "budapest"], samples=8, seed=7)
+    for fid in ("bilateral", "budapest"):
+        values = study.values[fid]
+        p = []
+        for k in range(8):
+            point = api.with_parameters(scenario, {name: float(v[k])
+                                                   for name, v in values.items()})
+            (result,) = api.solve_formats(point, [fid])
+            p.append(1.0 - result.escalation_probability)
+        assert table.loc[fid, "p_deterred"] == pytest.approx(np.mean(p), abs=1e-12)
+        assert table.loc[fid, "p_deterred_q05"] <= np.mean(p) <= table.loc[fid,
+                                                                              "p_deterred_q95"]
+    # common random numbers: both formats see the same sampled values
+    for name in study.values["bilateral"]:
+        np.testing.assert_array_equal(study.values["bilateral"][name],
+                                      study.values["budapest"][name])
+
+
+def test_without_distributions_every_point_is_the_scenario():
+    table = api.uncertainty_table(BASELINE, ["nato_lite"], samples=4)
+    (result,) = api.solve_formats(BASELINE, ["nato_lite"])
+    row = table.loc["nato_lite"]
+    assert row["p_deterred"] == pytest.approx(1 - result.escalation_probability, abs=1e-15)
+    assert row["p_deterred_low"] == row["p_deterred_high"] == row["p_deterred"]
+
+
+def test_a_costlier_war_never_raises_escalation_point_by_point(tmp_path):
+    """Under common random numbers the two priors' k-th points share their quantiles; the
+    costlier prior's war cost is higher at every quantile, so P(escalate) is not higher."""
+    cheap = C.load_scenario(scenario_file(
+        tmp_path, 'war_cost = { distribution = "uniform", low = 0.05, high = 0.2 }\n'
+                  'failed_war_value = { distribution = "uniform", low = 0.1, high = 0.5 }',
+        "cheap"))
+    dear = C.load_scenario(scenario_file(
+        tmp_path, 'war_cost = { distribution = "uniform", low = 0.25, high = 0.6 }\n'
+                  'failed_war_value = { distribution = "uniform", low = 0.1, high = 0.5 }',
+        "dear"))
+    formats = ["bilateral", "budapest", "three_tier"]
+    a = api.prior_study(cheap, formats, samples=32, seed=3)
+    b = api.prior_study(dear, formats, samples=32, seed=3)
+    for fid in formats:
+        np.testing.assert_array_equal(a.values[fid]["russia.failed_war_value"],
+                                      b.values[fid]["russia.failed_war_value"])
+        assert np.all(b.solutions[fid].escalation_probability
+                      <= a.solutions[fid].escalation_probability + 1e-12)
+    tables = [api.uncertainty_table(s, formats, samples=32, seed=3) for s in (cheap, dear)]
+    assert np.all(tables[1]["p_deterred"] >= tables[0]["p_deterred"])
+
+
+def test_study_arguments_are_checked():
+    for kwargs, word in [({"samples": 6}, "power of 2"), ({"samples": 1}, "samples"),
+                         ({"method": "grid"}, "method"), ({"seed": -1}, "seed")]:
+        with pytest.raises(C.ConfigError, match=word):
+            api.uncertainty_table(BASELINE, ["nato_lite"], **kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# The archived study
+
+
+def test_an_uncertainty_study_runs_end_to_end_and_verifies(tmp_path):
+    path = scenario_file(tmp_path, 'war_cost = { distribution = "triangular", low = 0.1, '
+                                   'mode = 0.2, high = 0.4 }\nresolve_scale = { distribution '
+                                   '= "lognormal", median = 0.1, sigma = 0.5 }')
+    out = tmp_path / "study"
+    result = runner.invoke(app, ["uncertainty", str(path), "--format", "nato_lite",
+                                 "--format", "budapest", "--samples", "8", "--voi-samples",
+                                 "4", "--replicates", "2", "--steps", "6", "--out", str(out),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    rows = {r["format"]: r for r in printed["uncertainty"]}
+    assert set(rows) == {"nato_lite", "budapest"}
+    assert 0 <= rows["budapest"]["p_deterred"] <= rows["nato_lite"]["p_deterred"] <= 1
+    plan = Plan.from_json(json.loads((out / "config" / "plan.json").read_text()), "plan")
+    assert [a.path for a in plan.spec.axes] == ["russia.resolve_scale", "russia.war_cost"]
+    assert plan.scenario.prior["russia.war_cost"].mode == 0.2
+    assert api.verify(out) == []
+    page = Path(printed["report"]).read_text()
+    assert 'id="uncertainty"' in page and "P(deterrence holds)" in page
+    assert "deterrence uncertainty" in page  # how to reproduce it
+    table = api.uncertainty_summary(out)
+    assert table.loc["nato_lite", "p_deterred"] == pytest.approx(
+        rows["nato_lite"]["p_deterred"], abs=1e-15)
+
+
+def test_a_stored_prior_plan_must_keep_its_axes(tmp_path):
+    path = scenario_file(tmp_path, 'war_cost = { distribution = "uniform", low = 0.1, high '
+                                   '= 0.3 }')
+    plan = api.uncertainty_plan(path, ["budapest"], samples=4, voi_samples=0, replicates=1,
+                                steps=2)
+    data = plan.to_json()
+    assert Plan.from_json(json.loads(json.dumps(data)), "plan").points.tolist() == \
+        plan.points.tolist()
+    data["spec"]["axes"] = [{"path": "russia.war_aims_value", "low": 0.0, "high": 1.0}]
+    with pytest.raises(C.ConfigError, match="leave axes out"):
+        Plan.from_json(data, "plan")
+
+
+def test_a_plan_without_distributions_stores_no_prior():
+    plan = api.load_plan("quickstart")
+    data = plan.to_json()
+    assert "prior" not in data["scenario"]
+    assert all("prior" not in f for f in data["formats"].values())
