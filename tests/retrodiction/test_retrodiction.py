@@ -15,7 +15,15 @@ import pytest
 from retrodiction_report import cases, result, score, suite
 
 #: Cases the model does not reproduce, with the diagnosis (added after the run).
-DIAGNOSES: dict[str, str] = {}
+DIAGNOSES: dict[str, str] = {
+    "falklands_1982": (
+        "the model predicts deterrence (p_deterred 0.88): a member with troops on the ground "
+        "is engaged, so the UK responds with certainty (credibility 1), at once and with its "
+        "whole response, and a certain response with full sanctions and the nuclear risk of "
+        "combat with a nuclear-armed member outweighs the war's gain for every challenger "
+        "type but the most resolved; the model has no misperception (Argentina did not "
+        "expect Britain to fight), no garrison size and no delay for an engaged member"),
+}
 
 
 def _param(spec: dict):
