@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deterrence import api
-from deterrence.game.config import SCENARIOS_DIR, load_format
+from deterrence.game.config import CONFIG_DIR, SCENARIOS_DIR, load_format
 
 HERE = Path(__file__).resolve().parent
 CASES_FILE = HERE / "cases.toml"
 CALIBRATIONS = SCENARIOS_DIR / "validation"
+CASE_FORMATS = CONFIG_DIR / "validation" / "formats"
 #: The probability of refraining on which a retrodiction turns: above it the model says
 #: deterred, below it not deterred (the regimes' threshold, docs/model.md#1-the-game).
 HALF = 0.5
@@ -84,7 +85,7 @@ class Result:
 def result(case_id: str) -> Result:
     """Solve one case under its prior (the scenario's seed, the suite's sample count)."""
     spec = case(case_id)
-    fmt = spec.get("format") or load_format(CALIBRATIONS / spec["format_file"])
+    fmt = spec.get("format") or load_format(CASE_FORMATS / spec["format_file"])
     table = api.uncertainty_table(CALIBRATIONS / spec["scenario"], formats=[fmt],
                                   samples=suite()["samples"])
     row = table.iloc[0]
