@@ -441,7 +441,7 @@ def plan_run(plan: Plan, format_id: str, cell: int, replicate: int):
     from .simulate.rules import Setup
 
     fmt = plan.formats[format_id]
-    overrides = {a.path: plan.points[[cell], j] for j, a in enumerate(plan.spec.axes)}
+    overrides = plan.overrides(format_id, plan.points[[cell]])
     setup = Setup.from_config(plan.scenario, fmt, plan.seed, overrides)
     summary, series = mesa_model.run(setup, cell * plan.spec.replicates + replicate,
                                      plan.spec.steps)
@@ -842,3 +842,63 @@ def sensitivity(source: str | Path | Plan, *, executor: str | Executor | None = 
                            plan.sensitivity_points, simulated.isel(sample=design),
                            exact_dataset(every).isel(sample=design), plan.seed,
                            plan.spec.name)
+
+
+# ---------------------------------------------------------------------------------------
+# Uncertainty: the answer under the joint prior of the assumptions (docs/analysis.md)
+
+
+def _study_formats(scenario: Scenario, formats, formats_dir) -> dict[str, FormatSpec]:
+    """``formats`` (None: the scenario's own format; ``"all"``: the catalogue; or ids and
+    FormatSpec objects) by id."""
+    if formats is None:
+        formats = [scenario.format]
+    elif formats == "all":
+        formats = list(load_catalogue(formats_dir))
+    chosen = [_as_format(f, formats_dir) for f in formats]
+    return {f.id: f for f in chosen}
+
+
+def prior_study(scenario: Scenario | str | Path, formats=None, *, samples: int | None = None,
+                seed: int | None = None, method: str = "sobol",
+                formats_dir: str | Path = FORMATS_DIR):
+    """Solve the crisis game under each format at ``samples`` points of the joint prior of
+    the scenario's and the formats' distributions (:mod:`deterrence.analysis.uncertainty`):
+    a :class:`~deterrence.analysis.uncertainty.PriorStudy`. ``formats``: None (the
+    scenario's own format), ``"all"`` (the catalogue) or a list of ids and FormatSpec
+    objects; ``seed`` defaults to the scenario's; ``method`` ``"sobol"`` (samples a power
+    of 2) or ``"lhs"``."""
+    from .analysis.uncertainty import DEFAULT_PRIOR_SAMPLES, solve_prior
+    from .sweep.design import PRIOR_METHODS
+
+    scenario = _as_scenario(scenario)
+    samples = DEFAULT_PRIOR_SAMPLES if samples is None else samples
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 2 <= samples <= 1 << 20:
+        raise ConfigError(f"samples = {samples!r}: must be a whole number from 2 to {1 << 20}")
+    if method not in PRIOR_METHODS:
+        raise ConfigError(f"method = {method!r}: allowed: {', '.join(PRIOR_METHODS)}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                             or not 0 <= seed <= MAX_SEED):
+        raise ConfigError(f"seed = {seed!r}: must be a whole number from 0 to {MAX_SEED}")
+    try:
+        return solve_prior(scenario, _study_formats(scenario, formats, formats_dir), samples,
+                           seed, method)
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(str(exc)) from None
+
+
+def uncertainty_table(scenario: Scenario | str | Path, formats=None, samples: int | None = None,
+                      seed: int | None = None, method: str = "sobol",
+                      formats_dir: str | Path = FORMATS_DIR):
+    """Per format, under the joint prior (:func:`prior_study`): ``p_deterred`` (E[1 -
+    P(escalate)], the predictive probability that Russia refrains in a crisis) with its
+    Monte Carlo interval ``_low``/``_high`` and the prior's quantiles ``_q05``/``_q95``;
+    ``holds`` (P(the regime is deterred)) with a Wilson interval; ``p_defended_given_
+    escalation`` with its interval; ``samples``. A ``pandas.DataFrame`` indexed by
+    ``format``."""
+    from .analysis.uncertainty import uncertainty_table as table
+
+    return table(prior_study(scenario, formats, samples=samples, seed=seed, method=method,
+                             formats_dir=formats_dir))

@@ -166,6 +166,166 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
+#: The distributions a parameter may be given as, and the keys each takes (beyond
+#: ``distribution`` and ``source``): required, optional.
+DISTRIBUTION_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "uniform": (("low", "high"), ()),
+    "triangular": (("low", "mode", "high"), ()),
+    "normal": (("mean", "sd"), ("low", "high")),
+    "lognormal": (("median", "sigma"), ("low", "high")),
+    "beta": (("alpha", "beta"), ("low", "high")),
+}
+#: Least probability a truncated normal or lognormal must keep within its parameter's
+#: limits: below it the truncation is the distribution, and its quantiles lose precision.
+MIN_TRUNCATED_MASS = 1e-9
+#: Where the quantile function is evaluated at most: a unit-cube point is kept this far
+#: from 0 and 1, so every quantile is finite.
+QUANTILE_EDGE = 2.0 ** -53
+
+
+class Distribution(Strict):
+    """An uncertain parameter: a distribution in place of a number (docs/model.md §9).
+
+    ``normal`` and ``lognormal`` (``sigma``: the standard deviation of the logarithm) are
+    truncated to the parameter's limits and to ``low`` / ``high`` if given; ``beta`` lies on
+    [``low``, ``high``] (default [0, 1]). Where no uncertainty is sampled the parameter
+    takes the distribution's median."""
+
+    distribution: Literal[tuple(DISTRIBUTION_KEYS)] = Field(
+        ..., description="uniform, triangular, normal, lognormal or beta.")
+    source: str = Field("assumption", min_length=1,
+                        description="docs/sources.md anchor, or the word assumption.")
+    low: float | None = None
+    high: float | None = None
+    mode: float | None = None
+    mean: float | None = None
+    sd: float | None = Field(None, gt=0)
+    median: float | None = Field(None, gt=0)
+    sigma: float | None = Field(None, gt=0)
+    alpha: float | None = Field(None, gt=0)
+    beta: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _keys_of_kind(self) -> Distribution:
+        required, optional = DISTRIBUTION_KEYS[self.distribution]
+        given = {k for k in ("low", "high", "mode", "mean", "sd", "median", "sigma", "alpha",
+                             "beta") if getattr(self, k) is not None}
+        missing = [k for k in required if k not in given]
+        if missing:
+            raise KeyProblem(missing[0], NO_VALUE,
+                             f"a {self.distribution} distribution needs "
+                             f"{', '.join(required)}")
+        extra = sorted(given - set(required) - set(optional))
+        if extra:
+            raise KeyProblem(extra[0], getattr(self, extra[0]),
+                             f"not a key of a {self.distribution} distribution; its keys: "
+                             f"{', '.join(required + optional)}")
+        low = self.low if self.low is not None else -math.inf
+        high = self.high if self.high is not None else math.inf
+        if self.distribution == "beta":
+            low, high = (0.0 if self.low is None else low), (1.0 if self.high is None else high)
+        if not low < high:
+            raise KeyProblem("high", self.high, f"must be above low = {self.low}")
+        if self.mode is not None and not low <= self.mode <= high:
+            raise KeyProblem("mode", self.mode, f"must lie in [low, high] = [{low}, {high}]")
+        if self.distribution == "lognormal" and self.low is not None and self.low < 0:
+            raise KeyProblem("low", self.low, "a lognormal lies above 0: low must be >= 0")
+        return self
+
+    def support(self, lower: float = -math.inf, upper: float = math.inf) -> tuple[float, float]:
+        """The interval the distribution lies on, truncated to [``lower``, ``upper``] (the
+        parameter's limits) for normal and lognormal."""
+        low = -math.inf if self.low is None else self.low
+        high = math.inf if self.high is None else self.high
+        if self.distribution == "beta":
+            return (0.0 if self.low is None else low), (1.0 if self.high is None else high)
+        if self.distribution in ("normal", "lognormal"):
+            low, high = max(low, lower), min(high, upper)
+            if self.distribution == "lognormal":
+                low = max(low, 0.0)
+        return low, high
+
+    def quantile(self, u, lower: float = -math.inf, upper: float = math.inf):
+        """The quantile function at ``u`` in (0, 1) (an array), truncated to [``lower``,
+        ``upper``] for normal and lognormal."""
+        import numpy as np
+        from scipy import stats
+
+        u = np.clip(np.asarray(u, dtype=np.float64), QUANTILE_EDGE, 1.0 - QUANTILE_EDGE)
+        low, high = self.support(lower, upper)
+        kind = self.distribution
+        if kind == "uniform":
+            return low + u * (high - low)
+        if kind == "triangular":
+            return stats.triang.ppf(u, (self.mode - low) / (high - low), loc=low,
+                                    scale=high - low)
+        if kind == "beta":
+            return low + (high - low) * stats.beta.ppf(u, self.alpha, self.beta)
+        if kind == "normal":
+            centre, scale = self.mean, self.sd
+        else:  # lognormal: a truncated normal of the logarithm
+            centre, scale = math.log(self.median), self.sigma
+            with np.errstate(divide="ignore"):
+                low, high = np.log(low), np.log(high)
+        a, b = (low - centre) / scale, (high - centre) / scale
+        x = stats.truncnorm.ppf(u, a, b, loc=centre, scale=scale)
+        return x if kind == "normal" else np.exp(x)
+
+    def truncated_mass(self, lower: float = -math.inf, upper: float = math.inf) -> float:
+        """The probability the untruncated normal or lognormal puts on its support (1 for
+        the other kinds)."""
+        from scipy import stats
+
+        if self.distribution not in ("normal", "lognormal"):
+            return 1.0
+        low, high = self.support(lower, upper)
+        if self.distribution == "normal":
+            centre, scale = self.mean, self.sd
+        else:
+            centre, scale = math.log(self.median), self.sigma
+            low = -math.inf if low <= 0 else math.log(low)
+            high = math.log(high) if high < math.inf else math.inf
+        return float(stats.norm.cdf((high - centre) / scale)
+                     - stats.norm.cdf((low - centre) / scale))
+
+    def point(self, lower: float = -math.inf, upper: float = math.inf) -> float:
+        """The median: the value used where no uncertainty is sampled."""
+        return float(self.quantile(0.5, lower, upper))
+
+
+def limit_interval(info: FieldInfo) -> tuple[float, float]:
+    """The closed interval a field's limits allow (strict limits as closed: the quantile
+    function keeps the strict side, :func:`check_distribution`)."""
+    lower, upper = -math.inf, math.inf
+    for name, bound in limits_of(info):
+        if name in ("gt", "ge"):
+            lower = max(lower, bound)
+        else:
+            upper = min(upper, bound)
+    return lower, upper
+
+
+def check_distribution(dist: Distribution, info: FieldInfo) -> None:
+    """Raise KeyProblem unless ``dist`` lies within the limits of the field ``info``: a
+    uniform, triangular or beta support inside them; a truncated normal or lognormal (cut to
+    them) keeping at least :data:`MIN_TRUNCATED_MASS` of its probability."""
+    lower, upper = limit_interval(info)
+    low, high = dist.support(lower, upper)
+    limits = describe_limits(info)
+    if dist.distribution in ("normal", "lognormal"):
+        mass = dist.truncated_mass(lower, upper) if low < high else 0.0
+        if mass < MIN_TRUNCATED_MASS:
+            raise KeyProblem("", NO_VALUE, f"the {dist.distribution} distribution puts "
+                                           f"{mass:.3g} of its probability where the "
+                                           f"parameter is allowed ({limits}); at least "
+                                           f"{MIN_TRUNCATED_MASS:g} needed")
+        return
+    keeps = {"gt": low > lower, "ge": low >= lower, "lt": high < upper, "le": high <= upper}
+    if not all(keeps[name] for name, _ in limits_of(info)):
+        raise KeyProblem("", NO_VALUE, f"the {dist.distribution} distribution lies on "
+                                       f"[{low:g}, {high:g}]; the parameter must be {limits}")
+
+
 class RussiaParameters(Strict):
     military_spending_usd_bn: float = parameter(
         149.0, ge=MIN_SPENDING_USD_BN, le=MAX_SPENDING_USD_BN, unit="USD bn per year (2024)",
@@ -526,9 +686,16 @@ class FormatSpec(Strict):
     response_overrides: dict[str, ResponseSpec] = Field(
         default_factory=dict,
         description="Per-guarantor responses, e.g. US air support without ground troops.")
+    prior: dict[str, Distribution] = Field(
+        default_factory=dict,
+        description="The distributions of the format's uncertain parameters, by parameter "
+                    "path (format.*). In a file each is given in place of the value.")
 
     @model_validator(mode="after")
     def _overrides_are_members(self) -> FormatSpec:
+        _check_prior(self.prior, lambda path: path.startswith("format.") and (
+            not path.startswith("format.response_overrides.")
+            or path.split(".")[2] in self.response_overrides))
         if self.members != "all":
             first = first_repeat(self.members)
             if first is not None:
@@ -559,6 +726,11 @@ class Scenario(Strict):
     analysis: AnalysisParameters = Field(default_factory=AnalysisParameters)
     dynamics: DynamicsParameters = Field(default_factory=DynamicsParameters)
     shocks: list[Shock] = Field(default_factory=list)
+    prior: dict[str, Distribution] = Field(
+        default_factory=dict,
+        description="The distributions of the uncertain parameters, by parameter path. In a "
+                    "file each is given in place of the parameter's value, which is then its "
+                    "median.")
 
     #: the guarantors by id (:meth:`guarantor`), derived from ``guarantors``
     _by_id: dict[str, GuarantorParameters] = PrivateAttr(default_factory=dict)
@@ -577,6 +749,8 @@ class Scenario(Strict):
                 raise KeyProblem(f"shocks.{k}.guarantor", shock.guarantor,
                                  f"not a guarantor; allowed: '*' or {listing(ids)}")
         self._check_cost_factors()
+        _check_prior(self.prior, lambda path: path.split(".")[0] in ("russia", "ukraine")
+                     or (path.startswith("guarantors.") and path.split(".")[1] in known))
         self._by_id = dict(zip(ids, self.guarantors, strict=True))
         return self
 
@@ -612,6 +786,83 @@ class Scenario(Strict):
         copied = super().model_copy(update=update, deep=deep)
         copied._by_id = {g.id: g for g in copied.guarantors}
         return copied
+
+
+GUARANTOR_FIELDS = {name for name in GuarantorParameters.model_fields
+                    if name not in ("id", "name")}
+RESPONSE_FIELDS = set(ResponseSpec.model_fields)
+FORMAT_SCALARS = {"commitment_bindingness", "coordination_probability", "response_delay_days"}
+
+
+def parameter_field(path: str) -> FieldInfo:
+    """The schema field a parameter path (``russia.war_cost``, ``guarantors.UK.stake``,
+    ``format.response.aid_share`` ...; see :func:`deterrence.game.payoffs.parameter_paths`)
+    sets: its unit and source in ``json_schema_extra``, its description and limits."""
+    parts = path.split(".")
+    model: type[BaseModel]
+    if parts[0] == "russia":
+        model, field = RussiaParameters, parts[1]
+    elif parts[0] == "ukraine":
+        model, field = UkraineParameters, parts[1]
+    elif parts[0] == "guarantors":
+        model, field = GuarantorParameters, parts[2]
+    elif parts[1] in FORMAT_SCALARS:
+        model, field = FormatSpec, parts[1]
+    else:
+        model, field = ResponseSpec, parts[-1]
+    return model.model_fields[field]
+
+
+def uncertain_field(path: str) -> FieldInfo | None:
+    """The field of a parameter path that may be given as a distribution (a float game
+    parameter), or None."""
+    parts = path.split(".")
+    shapes = {"russia": 2, "ukraine": 2, "guarantors": 3}
+    if parts[0] in shapes:
+        if len(parts) != shapes[parts[0]]:
+            return None
+    elif parts[0] != "format" or not (
+            (len(parts) == 2 and parts[1] in FORMAT_SCALARS)
+            or (len(parts) == 3 and parts[1] == "response")
+            or (len(parts) == 4 and parts[1] == "response_overrides")):
+        return None
+    try:
+        info = parameter_field(path)
+    except KeyError:
+        return None
+    return info if info.annotation is float else None
+
+
+def prior_values(dist: Distribution, path: str, u):
+    """The values of the parameter at ``path`` at unit-cube points ``u``: the quantiles of
+    its distribution, truncated to the parameter's limits (a strict limit kept strictly)."""
+    import numpy as np
+
+    info = parameter_field(path)
+    lower, upper = limit_interval(info)
+    values = dist.quantile(u, lower, upper)
+    for name, bound in limits_of(info):
+        if name == "gt":
+            values = np.maximum(values, np.nextafter(bound, math.inf))
+        elif name == "lt":
+            values = np.minimum(values, np.nextafter(bound, -math.inf))
+    return values
+
+
+def _check_prior(prior: dict[str, Distribution], allowed) -> None:
+    """Every path of a ``prior`` table is an uncertain parameter ``allowed`` (a predicate
+    on the path) and its distribution keeps the parameter's limits."""
+    for path, dist in prior.items():
+        info = uncertain_field(path)
+        if info is None or not allowed(path):
+            raise KeyProblem(f"prior.{path}", NO_VALUE,
+                             "not a parameter that may be uncertain here (a number of the "
+                             "russia, ukraine or guarantor tables of a scenario, or of a "
+                             "format)")
+        try:
+            check_distribution(dist, info)
+        except KeyProblem as exc:
+            raise KeyProblem(f"prior.{path}", NO_VALUE, str(exc)) from None
 
 
 def first_repeat(values: list) -> tuple[int, int] | None:
@@ -795,7 +1046,8 @@ def load_scenario(path: str | Path) -> Scenario:
     ``extends = "other.toml"`` (relative to the file) starts from another scenario: tables
     are merged key by key, lists (guarantors, shocks) replaced."""
     path = locate(path, "scenario")
-    return validate(Scenario, _resolve_extends(path, ()), str(path))
+    data = _resolve_extends(path, ())
+    return validate(Scenario, take_distributions(data, "scenario", str(path)), str(path))
 
 
 def _resolve_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
@@ -815,15 +1067,93 @@ def _resolve_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if (isinstance(value, dict) and isinstance(merged.get(key), dict)
+                and "distribution" not in value):  # a distribution replaces, whole
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value
     return merged
 
 
+def _distribution_places(data: dict[str, Any], kind: str):
+    """(path, table, key) of the values of a file's ``data`` that a distribution may take
+    the place of, and of the fixed settings it may not (named in the message)."""
+    def tables(prefix: str, table: Any):
+        if isinstance(table, dict):
+            for key in table:
+                yield f"{prefix}.{key}", table, key
+
+    if kind == "scenario":
+        for name in ("russia", "ukraine"):
+            yield from tables(name, data.get(name))
+        guarantors = data.get("guarantors")
+        for g in guarantors if isinstance(guarantors, list) else ():
+            if isinstance(g, dict) and isinstance(g.get("id"), str):
+                yield from tables(f"guarantors.{g['id']}", g)
+        for name in ("dynamics", "analysis"):
+            yield from tables(name, data.get(name))
+    else:
+        for key in FORMAT_SCALARS:
+            if key in data:
+                yield f"format.{key}", data, key
+        yield from tables("format.response", data.get("response"))
+        overrides = data.get("response_overrides")
+        for gid, table in (overrides.items() if isinstance(overrides, dict) else ()):
+            yield from tables(f"format.response_overrides.{gid}", table)
+
+
+def take_distributions(data: dict[str, Any], kind: str, origin: str) -> dict[str, Any]:
+    """A file's ``data`` (``kind`` "scenario" or "format") with every distribution given in
+    place of a value replaced by its median and gathered, by parameter path, under
+    ``prior``. Raises ConfigError naming the key for a malformed distribution, one outside
+    its parameter's limits, or one where a number must be fixed."""
+    if "prior" in data:
+        raise ConfigError(f"{origin}: key 'prior': not a key of a {kind} file; give a "
+                          "distribution in place of a parameter's value, e.g. war_cost = "
+                          "{ distribution = \"uniform\", low = 0.1, high = 0.3 }")
+    data = _copy_tables(data)
+    prior: dict[str, Any] = {}
+    for path, table, key in list(_distribution_places(data, kind)):
+        value = table[key]
+        if not (isinstance(value, dict) and "distribution" in value):
+            continue
+        where = path if kind == "scenario" else path.removeprefix("format.")
+        info = uncertain_field(path)
+        if info is None:
+            if path.startswith("guarantors."):
+                continue  # not a float field: validation names it
+            raise ConfigError(f"{origin}: key {where!r}: may not be a distribution; "
+                              "distributions are for the numbers of the russia, ukraine and "
+                              "guarantor tables of a scenario and of a format (dynamics and "
+                              "analysis settings are fixed)")
+        try:
+            dist = Distribution.model_validate(value)
+            check_distribution(dist, info)
+        except ValidationError as exc:
+            parts = tuple(where.split("."))
+            lines = [_describe_error({**err, "loc": (*parts, *err["loc"])}, Distribution)
+                     for err in exc.errors()]
+            raise ConfigError(f"{origin}: " + "; ".join(lines)) from None
+        except KeyProblem as exc:
+            raise ConfigError(f"{origin}: key {where!r}: {exc}") from None
+        table[key] = dist.point(*limit_interval(info))
+        prior[path] = dist.model_dump(mode="json", exclude_none=True)
+    if prior:
+        data["prior"] = prior
+    return data
+
+
+def _copy_tables(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _copy_tables(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_copy_tables(v) for v in data]
+    return data
+
+
 def load_format(path: str | Path) -> FormatSpec:
-    spec = validate(FormatSpec, read_toml(path), str(path))
+    data = take_distributions(read_toml(path), "format", str(path))
+    spec = validate(FormatSpec, data, str(path))
     if Path(path).stem != spec.id:
         raise ConfigError(f"{path}: key 'id' = {spec.id!r}: must match the file name "
                           f"{Path(path).stem!r}")

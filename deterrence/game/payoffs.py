@@ -53,10 +53,12 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
-from pydantic.fields import FieldInfo
 
 from .config import (
+    FORMAT_SCALARS,
+    GUARANTOR_FIELDS,
     LIMIT_SYMBOLS,
+    RESPONSE_FIELDS,
     ConfigError,
     FormatSpec,
     GuarantorParameters,
@@ -66,6 +68,7 @@ from .config import (
     UkraineParameters,
     limits_of,
     member_ids,
+    parameter_field,
     response_of,
 )
 
@@ -664,11 +667,6 @@ QUADRATURE_RELATIVE_SLACK = 1e-9
 # From configuration to arrays
 
 
-GUARANTOR_FIELDS = {name for name in GuarantorParameters.model_fields if name not in ("id", "name")}
-RESPONSE_FIELDS = set(ResponseSpec.model_fields)
-FORMAT_SCALARS = {"commitment_bindingness", "coordination_probability", "response_delay_days"}
-
-
 def parameter_paths(scenario: Scenario, fmt: FormatSpec) -> list[str]:
     """Every numeric parameter path a grid may vary for this scenario and format."""
     paths = [f"russia.{k}" for k in RussiaParameters.model_fields]
@@ -685,24 +683,6 @@ def parameter_paths(scenario: Scenario, fmt: FormatSpec) -> list[str]:
     for gid in fmt.response_overrides:
         paths += [f"format.response_overrides.{gid}.{k}" for k in resp_numeric]
     return paths
-
-
-def parameter_field(path: str) -> FieldInfo:
-    """The schema field a parameter path (see :func:`parameter_paths`) sets: its unit and
-    source in ``json_schema_extra``, its description and limits."""
-    parts = path.split(".")
-    model: type[BaseModel]
-    if parts[0] == "russia":
-        model, field = RussiaParameters, parts[1]
-    elif parts[0] == "ukraine":
-        model, field = UkraineParameters, parts[1]
-    elif parts[0] == "guarantors":
-        model, field = GuarantorParameters, parts[2]
-    elif parts[1] in FORMAT_SCALARS:
-        model, field = FormatSpec, parts[1]
-    else:
-        model, field = ResponseSpec, parts[-1]
-    return model.model_fields[field]
 
 
 def _check_override(path: str, values: np.ndarray, scenario: Scenario, fmt: FormatSpec):

@@ -89,9 +89,15 @@ def parameter_attributes(path: str) -> dict[str, str]:
     return attrs
 
 
-def _parameter(dims, path: str, values):
-    return cf_variable(dims, np.asarray(values, dtype=np.float64),
-                       parameter_attributes(path), coordinate=True)
+def _parameter(dims, path: str, values, plan: Plan):
+    attrs = parameter_attributes(path)
+    if plan.spec.method == "prior":
+        attrs = {"long_name": f"quantile of {path} under the prior ({attrs['long_name']})",
+                 "units": "1", "parameter_path": path,
+                 "comment": "each format's value is the quantile function of its "
+                            "distribution (the format's, else the scenario's) at this "
+                            "number; the distributions are in config/plan.json"}
+    return cf_variable(dims, np.asarray(values, dtype=np.float64), attrs, coordinate=True)
 
 
 def _labels(plan: Plan, replicates: bool) -> dict[str, Any]:
@@ -119,10 +125,10 @@ def _layout(plan: Plan):
         coords = {}
         for j, a in enumerate(spec.axes):
             values = np.unique(plan.points[:, j]) if a.values is None else a.values
-            coords[dim_name(a.path)] = _parameter(dim_name(a.path), a.path, values)
+            coords[dim_name(a.path)] = _parameter(dim_name(a.path), a.path, values, plan)
         return tuple(coords), plan.grid_shape, coords
     coords = {"sample": _sample(plan.cells)}
-    coords.update({dim_name(a.path): _parameter("sample", a.path, plan.points[:, j])
+    coords.update({dim_name(a.path): _parameter("sample", a.path, plan.points[:, j], plan)
                    for j, a in enumerate(spec.axes)})
     return ("sample",), (plan.cells,), coords
 
@@ -152,8 +158,7 @@ def solve(scenario, fmt, overrides=None, threads: int | None = 1):
 
 
 def _solve(plan: Plan, points: np.ndarray) -> list:
-    return [solve(plan.scenario, plan.formats[fid],
-                  {a.path: points[:, j] for j, a in enumerate(plan.spec.axes)})
+    return [solve(plan.scenario, plan.formats[fid], plan.overrides(fid, points))
             for fid in plan.formats]
 
 
@@ -236,7 +241,7 @@ def sensitivity_dataset(plan: Plan, summaries: dict[str, np.ndarray]):
                                  np.stack([getattr(s, name) for s in solutions]),
                                  MAP_VARIABLES[name])
     coords = {**_labels(plan, True), "sample": _sample(len(points))}
-    coords.update({dim_name(a.path): _parameter("sample", a.path, points[:, j])
+    coords.update({dim_name(a.path): _parameter("sample", a.path, points[:, j], plan)
                    for j, a in enumerate(spec.axes)})
     return xr.Dataset(data, coords=coords, attrs=_attributes(
         plan, f"{spec.sensitivity.method} sensitivity design: simulated summaries and exact "

@@ -90,3 +90,58 @@ def design(spec: SensitivitySpec, names: list[str], low, high, seed: int) -> np.
 
         points = morris.sample(space, spec.samples, num_levels=spec.levels, seed=rng)
     return np.ascontiguousarray(points, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------
+# The joint prior of a study's uncertain parameters (docs/model.md §9)
+
+#: The stream (under the study's seed) the prior's sample is drawn from: apart from the
+#: sensitivity design's (0, 1) and every run's random numbers.
+PRIOR_STREAM = 2
+#: How the prior is sampled: a scrambled Sobol sequence (its size a power of 2, so that the
+#: points keep their balance) or a Latin hypercube.
+PRIOR_METHODS = ("sobol", "lhs")
+
+
+def prior_paths(scenario, formats) -> list[str]:
+    """Every uncertain parameter of ``scenario`` and ``formats`` (FormatSpec objects), in
+    sorted order: the columns of the prior's unit design. A path uncertain in several
+    formats has one column, so every format sees the same quantile (common random
+    numbers)."""
+    paths = set(scenario.prior)
+    for fmt in formats:
+        paths |= set(fmt.prior)
+    return sorted(paths)
+
+
+def unit_sample(method: str, samples: int, dimensions: int, seed: int) -> np.ndarray:
+    """``samples`` points of the unit cube (samples, dimensions), drawn from the prior's own
+    stream under ``seed``."""
+    from scipy.stats import qmc
+
+    if method not in PRIOR_METHODS:
+        raise ValueError(f"method = {method!r}: allowed: {', '.join(PRIOR_METHODS)}")
+    if method == "sobol" and samples & (samples - 1):
+        low = 1 << (samples.bit_length() - 1)
+        raise ValueError(f"samples = {samples}: a Sobol sample needs a power of 2 (e.g. "
+                         f"{low} or {2 * low})")
+    if dimensions == 0:
+        return np.full((samples, 0), 0.5)
+    rng = stream_generator(seed, PRIOR_STREAM)
+    engine = (qmc.Sobol(d=dimensions, scramble=True, rng=rng) if method == "sobol"
+              else qmc.LatinHypercube(d=dimensions, rng=rng))
+    return engine.random(samples)
+
+
+def prior_overrides(scenario, fmt, paths: list[str], unit: np.ndarray) -> dict[str, np.ndarray]:
+    """The parameter values of ``fmt`` at the unit-cube points ``unit`` (points, paths):
+    the quantiles of each path's distribution, the format's own where it gives one, else
+    the scenario's; a path neither gives a distribution keeps its value."""
+    from ..game.config import prior_values
+
+    overrides = {}
+    for j, path in enumerate(paths):
+        dist = fmt.prior.get(path) or scenario.prior.get(path)
+        if dist is not None:
+            overrides[path] = prior_values(dist, path, unit[:, j])
+    return overrides

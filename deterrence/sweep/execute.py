@@ -59,12 +59,11 @@ def simulate_plan(plan: Plan, executor: Executor | None = None, progress=None):
 
 @dataclass(frozen=True)
 class ChunkTask:
-    """What a worker needs for one chunk: only the points of its own runs."""
+    """What a worker needs for one chunk: only the parameter values of its own runs."""
 
     scenario: Scenario
     fmt: FormatSpec
-    paths: tuple[str, ...]
-    points: np.ndarray        # (cells of this chunk, axes)
+    overrides: dict[str, np.ndarray]   # {path: values of this chunk's cells}
     first_cell: int           # the chunk's cells are first_cell, first_cell + 1, ...
     replicates: int
     steps: int
@@ -76,7 +75,7 @@ class ChunkTask:
 def chunk_task(plan: Plan, format_id: str, start: int, stop: int) -> ChunkTask:
     first, last = start // plan.spec.replicates, (stop - 1) // plan.spec.replicates
     return ChunkTask(plan.scenario, plan.formats[format_id],
-                     tuple(a.path for a in plan.spec.axes), plan.all_points[first:last + 1],
+                     plan.overrides(format_id, plan.all_points[first:last + 1]),
                      first, plan.spec.replicates, plan.spec.steps, plan.seed, start, stop)
 
 
@@ -87,8 +86,7 @@ def run_chunk(task: ChunkTask) -> dict[str, np.ndarray]:
 
     runs = np.arange(task.start, task.stop)
     cells = runs // task.replicates - task.first_cell
-    overrides = {path: task.points[:, j] for j, path in enumerate(task.paths)}
-    setup = dyn.Setup.from_config(task.scenario, task.fmt, task.seed, overrides)
+    setup = dyn.Setup.from_config(task.scenario, task.fmt, task.seed, task.overrides)
     sim = engine.simulate(setup, runs, task.steps, cells=cells)
     return {name: sim.summary[name] for name in OUTPUTS}
 

@@ -88,10 +88,15 @@ class SweepSpec(Strict):
     description: str = ""
     scenario: str = Field(..., description="Scenario file, relative to the sweep file.")
     formats: list[str] | Literal["all"] = Field("all", min_length=1)
-    method: Literal["grid", "lhs", "sobol"] = "grid"
+    method: Literal["grid", "lhs", "sobol", "prior"] = Field(
+        "grid", description="grid: every combination of the axes' values; lhs / sobol: a "
+                            "sample of their ranges; prior: a Sobol sample of the joint "
+                            "prior of the scenario's and formats' distributions (the axes "
+                            "are their parameters, on the quantile scale).")
     samples: int | None = Field(None, ge=1, le=MAX_POINTS,
-                                description="Points drawn by lhs / sobol.")
-    axes: list[SweepAxis] = Field(..., min_length=1)
+                                description="Points drawn by lhs / sobol / prior.")
+    axes: list[SweepAxis] = Field(default_factory=list, description="The swept parameters; "
+                                  "for method prior, filled from the distributions.")
     replicates: int = Field(..., ge=1, le=100_000)
     steps: int = Field(..., ge=1, le=100_000)
     seed: int | None = Field(None, ge=0, le=MAX_SEED,
@@ -103,6 +108,10 @@ class SweepSpec(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> SweepSpec:
+        if not self.axes and self.method != "prior":
+            raise KeyProblem("axes", NO_VALUE, "a sweep needs at least one axis")
+        if self.method == "prior":
+            self._check_prior_axes()
         first = first_repeat([a.path for a in self.axes])
         if first is not None:
             i, j = first
@@ -132,6 +141,21 @@ class SweepSpec(Strict):
                                      f"(low, high), not values or count")
         self._check_size()
         return self
+
+    def _check_prior_axes(self) -> None:
+        """A prior sample's axes are quantiles, [0, 1]; its size a power of 2."""
+        if self.samples is None:
+            raise KeyProblem("samples", NO_VALUE, "method 'prior' needs samples")
+        if self.samples & (self.samples - 1):
+            low = 1 << (self.samples.bit_length() - 1)
+            raise KeyProblem("samples", self.samples, f"method 'prior' draws a Sobol sample, "
+                                                      f"whose size is a power of 2 (e.g. "
+                                                      f"{low} or {2 * low})")
+        for j, a in enumerate(self.axes):
+            if (a.values, a.count, a.low, a.high) != (None, None, 0.0, 1.0):
+                raise KeyProblem(f"axes.{j}", NO_VALUE,
+                                 "method 'prior' takes its axes from the distributions of the "
+                                 "scenario and the formats: leave axes out")
 
     @property
     def point_count(self) -> int:
@@ -200,6 +224,17 @@ class Plan:
             return self.points
         return np.concatenate([self.points, self.sensitivity_points])
 
+    def overrides(self, format_id: str, points: np.ndarray) -> dict[str, np.ndarray]:
+        """The parameter values of format ``format_id`` at ``points`` (rows of
+        :attr:`all_points`), {path: values}: the points themselves, or for a prior sample
+        each quantile mapped through the format's (else the scenario's) distribution."""
+        paths = [a.path for a in self.spec.axes]
+        if self.spec.method != "prior":
+            return {path: points[:, j] for j, path in enumerate(paths)}
+        from .design import prior_overrides
+
+        return prior_overrides(self.scenario, self.formats[format_id], paths, points)
+
     @property
     def runs_per_format(self) -> int:
         return self.all_points.shape[0] * self.spec.replicates
@@ -215,8 +250,8 @@ class Plan:
         if spec["sensitivity"] is None:  # the form of archives without one
             del spec["sensitivity"]
         out = {"spec": spec,
-               "scenario": self.scenario.model_dump(mode="json"),
-               "formats": {k: v.model_dump(mode="json") for k, v in self.formats.items()},
+               "scenario": _dumped(self.scenario),
+               "formats": {k: _dumped(v) for k, v in self.formats.items()},
                "points": self.points.tolist(), "grid_shape": self.grid_shape,
                "seed": self.seed}
         if self.sensitivity_points is not None:
@@ -250,6 +285,8 @@ class Plan:
         if stored.seed != seed:
             raise ConfigError(f"{origin}: key 'seed' = {stored.seed}: must be {seed}, the "
                               f"seed of key '{source}'")
+        if spec.method == "prior":  # its axes are those of the distributions
+            _prior_axes(spec, scenario, formats, origin)
         points = _stored_points(stored.points, "points", spec, origin)
         shape = tuple(stored.grid_shape) if stored.grid_shape is not None else None
         _check_layout(spec, points, shape, origin)
@@ -272,6 +309,16 @@ class Plan:
         plan = cls(spec, scenario, formats, points, shape, seed, design)
         _check_axes(plan, origin, "spec.")
         return plan
+
+
+def _dumped(model: Scenario | FormatSpec) -> dict[str, Any]:
+    """A scenario or format as JSON, its distributions without the keys their kind does not
+    use, and no ``prior`` key without any (the form of plans without uncertainty)."""
+    data = model.model_dump(mode="json", exclude={"prior"})
+    if model.prior:
+        data["prior"] = {path: dist.model_dump(mode="json", exclude_none=True)
+                         for path, dist in model.prior.items()}
+    return data
 
 
 #: How far, in units in the last place, a stored point may lie outside its axis's range:
@@ -392,8 +439,10 @@ def resolve(spec: SweepSpec, scenario: Scenario, origin: str = "sweep",
         raise ConfigError(f"{origin}: key 'chunk_runs' = {spec.chunk_runs}: {chunks:,} work "
                           f"units of {spec.chunk_runs} runs; a sweep may have at most "
                           f"{MAX_CHUNKS:,}: use larger chunks")
-    points, shape = _points(spec)
     seed = scenario.seed if spec.seed is None else spec.seed
+    if spec.method == "prior":
+        spec = _prior_axes(spec, scenario, formats, origin)
+    points, shape = _points(spec, seed)
     design = None
     if spec.sensitivity is not None:
         from .design import design as sensitivity_design
@@ -412,8 +461,9 @@ def _check_axes(plan: Plan, origin: str, prefix: str = "") -> None:
     sweep is ``spec`` in a stored plan)."""
     for fid, fmt in plan.formats.items():
         allowed = parameter_paths(plan.scenario, fmt)
+        used = plan.overrides(fid, plan.all_points[:1])
         for j, axis in enumerate(plan.spec.axes):
-            if axis.path not in allowed:
+            if axis.path not in allowed and axis.path in used:
                 close = difflib.get_close_matches(axis.path, allowed, n=3)
                 hint = (f"did you mean {', '.join(close)}?" if close else
                         "the allowed paths are listed by deterrence.parameter_paths and in "
@@ -425,13 +475,30 @@ def _check_axes(plan: Plan, origin: str, prefix: str = "") -> None:
             except ValueError as exc:
                 raise ConfigError(f"{origin}: {exc}") from None
         try:
-            build_game(plan.scenario, fmt, {a.path: plan.all_points[:, j]
-                                            for j, a in enumerate(plan.spec.axes)})
+            build_game(plan.scenario, fmt, plan.overrides(fid, plan.all_points))
         except ConfigError as exc:
             raise ConfigError(f"{origin}: {exc}") from None
 
 
-def _points(spec: SweepSpec) -> tuple[np.ndarray, tuple[int, ...] | None]:
+def _prior_axes(spec: SweepSpec, scenario: Scenario, formats: dict[str, FormatSpec],
+                origin: str) -> SweepSpec:
+    """A prior sweep's spec with its axes: every uncertain parameter of the scenario and the
+    formats, on the quantile scale [0, 1]."""
+    from .design import prior_paths
+
+    paths = prior_paths(scenario, formats.values())
+    if not paths:
+        raise ConfigError(f"{origin}: key 'method' = 'prior': neither the scenario nor the "
+                          "formats give any parameter as a distribution (e.g. war_cost = "
+                          "{ distribution = \"uniform\", low = 0.1, high = 0.3 })")
+    axes = [SweepAxis(path=path, low=0.0, high=1.0) for path in paths]
+    if spec.axes and spec.axes != axes:
+        raise ConfigError(f"{origin}: key 'axes': method 'prior' takes its axes from the "
+                          "distributions of the scenario and the formats: leave axes out")
+    return spec.model_copy(update={"axes": axes})
+
+
+def _points(spec: SweepSpec, seed: int) -> tuple[np.ndarray, tuple[int, ...] | None]:
     if spec.method == "grid":
         values = [np.asarray(a.values, dtype=np.float64) if a.values is not None
                   else np.linspace(a.low, a.high, a.count) for a in spec.axes]
@@ -441,6 +508,10 @@ def _points(spec: SweepSpec) -> tuple[np.ndarray, tuple[int, ...] | None]:
     from scipy.stats import qmc
 
     d = len(spec.axes)
+    if spec.method == "prior":
+        from .design import unit_sample
+
+        return unit_sample("sobol", spec.samples, d, seed), None
     rng = np.random.default_rng(spec.seed if spec.seed is not None else 0)
     if spec.method == "lhs":
         unit = qmc.LatinHypercube(d=d, rng=rng).random(spec.samples)

@@ -1,0 +1,185 @@
+r"""Assumptions carried as uncertainty: the answer of each format under the joint prior.
+
+Every uncertain parameter of a scenario or a format has a distribution
+(:class:`deterrence.game.config.Distribution`). A study draws points of the unit cube
+(:func:`deterrence.sweep.design.unit_sample`), maps each column through its parameter's
+quantile function, solves the crisis game exactly at every point under every format (the
+same unit point for every format: common random numbers), and reports per format
+(docs/model.md §9, docs/analysis.md):
+
+- ``p_deterred``: the prior-predictive probability that Russia refrains in a crisis,
+  E[1 - P(escalate)] over the prior, with the Monte Carlo interval of that mean and the
+  prior's 5% and 95% quantiles of 1 - P(escalate);
+- ``holds``: P(deterrence holds), the prior probability of the deterred regime, with a
+  Wilson interval;
+- ``p_defended_given_escalation``: E[P(the offensive fails | escalation)];
+- paired differences between formats over the same points;
+- the value of information of each uncertain parameter: its total Sobol index (SALib) on
+  the deterred indicator and on 1 - P(escalate), the share of the answer's variance that
+  would go if it were known.
+
+The intervals of the means are normal-approximation Monte Carlo intervals over the
+sample's points; for a scrambled Sobol sample they are conservative (its error falls
+faster than an independent sample's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..solve.equilibrium import DETERRED
+from ..sweep.datasets import solve
+from ..sweep.design import prior_overrides, prior_paths, unit_sample
+from .stats import NORMAL_95
+
+#: Samples of the prior when none is given (a power of 2 for the Sobol sample; assumption:
+#: a Monte Carlo half-width of at most 1.96 * 0.5 / 16 = 0.06 on any probability).
+DEFAULT_PRIOR_SAMPLES = 256
+#: The prior's quantiles reported around the predictive probability.
+PRIOR_QUANTILES = (0.05, 0.95)
+
+
+@dataclass(frozen=True)
+class PriorStudy:
+    """The solutions of every format at the prior's points."""
+
+    paths: list[str]
+    unit: np.ndarray                  # (points, paths) in the unit cube
+    values: dict[str, dict[str, np.ndarray]]   # per format: {path: (points,)}
+    solutions: dict[str, object]      # per format: GridSolution over the points
+
+
+def solve_prior(scenario, formats: dict, samples: int = DEFAULT_PRIOR_SAMPLES,
+                seed: int | None = None, method: str = "sobol") -> PriorStudy:
+    """Solve every format of ``formats`` ({id: FormatSpec}) at ``samples`` points of the
+    joint prior of ``scenario`` and the formats (seeded by ``seed``, default the
+    scenario's)."""
+    paths = prior_paths(scenario, formats.values())
+    unit = unit_sample(method, samples, len(paths), scenario.seed if seed is None else seed)
+    values, solutions = {}, {}
+    for fid, fmt in formats.items():
+        overrides = prior_overrides(scenario, fmt, paths, unit)
+        if not overrides:  # nothing uncertain for this format: one point, repeated
+            solutions[fid] = _repeated(solve(scenario, fmt), samples)
+        else:
+            solutions[fid] = solve(scenario, fmt, overrides)
+        values[fid] = overrides
+    return PriorStudy(paths, unit, values, solutions)
+
+
+def _repeated(solution, samples: int):
+    """A one-point solution repeated at ``samples`` points."""
+    from dataclasses import fields, replace
+
+    return replace(solution, **{f.name: np.repeat(getattr(solution, f.name), samples, axis=0)
+                                for f in fields(solution)
+                                if isinstance(getattr(solution, f.name), np.ndarray)})
+
+
+def wilson_interval(successes: np.ndarray, n: int, z: float = NORMAL_95):
+    """Wilson's score interval of a proportion (Wilson 1927): (low, high)."""
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def _mean_interval(values: np.ndarray):
+    mean = float(values.mean())
+    half = NORMAL_95 * float(values.std(ddof=1)) / np.sqrt(values.size) if values.size > 1 \
+        else float("nan")
+    return mean, mean - half, mean + half
+
+
+def outcome_arrays(solution) -> dict[str, np.ndarray]:
+    """Per point: 1 - P(escalate), the deterred indicator, P(defended | escalation), from a
+    GridSolution or an archive's exact dataset of one format."""
+    regime = np.asarray(solution.regime if hasattr(solution, "regime")
+                        else solution["regime"])
+    def get(name):
+        return np.asarray(getattr(solution, name) if not hasattr(solution, "data_vars")
+                          else solution[name].values, dtype=np.float64).reshape(-1)
+    return {"p_deterred": 1.0 - get("escalation_probability"),
+            "holds": (regime.reshape(-1) == DETERRED).astype(np.float64),
+            "p_defended_given_escalation": get("defended_probability")}
+
+
+def uncertainty_rows(outcomes: dict[str, dict[str, np.ndarray]]):
+    """The table's rows from each format's :func:`outcome_arrays`."""
+    import pandas as pd
+
+    rows = []
+    for fid, out in outcomes.items():
+        n = out["holds"].size
+        p, p_low, p_high = _mean_interval(out["p_deterred"])
+        q05, q95 = np.quantile(out["p_deterred"], PRIOR_QUANTILES)
+        h_low, h_high = wilson_interval(out["holds"].sum(), n)
+        d, d_low, d_high = _mean_interval(out["p_defended_given_escalation"])
+        rows.append({"format": fid, "p_deterred": p, "p_deterred_low": p_low,
+                     "p_deterred_high": p_high, "p_deterred_q05": float(q05),
+                     "p_deterred_q95": float(q95), "holds": float(out["holds"].mean()),
+                     "holds_low": float(h_low), "holds_high": float(h_high),
+                     "p_defended_given_escalation": d,
+                     "p_defended_given_escalation_low": d_low,
+                     "p_defended_given_escalation_high": d_high, "samples": n})
+    return pd.DataFrame(rows).set_index("format")
+
+
+def uncertainty_table(study: PriorStudy):
+    """One row per format (index ``format``): see the module docstring for the columns."""
+    return uncertainty_rows({fid: outcome_arrays(s) for fid, s in study.solutions.items()})
+
+
+def unattacked(first_escalation: np.ndarray):
+    """P(no escalation within the horizon) from runs' first escalations (points,
+    replicates; NaN where none), with the normal-approximation interval of the mean over
+    the points of their per-point shares (runs of a point share its parameters)."""
+    share = np.isnan(np.asarray(first_escalation, dtype=np.float64)).mean(axis=-1)
+    return _mean_interval(share.reshape(-1))
+
+
+def archive_table(plan, exact, sim):
+    """The uncertainty table of a prior sweep's archive (its ``exact.nc`` and
+    ``simulation.nc``), with ``unattacked`` (the share of runs without any escalation in
+    the ``steps`` rounds) and its interval."""
+    table = uncertainty_rows({fid: outcome_arrays(exact.sel(format=fid))
+                              for fid in plan.formats})
+    for fid in plan.formats:
+        mean, low, high = unattacked(sim["first_escalation"].sel(format=fid).values)
+        table.loc[fid, ["unattacked", "unattacked_low", "unattacked_high"]] = mean, low, high
+    return table
+
+
+def archive_paired(plan, exact, reference: str):
+    """:func:`paired_table` for a prior sweep's archive."""
+    return _paired({fid: outcome_arrays(exact.sel(format=fid)) for fid in plan.formats},
+                   reference)
+
+
+def paired_table(study: PriorStudy, reference: str):
+    """Each format against ``reference`` over the same prior points: the mean difference
+    of 1 - P(escalate) and of the deterred indicator, with normal-approximation intervals
+    of the paired differences."""
+    return _paired({fid: outcome_arrays(s) for fid, s in study.solutions.items()}, reference)
+
+
+def _paired(outcomes: dict[str, dict[str, np.ndarray]], reference: str):
+    import pandas as pd
+
+    if reference not in outcomes:
+        raise ValueError(f"reference = {reference!r}: not a format of the study; allowed: "
+                         f"{', '.join(outcomes)}")
+    base = outcomes[reference]
+    rows = []
+    for fid, out in outcomes.items():
+        if fid == reference:
+            continue
+        row = {"format": fid, "reference": reference}
+        for name in ("p_deterred", "holds"):
+            mean, low, high = _mean_interval(out[name] - base[name])
+            row.update({f"{name}_difference": mean, f"{name}_difference_low": low,
+                        f"{name}_difference_high": high})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("format")
