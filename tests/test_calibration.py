@@ -133,3 +133,14 @@ def test_a_bad_base_rate_file_names_the_key_and_the_value(tmp_path):
                    'status = "checked"\n')
     with pytest.raises(cal.CalibrationError, match=r"key 'value' = 1\.5"):
         cal.load_base_rates(bad)
+
+
+def test_the_shipped_priors_are_valid_distributions_of_their_parameters():
+    """Each prior is a distribution table its parameter accepts (its schema bounds), and
+    the point value used where nothing is sampled is its median, the fitted scale."""
+    from deterrence.game.config import Distribution, check_distribution
+
+    for path, table in tomllib.loads(cal.FITTED.read_text())["priors"].items():
+        dist = Distribution(**table)
+        check_distribution(dist, cal.SCALES[path])
+        assert dist.point() == pytest.approx(table["median"], rel=1e-12)
