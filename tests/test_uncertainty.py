@@ -241,7 +241,7 @@ def test_a_stored_prior_plan_must_keep_its_axes(tmp_path):
     assert Plan.from_json(json.loads(json.dumps(data)), "plan").points.tolist() == \
         plan.points.tolist()
     data["spec"]["axes"] = [{"path": "russia.war_aims_value", "low": 0.0, "high": 1.0}]
-    with pytest.raises(C.ConfigError, match="leave axes out"):
+    with pytest.raises(C.ConfigError, match="must be the uncertain parameters"):
         Plan.from_json(data, "plan")
 
 
@@ -250,3 +250,35 @@ def test_a_plan_without_distributions_stores_no_prior():
     data = plan.to_json()
     assert "prior" not in data["scenario"]
     assert all("prior" not in f for f in data["formats"].values())
+
+
+def test_a_sweep_gives_a_prior_for_every_format(tmp_path):
+    """A prior sweep's own axis replaces the scenario's and the formats' distributions of
+    its parameter, for every format alike."""
+    scenario = scenario_file(tmp_path, 'war_cost = { distribution = "uniform", low = 0.1, '
+                                       'high = 0.3 }')
+    sweep = tmp_path / "study.toml"
+    sweep.write_text(f'name = "study"\nscenario = "{scenario}"\nformats = ["budapest", '
+                     '"bilateral"]\nmethod = "prior"\nsamples = 8\nreplicates = 1\n'
+                     'steps = 2\n[[axes]]\npath = "russia.war_cost"\nprior = { distribution '
+                     '= "uniform", low = 0.4, high = 0.5 }\n[[axes]]\npath = '
+                     '"russia.status_quo_value"\nprior = { distribution = "triangular", low '
+                     '= 0.2, mode = 0.4, high = 0.5 }\n')
+    plan = api.load_plan(sweep)
+    assert [a.path for a in plan.spec.axes] == ["russia.status_quo_value", "russia.war_cost"]
+    for fid in plan.formats:
+        values = plan.overrides(fid, plan.points)
+        np.testing.assert_allclose(values["russia.war_cost"], 0.4 + 0.1 * plan.points[:, 1],
+                                   rtol=1e-12)
+        assert np.all((values["russia.status_quo_value"] >= 0.2)
+                      & (values["russia.status_quo_value"] <= 0.5))
+    restored = Plan.from_json(json.loads(json.dumps(plan.to_json())), "plan")
+    assert restored.spec.axes == plan.spec.axes
+    bad = sweep.read_text().replace("low = 0.4, high = 0.5", "low = -1, high = 0.5")
+    sweep.write_text(bad)
+    with pytest.raises(C.ConfigError, match=r"axes\.\d\.prior"):
+        api.load_plan(sweep)
+    sweep.write_text(bad.replace('prior = { distribution = "uniform", low = -1, high = 0.5 }',
+                                 "low = 0.1\nhigh = 0.2"))
+    with pytest.raises(C.ConfigError, match="prior"):
+        api.load_plan(sweep)

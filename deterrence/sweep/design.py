@@ -133,15 +133,17 @@ def unit_sample(method: str, samples: int, dimensions: int, seed: int) -> np.nda
     return engine.random(samples)
 
 
-def prior_overrides(scenario, fmt, paths: list[str], unit: np.ndarray) -> dict[str, np.ndarray]:
+def prior_overrides(scenario, fmt, paths: list[str], unit: np.ndarray,
+                    every: dict | None = None) -> dict[str, np.ndarray]:
     """The parameter values of ``fmt`` at the unit-cube points ``unit`` (points, paths):
-    the quantiles of each path's distribution, the format's own where it gives one, else
-    the scenario's; a path neither gives a distribution keeps its value."""
+    the quantiles of each path's distribution: ``every``'s (a sweep's, for every format),
+    else the format's own, else the scenario's; a path none gives keeps its value."""
     from ..game.config import prior_values
 
+    every = every or {}
     overrides = {}
     for j, path in enumerate(paths):
-        dist = fmt.prior.get(path) or scenario.prior.get(path)
+        dist = every.get(path) or fmt.prior.get(path) or scenario.prior.get(path)
         if dist is not None:
             overrides[path] = prior_values(dist, path, unit[:, j])
     return overrides

@@ -23,6 +23,7 @@ from ..game.config import (
     MAX_SEED,
     NO_VALUE,
     ConfigError,
+    Distribution,
     FormatSpec,
     KeyProblem,
     Scenario,
@@ -61,9 +62,25 @@ class SweepAxis(Strict):
     low: float | None = None
     high: float | None = None
     count: int | None = Field(None, ge=1, le=10_000, description="Grid points in the range.")
+    prior: Distribution | None = Field(
+        None, description="method prior: the parameter's distribution for every format (in "
+                          "place of the scenario's and formats' own); the axis is then its "
+                          "quantile, [0, 1].")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _quantile_range(cls, data: Any) -> Any:
+        """An axis with a prior lies on the quantile scale: low 0 and high 1 unless given."""
+        if isinstance(data, dict) and data.get("prior") is not None:
+            data = {"low": 0.0, "high": 1.0, **data}
+        return data
 
     @model_validator(mode="after")
     def _one_form(self) -> SweepAxis:
+        if self.prior is not None and (self.values, self.count, self.low, self.high) != (
+                None, None, 0.0, 1.0):
+            raise KeyProblem("", NO_VALUE, f"axis {self.path!r}: an axis with a prior takes "
+                                           "no values, count, low or high")
         if self.values is not None:
             if self.low is not None or self.high is not None or self.count is not None:
                 raise KeyProblem("", NO_VALUE, f"axis {self.path!r}: give either values or "
@@ -112,6 +129,11 @@ class SweepSpec(Strict):
             raise KeyProblem("axes", NO_VALUE, "a sweep needs at least one axis")
         if self.method == "prior":
             self._check_prior_axes()
+        else:
+            for j, a in enumerate(self.axes):
+                if a.prior is not None:
+                    raise KeyProblem(f"axes.{j}.prior", NO_VALUE,
+                                     f"a prior is for method 'prior', not {self.method!r}")
         first = first_repeat([a.path for a in self.axes])
         if first is not None:
             i, j = first
@@ -154,8 +176,9 @@ class SweepSpec(Strict):
         for j, a in enumerate(self.axes):
             if (a.values, a.count, a.low, a.high) != (None, None, 0.0, 1.0):
                 raise KeyProblem(f"axes.{j}", NO_VALUE,
-                                 "method 'prior' takes its axes from the distributions of the "
-                                 "scenario and the formats: leave axes out")
+                                 "method 'prior' samples the distributions of the scenario and "
+                                 "the formats; an axis of its own gives a prior (path = ..., "
+                                 "prior = { distribution = ... }), not values or a range")
 
     @property
     def point_count(self) -> int:
@@ -233,7 +256,8 @@ class Plan:
             return {path: points[:, j] for j, path in enumerate(paths)}
         from .design import prior_overrides
 
-        return prior_overrides(self.scenario, self.formats[format_id], paths, points)
+        return prior_overrides(self.scenario, self.formats[format_id], paths, points,
+                               {a.path: a.prior for a in self.spec.axes if a.prior})
 
     @property
     def runs_per_format(self) -> int:
@@ -286,7 +310,11 @@ class Plan:
             raise ConfigError(f"{origin}: key 'seed' = {stored.seed}: must be {seed}, the "
                               f"seed of key '{source}'")
         if spec.method == "prior":  # its axes are those of the distributions
-            _prior_axes(spec, scenario, formats, origin)
+            own = spec.model_copy(update={"axes": [a for a in spec.axes if a.prior]})
+            if _prior_axes(own, scenario, formats, origin).axes != spec.axes:
+                raise ConfigError(f"{origin}: key 'spec.axes': must be the uncertain "
+                                  "parameters of the scenario, the formats and the sweep, in "
+                                  "sorted order, each on the quantile scale [0, 1]")
         points = _stored_points(stored.points, "points", spec, origin)
         shape = tuple(stored.grid_shape) if stored.grid_shape is not None else None
         _check_layout(spec, points, shape, origin)
@@ -482,19 +510,34 @@ def _check_axes(plan: Plan, origin: str, prefix: str = "") -> None:
 
 def _prior_axes(spec: SweepSpec, scenario: Scenario, formats: dict[str, FormatSpec],
                 origin: str) -> SweepSpec:
-    """A prior sweep's spec with its axes: every uncertain parameter of the scenario and the
-    formats, on the quantile scale [0, 1]."""
+    """A prior sweep's spec with its axes: every uncertain parameter of the scenario, the
+    formats and the sweep's own axes (whose priors stand for every format), in sorted
+    order, on the quantile scale [0, 1]."""
+    from ..game.config import check_distribution, uncertain_field
     from .design import prior_paths
 
-    paths = prior_paths(scenario, formats.values())
+    own = {}
+    for j, a in enumerate(spec.axes):
+        if a.prior is None:
+            raise ConfigError(f"{origin}: key 'axes.{j}': method 'prior' samples the "
+                              "distributions of the scenario and the formats; an axis of its "
+                              "own needs a prior = { distribution = ... }")
+        info = uncertain_field(a.path)
+        if info is None:
+            raise ConfigError(f"{origin}: key 'axes.{j}.path' = {a.path!r}: not a parameter "
+                              "that may be uncertain (a number of the russia, ukraine or "
+                              "guarantor tables, or of a format)")
+        try:
+            check_distribution(a.prior, info)
+        except KeyProblem as exc:
+            raise ConfigError(f"{origin}: key 'axes.{j}.prior': {exc}") from None
+        own[a.path] = a.prior
+    paths = sorted(set(prior_paths(scenario, formats.values())) | set(own))
     if not paths:
-        raise ConfigError(f"{origin}: key 'method' = 'prior': neither the scenario nor the "
-                          "formats give any parameter as a distribution (e.g. war_cost = "
-                          "{ distribution = \"uniform\", low = 0.1, high = 0.3 })")
-    axes = [SweepAxis(path=path, low=0.0, high=1.0) for path in paths]
-    if spec.axes and spec.axes != axes:
-        raise ConfigError(f"{origin}: key 'axes': method 'prior' takes its axes from the "
-                          "distributions of the scenario and the formats: leave axes out")
+        raise ConfigError(f"{origin}: key 'method' = 'prior': neither the scenario, the "
+                          "formats nor the sweep give any parameter as a distribution (e.g. "
+                          "war_cost = { distribution = \"uniform\", low = 0.1, high = 0.3 })")
+    axes = [SweepAxis(path=path, low=0.0, high=1.0, prior=own.get(path)) for path in paths]
     return spec.model_copy(update={"axes": axes})
 
 
