@@ -326,7 +326,7 @@ def run_sweep(plan: Plan, target: str | Path, executor: str | Executor = "inproc
     ``executor`` is a name (:data:`EXECUTORS`; ``workers`` and ``scheduler`` configure it)
     or any ``concurrent.futures.Executor``. Returns (archive, []) or, if chunks failed,
     (None, failures) with the staging folder kept for ``resume=True``."""
-    from .analysis.sensitivity import archive_outputs
+    from .analysis.uncertainty import archive_outputs
     from .archive.write import run_sweep as run
 
     source_file = locate(source, "sweep") if source is not None else None  # a file or a name
@@ -345,7 +345,7 @@ def verify(archive: str | Path, executor=None, progress=None) -> list[str]:
     """Re-run an archive and compare every array bit for bit: what differs (empty if it
     reproduces). Raises :class:`ArchiveError` if the archive is malformed. ``progress``,
     if given, is called with (chunks re-run, chunks) as the re-run goes on."""
-    from .analysis.sensitivity import archive_outputs
+    from .analysis.uncertainty import archive_outputs
     from .archive.verify import verify as check
 
     return check(archive, executor, derive=archive_outputs, progress=progress)
@@ -916,14 +916,17 @@ DEFAULT_VOI_SAMPLES = 64
 def uncertainty_plan(scenario: Scenario | str | Path, formats: list[str] | None = None, *,
                      samples: int | None = None, voi_samples: int | None = None,
                      replicates: int | None = None, steps: int | None = None,
-                     seed: int | None = None, formats_dir: str | Path = FORMATS_DIR) -> Plan:
+                     seed: int | None = None, prior_map: dict | None = None,
+                     formats_dir: str | Path = FORMATS_DIR) -> Plan:
     """The plan of an uncertainty study of a scenario with distributions: a sweep with
     method ``prior`` (``samples`` points of the joint prior, a power of 2; default
     :data:`~deterrence.analysis.uncertainty.DEFAULT_PRIOR_SAMPLES`), each simulated
     ``replicates`` times for ``steps`` rounds (default the scenario's horizon), under
     ``formats`` (default all), with a Sobol design of base sample ``voi_samples`` (0: none)
-    for the value of information. Run it with :func:`run_sweep`; its report has the
-    uncertainty section."""
+    for the value of information. ``prior_map`` (the sweep file's ``[prior_map]`` table:
+    ``{"x": {"path": ..., "low": ..., "high": ..., "count": ...}, "y": {...}, "samples":
+    64}``) adds maps of P(deterrence holds) over two parameters, the rest integrated over
+    the prior. Run it with :func:`run_sweep`; its report has the uncertainty section."""
     import re
 
     from .analysis.uncertainty import DEFAULT_PRIOR_SAMPLES
@@ -944,6 +947,8 @@ def uncertainty_plan(scenario: Scenario | str | Path, formats: list[str] | None 
         data["seed"] = seed
     if voi:
         data["sensitivity"] = {"method": "sobol", "samples": voi}
+    if prior_map is not None:
+        data["prior_map"] = prior_map
     spec = validate(SweepSpec, data, origin)
     return resolve(spec, loaded, origin, formats_dir)
 
@@ -960,3 +965,36 @@ def uncertainty_summary(archive: str | Path):
         raise ConfigError(f"{archive}: not an uncertainty study (its sweep's method is "
                           f"{loaded.plan.spec.method!r}, not 'prior')")
     return archive_table(loaded.plan, loaded.exact, loaded.sim)
+
+
+def prior_map(scenario: Scenario | str | Path, formats=None, *, x: tuple[str, list],
+              y: tuple[str, list], samples: int = 64, seed: int | None = None,
+              formats_dir: str | Path = FORMATS_DIR):
+    """P(deterrence holds) and P(deterred) per format over the grid of two parameters
+    ``x`` = (path, values) and ``y``, every other uncertain parameter integrated over its
+    prior (``samples`` points, a power of 2, the same at every cell): an
+    ``xarray.Dataset`` (format, x, y), solved exactly in memory (no archive)."""
+    import xarray as xr
+
+    from .analysis.uncertainty import PRIOR_MAP_ATTRIBUTES, map_over_prior
+    from .game.config import validate
+    from .sweep.spec import PriorMapSpec
+
+    loaded = _as_scenario(scenario)
+    chosen = _study_formats(loaded, formats, formats_dir)
+    spec = validate(PriorMapSpec, {"x": {"path": x[0], "values": list(map(float, x[1]))},
+                                   "y": {"path": y[0], "values": list(map(float, y[1]))},
+                                   "samples": samples}, "prior map")
+    xs, ys = spec.values(spec.x), spec.values(spec.y)
+    for fid, fmt in chosen.items():
+        allowed = parameter_paths(loaded, fmt)
+        for path in (x[0], y[0]):
+            if path not in allowed:
+                raise _unknown_path(path, allowed, f"format {fid!r}")
+        build_game(loaded, fmt, {x[0]: xs[:, None], y[0]: ys[None, :]})
+    maps = map_over_prior(loaded, chosen, x[0], xs, y[0], ys, samples,
+                          loaded.seed if seed is None else seed)
+    dims = ("format", dim_name(x[0]), dim_name(y[0]))
+    return xr.Dataset({name: (dims, np.stack([maps[f][name] for f in chosen]), meta)
+                       for name, meta in PRIOR_MAP_ATTRIBUTES.items()},
+                      coords={"format": list(chosen), dims[1]: xs, dims[2]: ys})

@@ -580,6 +580,14 @@ def uncertainty(
     steps: Annotated[int | None, typer.Option(
         help="Rounds per run (default: the scenario's horizon).")] = None,
     seed: Annotated[int | None, typer.Option(help="Root seed (default: the scenario's).")] = None,
+    map_x: Annotated[str | None, typer.Option(
+        metavar="PATH:LOW:HIGH:COUNT",
+        help="Also map P(deterrence holds) over this parameter (with --map-y), the rest "
+             "integrated over the prior.")] = None,
+    map_y: Annotated[str | None, typer.Option(metavar="PATH:LOW:HIGH:COUNT",
+                                              help="The map's second parameter.")] = None,
+    map_samples: Annotated[int | None, typer.Option(
+        help="Prior points per map cell, a power of 2 (default 64).")] = None,
     executor: ExecutorOption = "inprocess",
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
@@ -595,12 +603,35 @@ def uncertainty(
     per format with intervals, paired differences and the value of information of each
     assumption (an archive and its report)."""
     def plan():
+        chart = None
+        if (map_x is None) != (map_y is None):
+            raise ConfigError("--map-x and --map-y: give both, or neither")
+        if map_x is not None:
+            chart = {"x": _map_axis("--map-x", map_x), "y": _map_axis("--map-y", map_y)}
+            if map_samples is not None:
+                chart["samples"] = map_samples
+        elif map_samples is not None:
+            raise ConfigError("--map-samples: needs --map-x and --map-y")
         return api.uncertainty_plan(scenario, format_ids, samples=samples,
                                     voi_samples=voi_samples, replicates=replicates,
-                                    steps=steps, seed=seed, formats_dir=formats_dir)
+                                    steps=steps, seed=seed, prior_map=chart,
+                                    formats_dir=formats_dir)
 
     _sweep("uncertainty", None, None, executor, scheduler, workers, out_dir, resume,
            results_dir, with_report, as_json, formats_dir, make_plan=plan)
+
+
+def _map_axis(option: str, text: str) -> dict:
+    """A map axis ``PATH:LOW:HIGH:COUNT`` as a sweep file's axis table."""
+    parts = text.split(":")
+    try:
+        if len(parts) != 4:
+            raise ValueError
+        return {"path": parts[0], "low": float(parts[1]), "high": float(parts[2]),
+                "count": int(parts[3])}
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: must be PATH:LOW:HIGH:COUNT, e.g. "
+                          "russia.war_cost:0:1:21") from None
 
 
 def _sweep(command: str, sweep_file: Path | None, sensitivity_overrides: dict | None,

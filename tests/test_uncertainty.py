@@ -23,6 +23,8 @@ from deterrence import api
 from deterrence.analysis.uncertainty import wilson_interval
 from deterrence.cli import app
 from deterrence.game import config as C
+from deterrence.solve.equilibrium import DETERRED
+from deterrence.sweep.datasets import solve as solve_points
 from deterrence.sweep.spec import Plan
 
 BASELINE = C.SCENARIOS_DIR / "baseline.toml"
@@ -282,3 +284,91 @@ def test_a_sweep_gives_a_prior_for_every_format(tmp_path):
                                  "low = 0.1\nhigh = 0.2"))
     with pytest.raises(C.ConfigError, match="prior"):
         api.load_plan(sweep)
+
+
+# ---------------------------------------------------------------------------------------
+# Maps integrated over the prior
+
+
+def _map_unit_points(samples: int, dimensions: int, seed: int) -> np.ndarray:
+    from scipy.stats import qmc
+
+    from deterrence.analysis.uncertainty import PRIOR_MAP_STREAM
+    from deterrence.sweep.design import stream_generator
+
+    return qmc.Sobol(d=dimensions, scramble=True,
+                     rng=stream_generator(seed, PRIOR_MAP_STREAM)).random(samples)
+
+
+def test_a_map_cell_is_the_mean_over_the_prior_at_that_cell(tmp_path):
+    """Each cell against the one-point solver at every prior point, with the mapped
+    parameters written in; the mapped war cost's own distribution is set aside."""
+    path = scenario_file(tmp_path, 'war_cost = { distribution = "uniform", low = 0.1, high '
+                                   '= 0.3 }\nresolve_scale = { distribution = "lognormal", '
+                                   'median = 0.1, sigma = 0.5 }')
+    scenario = C.load_scenario(path)
+    xs, ys = [0.1, 0.5], [0.2, 0.8]
+    maps = api.prior_map(scenario, ["bilateral"], x=("russia.war_cost", xs),
+                         y=("format.commitment_bindingness", ys), samples=4, seed=11)
+    dist = scenario.prior["russia.resolve_scale"]
+    unit = _map_unit_points(4, 1, 11)  # one column: resolve_scale (war_cost is mapped)
+    scales = C.prior_values(dist, "russia.resolve_scale", unit[:, 0])
+    for i, x in enumerate(xs):
+        for j, y in enumerate(ys):
+            held, kept = [], []
+            for scale in scales:
+                point, fmt = api.with_parameters(
+                    scenario, {"russia.war_cost": x, "russia.resolve_scale": float(scale),
+                               "format.commitment_bindingness": y}, "bilateral")
+                r = solve_points(point, fmt)  # one cell, this point alone
+                held.append(r.regime[0] == DETERRED)
+                kept.append(1.0 - r.escalation_probability[0])
+            cell = maps.sel(format="bilateral").isel(russia__war_cost=i,
+                                                     format__commitment_bindingness=j)
+            assert float(cell["holds"]) == pytest.approx(np.mean(held), abs=1e-12)
+            assert float(cell["p_deterred"]) == pytest.approx(np.mean(kept), abs=1e-12)
+
+
+def test_a_prior_sweep_with_a_map_archives_it_and_reports_it(tmp_path):
+    path = scenario_file(tmp_path, 'war_cost = { distribution = "uniform", low = 0.1, high '
+                                   '= 0.3 }')
+    plan = api.uncertainty_plan(path, ["budapest", "nato_lite"], samples=4, voi_samples=0,
+                                replicates=1, steps=2, prior_map={
+                                    "x": {"path": "russia.war_aims_value", "low": 0.6,
+                                          "high": 1.4, "count": 3},
+                                    "y": {"path": "format.commitment_bindingness",
+                                          "values": [0.0, 1.0]}, "samples": 4})
+    archive, failed = api.run_sweep(plan, tmp_path / "study")
+    assert failed == []
+    assert (archive / "analysis" / "prior_map.nc").is_file()
+    assert api.verify(archive) == []
+    loaded = api.load_archive(archive)
+    direct = api.prior_map(path, ["budapest", "nato_lite"],
+                           x=("russia.war_aims_value", [0.6, 1.0, 1.4]),
+                           y=("format.commitment_bindingness", [0.0, 1.0]), samples=4)
+    np.testing.assert_array_equal(loaded.prior_map["holds"].values, direct["holds"].values)
+    page = api.write_report(archive).read_text()
+    assert page.count("class='prior-map'") == 2
+
+
+@pytest.mark.parametrize(("chart", "word"), [
+    ({"x": {"path": "russia.war_cost", "low": 0, "high": 1, "count": 3},
+      "y": {"path": "russia.war_cost", "low": 0, "high": 1, "count": 3}}, "differ"),
+    ({"x": {"path": "russia.war_cost", "low": 0, "high": 1},
+      "y": {"path": "russia.status_quo_value", "low": 0, "high": 1, "count": 3}}, "grid"),
+    ({"x": {"path": "russia.war_cost", "low": 0, "high": 1, "count": 3},
+      "y": {"path": "russia.status_quo_value", "low": 0, "high": 1, "count": 3},
+      "samples": 3}, "power of 2"),
+    ({"x": {"path": "russia.war_cost", "low": 0, "high": 1, "count": 1000},
+      "y": {"path": "russia.status_quo_value", "low": 0, "high": 1, "count": 1000},
+      "samples": 2}, "at most"),
+    ({"x": {"path": "russia.war_cost", "low": -1, "high": 1, "count": 3},
+      "y": {"path": "russia.status_quo_value", "low": 0, "high": 1, "count": 3}},
+     "russia.war_cost"),
+])
+def test_a_bad_map_is_refused_before_any_work(tmp_path, chart, word):
+    path = scenario_file(tmp_path, 'war_cost = { distribution = "uniform", low = 0.1, high '
+                                   '= 0.3 }')
+    with pytest.raises(C.ConfigError, match=word):
+        api.uncertainty_plan(path, ["budapest"], samples=4, replicates=1, steps=2,
+                             prior_map=chart)

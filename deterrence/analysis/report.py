@@ -560,7 +560,30 @@ def _uncertainty(a: Archive, reference: str) -> dict[str, Any] | None:
                     exclude_none=True).items() if k not in ("distribution", "source"))
                 priors.append({"path": path, "where": who, "distribution":
                                f"{dist.distribution} ({keys})", "source": dist.source})
-    return {"rows": rows, "paired": paired, "priors": priors, "samples": plan.cells}
+    return {"rows": rows, "paired": paired, "priors": priors, "samples": plan.cells,
+            "maps": _prior_maps(a)}
+
+
+def _prior_maps(a: Archive) -> dict[str, Any] | None:
+    """P(deterrence holds) and P(deterred) over the ``[prior_map]`` grid, per format."""
+    chart = a.plan.spec.prior_map
+    if chart is None or a.prior_map is None:
+        return None
+    from dataclasses import replace as copied
+
+    xs, ys = chart.values(chart.x), chart.values(chart.y)
+    grid = copied(a.plan, spec=a.plan.spec.model_copy(update={
+        "axes": [chart.x, chart.y], "method": "grid"}),
+        points=np.stack([m.ravel() for m in np.meshgrid(xs, ys, indexing="ij")], axis=1),
+        grid_shape=(xs.size, ys.size), sensitivity_points=None)
+    pngs = []
+    for name, title in (("holds", "P(deterrence holds), the rest integrated over the prior"),
+                        ("p_deterred", "P(deterred) = E[1 - P(escalate)] over the prior")):
+        values = {fid: a.prior_map[name].sel(format=fid).values.ravel()
+                  for fid in a.plan.formats}
+        pngs.append(base64.b64encode(_map_figure("heatmap", grid, [xs, ys], name, title,
+                                                 values)).decode("ascii"))
+    return {"pngs": pngs, "x": chart.x.path, "y": chart.y.path, "samples": chart.samples}
 
 
 def _sensitivity(a: Archive) -> dict[str, Any] | None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..archive.read import PRIOR_MAP_FILE
 from ..solve.equilibrium import DETERRED
 from ..sweep.datasets import solve
 from ..sweep.design import prior_overrides, prior_paths, unit_sample
@@ -183,3 +184,101 @@ def _paired(outcomes: dict[str, dict[str, np.ndarray]], reference: str):
                         f"{name}_difference_high": high})
         rows.append(row)
     return pd.DataFrame(rows).set_index("format")
+
+
+# ---------------------------------------------------------------------------------------
+# Maps integrated over the prior
+
+#: The stream (under the study's seed) of the maps' prior sample: apart from the study's.
+PRIOR_MAP_STREAM = 3
+#: The mapped quantities (:data:`deterrence.archive.read.PRIOR_MAP_VARIABLES`): name and CF
+#: attributes.
+PRIOR_MAP_ATTRIBUTES = {
+    "holds": {"long_name": "P(deterrence holds): share of the prior's points in the deterred "
+                           "regime", "units": "1"},
+    "p_deterred": {"long_name": "P(deterred): E[1 - P(escalate)] over the prior",
+                   "units": "1"},
+}
+
+
+def map_over_prior(scenario, formats: dict, x_path: str, xs: np.ndarray, y_path: str,
+                   ys: np.ndarray, samples: int, seed: int, every: dict | None = None):
+    """Per format, P(deterrence holds) and P(deterred) on the grid ``xs`` x ``ys`` of two
+    parameters, every other uncertain parameter integrated over its prior: at each cell the
+    same ``samples`` prior points (a Sobol sample of the stream :data:`PRIOR_MAP_STREAM`;
+    common random numbers across cells and formats), the two mapped parameters fixed (their
+    own distributions, if any, set aside). {format: {name: (len(xs), len(ys))}}."""
+    from ..sweep.design import stream_generator
+
+    paths = [p for p in prior_paths(scenario, formats.values()) + sorted(every or {})
+             if p not in (x_path, y_path)]
+    paths = sorted(set(paths))
+    unit = _map_unit(samples, len(paths), stream_generator(seed, PRIOR_MAP_STREAM))
+    out = {}
+    for fid, fmt in formats.items():
+        overrides = {path: values[None, None, :] for path, values in
+                     prior_overrides(scenario, fmt, paths, unit, every).items()}
+        overrides[x_path] = np.asarray(xs, dtype=np.float64)[:, None, None]
+        overrides[y_path] = np.asarray(ys, dtype=np.float64)[None, :, None]
+        if len(overrides) == 2:  # nothing else uncertain: one prior point stands for all
+            overrides = {x_path: overrides[x_path][..., 0], y_path: overrides[y_path][..., 0]}
+        solution = solve(scenario, fmt, overrides, threads=None)
+        shape = (len(xs), len(ys), -1)
+        arrays = outcome_arrays(solution)
+        out[fid] = {name: arrays[name].reshape(shape).mean(axis=-1)
+                    for name in PRIOR_MAP_ATTRIBUTES}
+    return out
+
+
+def _map_unit(samples: int, dimensions: int, rng) -> np.ndarray:
+    from scipy.stats import qmc
+
+    if dimensions == 0:
+        return np.full((samples, 0), 0.5)
+    return qmc.Sobol(d=dimensions, scramble=True, rng=rng).random(samples)
+
+
+def prior_map_dataset(plan):
+    """The maps of a prior sweep's ``[prior_map]`` as an ``xarray.Dataset`` (format, x,
+    y) with CF attributes: the archive's :data:`PRIOR_MAP_FILE`."""
+    import xarray as xr
+
+    from ..simulate.engine import cf_variable
+    from ..sweep.datasets import dim_name, parameter_attributes
+
+    chart = plan.spec.prior_map
+    xs, ys = chart.values(chart.x), chart.values(chart.y)
+    every = {a.path: a.prior for a in plan.spec.axes if a.prior}
+    maps = map_over_prior(plan.scenario, plan.formats, chart.x.path, xs, chart.y.path, ys,
+                          chart.samples, plan.seed, every)
+    dims = ("format", dim_name(chart.x.path), dim_name(chart.y.path))
+    data = {name: cf_variable(dims, np.stack([maps[f][name] for f in plan.formats]),
+                              {**meta, "comment": f"mean over {chart.samples} points of the "
+                                                  "prior of the other uncertain parameters"})
+            for name, meta in PRIOR_MAP_ATTRIBUTES.items()}
+    coords = {"format": cf_variable("format", list(plan.formats), {
+        "long_name": "guarantee format id"}, coordinate=True)}
+    for axis, values in ((chart.x, xs), (chart.y, ys)):
+        coords[dim_name(axis.path)] = cf_variable(dim_name(axis.path), values,
+                                                  parameter_attributes(axis.path),
+                                                  coordinate=True)
+    from ..simulate.engine import global_attributes, history
+
+    attrs = global_attributes(f"{plan.spec.name}: P(deterrence holds) over two parameters, "
+                              "integrated over the prior",
+                              history("deterrence.analysis.uncertainty.prior_map_dataset"),
+                              sweep=plan.spec.name, seed=str(plan.seed),
+                              samples=chart.samples)
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def archive_outputs(plan, data) -> dict:
+    """What an archive derives from its data (the ``derive`` step of
+    :func:`deterrence.archive.write.run_sweep` and ``verify``): the sensitivity indices
+    (:func:`deterrence.analysis.sensitivity.archive_outputs`) and a prior sweep's maps."""
+    from .sensitivity import archive_outputs as sensitivity_outputs
+
+    out = sensitivity_outputs(plan, data)
+    if plan.spec.prior_map is not None:
+        out[PRIOR_MAP_FILE] = prior_map_dataset(plan)
+    return out

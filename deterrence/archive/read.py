@@ -44,6 +44,10 @@ from .manifest import (
 #: tornado chart.
 INDICES_FILE = "analysis/sensitivity.nc"
 FIGURE_FILE = "figures/sensitivity.png"
+#: A prior sweep's maps over two parameters, integrated over the prior (its [prior_map]).
+PRIOR_MAP_FILE = "analysis/prior_map.nc"
+#: The variables of PRIOR_MAP_FILE, each over (format, x, y).
+PRIOR_MAP_VARIABLES = ("holds", "p_deterred")
 #: The simulated summaries every reader of an archive uses.
 SUMMARIES = ("escalation_frequency", "deterred_share", "abandoned_given_escalation")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -62,6 +66,7 @@ class Archive:
     sensitivity: Any = None         # xarray.Dataset: analysis/sensitivity.nc, if designed
     sensitivity_figure: bytes | None = None
     design: Any = None              # xarray.Dataset: data/sensitivity.nc, if designed
+    prior_map: Any = None           # xarray.Dataset: analysis/prior_map.nc, if mapped
 
 
 def open_dataset(path: str | Path):
@@ -229,5 +234,17 @@ def load_archive(archive: str | Path) -> Archive:
             raise ArchiveError(f"{shown(path)}: unreadable ({exc.strerror or exc})") from None
         if not figure.startswith(_PNG_SIGNATURE):
             raise ArchiveError(f"{shown(path)}: not a PNG image")
+    prior_map = None
+    chart = plan.spec.prior_map
+    if chart is not None:
+        dims = ("format", dim_name(chart.x.path), dim_name(chart.y.path))
+        prior_map = open_dataset(member(PRIOR_MAP_FILE))
+        sizes = dict(zip(dims, (len(plan.formats), chart.values(chart.x).size,
+                                chart.values(chart.y).size), strict=True))
+        for name in PRIOR_MAP_VARIABLES:
+            if name not in prior_map or prior_map[name].dims != dims or any(
+                    prior_map.sizes[d] != n for d, n in sizes.items()):
+                raise ArchiveError(f"{shown(archive / PRIOR_MAP_FILE)}: lacks variable "
+                                   f"{name} over {dims} of sizes {list(sizes.values())}")
     return Archive(archive, manifest, plan, sim, exact, config_text, config_source,
-                   check_files(archive, manifest, files), indices, figure, design)
+                   check_files(archive, manifest, files), indices, figure, design, prior_map)

@@ -98,6 +98,42 @@ class SweepAxis(Strict):
         return len(self.values) if self.values is not None else self.count
 
 
+#: Prior samples per cell of a map integrated over the prior when none is given (a power
+#: of 2; assumption: a Monte Carlo half-width of at most 1.96 * 0.5 / 8 = 0.12 per cell).
+DEFAULT_MAP_SAMPLES = 64
+
+
+class PriorMapSpec(Strict):
+    """The ``[prior_map]`` table of a prior sweep: two grid axes over which P(deterrence
+    holds) is mapped with every other uncertain parameter integrated over its prior."""
+
+    x: SweepAxis
+    y: SweepAxis
+    samples: int = Field(DEFAULT_MAP_SAMPLES, ge=2, le=1 << 16,
+                         description="Prior points per cell (a power of 2).")
+
+    @model_validator(mode="after")
+    def _grid_axes(self) -> PriorMapSpec:
+        for key, a in (("x", self.x), ("y", self.y)):
+            if a.prior is not None or a.size is None:
+                raise KeyProblem(key, NO_VALUE, f"axis {a.path!r}: a map axis is a grid: "
+                                                "values, or low, high and count")
+        if self.x.path == self.y.path:
+            raise KeyProblem("y.path", self.y.path, "the map's two axes must differ")
+        if self.samples & (self.samples - 1):
+            raise KeyProblem("samples", self.samples, "a Sobol sample's size is a power of 2")
+        cells = self.x.size * self.y.size * self.samples
+        if cells > MAX_POINTS:
+            raise KeyProblem("samples", self.samples,
+                             f"{self.x.size} x {self.y.size} cells x {self.samples} samples = "
+                             f"{cells:,} points to solve per format; at most {MAX_POINTS:,}")
+        return self
+
+    def values(self, axis: SweepAxis) -> np.ndarray:
+        return (np.asarray(axis.values, dtype=np.float64) if axis.values is not None
+                else np.linspace(axis.low, axis.high, axis.count))
+
+
 class SweepSpec(Strict):
     """A sweep file (``configs/sweeps/*.toml``)."""
 
@@ -122,11 +158,17 @@ class SweepSpec(Strict):
     sensitivity: SensitivitySpec | None = Field(
         None, description="A Sobol or Morris design over the axes' ranges, run with the "
                           "sweep, and its sensitivity indices.")
+    prior_map: PriorMapSpec | None = Field(
+        None, description="method prior: maps of P(deterrence holds) over two parameters, "
+                          "the others integrated over the prior.")
 
     @model_validator(mode="after")
     def _consistent(self) -> SweepSpec:
         if not self.axes and self.method != "prior":
             raise KeyProblem("axes", NO_VALUE, "a sweep needs at least one axis")
+        if self.prior_map is not None and self.method != "prior":
+            raise KeyProblem("prior_map", NO_VALUE, f"a map over the prior is for method "
+                                                    f"'prior', not {self.method!r}")
         if self.method == "prior":
             self._check_prior_axes()
         else:
@@ -271,8 +313,14 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         spec = self.spec.model_dump(mode="json")
-        if spec["sensitivity"] is None:  # the form of archives without one
-            del spec["sensitivity"]
+        for key in ("sensitivity", "prior_map"):
+            if spec[key] is None:  # the form of archives without one
+                del spec[key]
+        for axis in spec["axes"]:
+            if axis["prior"] is None:
+                del axis["prior"]
+            else:
+                axis["prior"] = {k: v for k, v in axis["prior"].items() if v is not None}
         out = {"spec": spec,
                "scenario": _dumped(self.scenario),
                "formats": {k: _dumped(v) for k, v in self.formats.items()},
@@ -506,6 +554,21 @@ def _check_axes(plan: Plan, origin: str, prefix: str = "") -> None:
             build_game(plan.scenario, fmt, plan.overrides(fid, plan.all_points))
         except ConfigError as exc:
             raise ConfigError(f"{origin}: {exc}") from None
+        chart = plan.spec.prior_map
+        if chart is not None:
+            for key, axis in (("x", chart.x), ("y", chart.y)):
+                if axis.path not in allowed:
+                    raise ConfigError(f"{origin}: key '{prefix}prior_map.{key}.path' = "
+                                      f"{axis.path!r}: not a parameter of format {fid!r}")
+                try:
+                    dim_name(axis.path)
+                except ValueError as exc:
+                    raise ConfigError(f"{origin}: {exc}") from None
+            try:
+                build_game(plan.scenario, fmt, {chart.x.path: chart.values(chart.x)[:, None],
+                                                chart.y.path: chart.values(chart.y)[None, :]})
+            except ConfigError as exc:
+                raise ConfigError(f"{origin}: key '{prefix}prior_map': {exc}") from None
 
 
 def _prior_axes(spec: SweepSpec, scenario: Scenario, formats: dict[str, FormatSpec],
