@@ -860,18 +860,20 @@ def _study_formats(scenario: Scenario, formats, formats_dir) -> dict[str, Format
 
 
 def prior_study(scenario: Scenario | str | Path, formats=None, *, samples: int | None = None,
-                seed: int | None = None, method: str = "sobol",
+                seed: int | None = None, method: str = "sobol", calibrated: bool = True,
                 formats_dir: str | Path = FORMATS_DIR):
     """Solve the crisis game under each format at ``samples`` points of the joint prior of
     the scenario's and the formats' distributions (:mod:`deterrence.analysis.uncertainty`):
     a :class:`~deterrence.analysis.uncertainty.PriorStudy`. ``formats``: None (the
     scenario's own format), ``"all"`` (the catalogue) or a list of ids and FormatSpec
     objects; ``seed`` defaults to the scenario's; ``method`` ``"sobol"`` (samples a power
-    of 2) or ``"lhs"``."""
+    of 2) or ``"lhs"``. ``calibrated``: give the parameters the scenario leaves at their
+    defaults the priors fitted to base rates (docs/calibration.md;
+    :func:`~deterrence.game.config.with_calibrated_priors`)."""
     from .analysis.uncertainty import DEFAULT_PRIOR_SAMPLES, solve_prior
     from .sweep.design import PRIOR_METHODS
 
-    scenario = _as_scenario(scenario)
+    scenario = _studied(scenario, calibrated)
     samples = DEFAULT_PRIOR_SAMPLES if samples is None else samples
     if isinstance(samples, bool) or not isinstance(samples, int) or not 2 <= samples <= 1 << 20:
         raise ConfigError(f"samples = {samples!r}: must be a whole number from 2 to {1 << 20}")
@@ -889,8 +891,15 @@ def prior_study(scenario: Scenario | str | Path, formats=None, *, samples: int |
         raise ConfigError(str(exc)) from None
 
 
+def _studied(scenario: Scenario | str | Path, calibrated: bool) -> Scenario:
+    from .game.config import with_calibrated_priors
+
+    loaded = _as_scenario(scenario)
+    return with_calibrated_priors(loaded) if calibrated else loaded
+
+
 def uncertainty_table(scenario: Scenario | str | Path, formats=None, samples: int | None = None,
-                      seed: int | None = None, method: str = "sobol",
+                      seed: int | None = None, method: str = "sobol", calibrated: bool = True,
                       formats_dir: str | Path = FORMATS_DIR):
     """Per format, under the joint prior (:func:`prior_study`): ``p_deterred`` (E[1 -
     P(escalate)], the predictive probability that Russia refrains in a crisis) with its
@@ -901,7 +910,7 @@ def uncertainty_table(scenario: Scenario | str | Path, formats=None, samples: in
     from .analysis.uncertainty import uncertainty_table as table
 
     return table(prior_study(scenario, formats, samples=samples, seed=seed, method=method,
-                             formats_dir=formats_dir))
+                             calibrated=calibrated, formats_dir=formats_dir))
 
 
 #: Defaults of an uncertainty study's simulations and value-of-information design
@@ -917,7 +926,7 @@ def uncertainty_plan(scenario: Scenario | str | Path, formats: list[str] | None 
                      samples: int | None = None, voi_samples: int | None = None,
                      replicates: int | None = None, steps: int | None = None,
                      seed: int | None = None, prior_map: dict | None = None,
-                     formats_dir: str | Path = FORMATS_DIR) -> Plan:
+                     calibrated: bool = True, formats_dir: str | Path = FORMATS_DIR) -> Plan:
     """The plan of an uncertainty study of a scenario with distributions: a sweep with
     method ``prior`` (``samples`` points of the joint prior, a power of 2; default
     :data:`~deterrence.analysis.uncertainty.DEFAULT_PRIOR_SAMPLES`), each simulated
@@ -926,13 +935,14 @@ def uncertainty_plan(scenario: Scenario | str | Path, formats: list[str] | None 
     for the value of information. ``prior_map`` (the sweep file's ``[prior_map]`` table:
     ``{"x": {"path": ..., "low": ..., "high": ..., "count": ...}, "y": {...}, "samples":
     64}``) adds maps of P(deterrence holds) over two parameters, the rest integrated over
-    the prior. Run it with :func:`run_sweep`; its report has the uncertainty section."""
+    the prior. ``calibrated`` as for :func:`prior_study`. Run it with :func:`run_sweep`; its
+    report has the uncertainty section."""
     import re
 
     from .analysis.uncertainty import DEFAULT_PRIOR_SAMPLES
     from .game.config import validate
 
-    loaded = _as_scenario(scenario)
+    loaded = _studied(scenario, calibrated)
     origin = f"uncertainty study of {loaded.name!r}"
     voi = DEFAULT_VOI_SAMPLES if voi_samples is None else voi_samples
     data = {"name": re.sub(r"[^A-Za-z0-9_-]+", "_", f"uncertainty-{loaded.name}"),
@@ -969,18 +979,19 @@ def uncertainty_summary(archive: str | Path):
 
 def prior_map(scenario: Scenario | str | Path, formats=None, *, x: tuple[str, list],
               y: tuple[str, list], samples: int = 64, seed: int | None = None,
-              formats_dir: str | Path = FORMATS_DIR):
+              calibrated: bool = True, formats_dir: str | Path = FORMATS_DIR):
     """P(deterrence holds) and P(deterred) per format over the grid of two parameters
     ``x`` = (path, values) and ``y``, every other uncertain parameter integrated over its
     prior (``samples`` points, a power of 2, the same at every cell): an
-    ``xarray.Dataset`` (format, x, y), solved exactly in memory (no archive)."""
+    ``xarray.Dataset`` (format, x, y), solved exactly in memory (no archive).
+    ``calibrated`` as for :func:`prior_study`."""
     import xarray as xr
 
     from .analysis.uncertainty import PRIOR_MAP_ATTRIBUTES, map_over_prior
     from .game.config import validate
     from .sweep.spec import PriorMapSpec
 
-    loaded = _as_scenario(scenario)
+    loaded = _studied(scenario, calibrated)
     chosen = _study_formats(loaded, formats, formats_dir)
     spec = validate(PriorMapSpec, {"x": {"path": x[0], "values": list(map(float, x[1]))},
                                    "y": {"path": y[0], "values": list(map(float, y[1]))},

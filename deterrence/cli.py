@@ -588,6 +588,9 @@ def uncertainty(
                                               help="The map's second parameter.")] = None,
     map_samples: Annotated[int | None, typer.Option(
         help="Prior points per map cell, a power of 2 (default 64).")] = None,
+    calibrated: Annotated[bool, typer.Option(
+        help="Give the parameters the scenario leaves at their defaults the priors fitted "
+             "to base rates (docs/calibration.md).")] = True,
     executor: ExecutorOption = "inprocess",
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
@@ -615,7 +618,7 @@ def uncertainty(
         return api.uncertainty_plan(scenario, format_ids, samples=samples,
                                     voi_samples=voi_samples, replicates=replicates,
                                     steps=steps, seed=seed, prior_map=chart,
-                                    formats_dir=formats_dir)
+                                    calibrated=calibrated, formats_dir=formats_dir)
 
     _sweep("uncertainty", None, None, executor, scheduler, workers, out_dir, resume,
            results_dir, with_report, as_json, formats_dir, make_plan=plan)

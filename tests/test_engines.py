@@ -599,10 +599,20 @@ def test_round_zero_escalation_probability_equals_the_enumerated_one(index,
                                   np.arange(ids.size) < nearest_below.size)
 
 
+#: A guarantor's resolve scale at which the members' coordinated response is mixed, so that
+#: their draws decide it (the calibrated default makes it almost pure at the baseline).
+MIXED_RESPONSE_SCALE = 0.05
+
+
 @pytest.mark.parametrize("format_id", ["nato_lite", "three_tier"])
 def test_a_coordinated_response_in_round_zero_is_drawn_from_the_coordinated_equilibrium(
         format_id):
-    setup = setup_of(case_named(format_id), shocks=[], noise=False)
+    case = case_named(format_id)
+    scenario = case_scenario(case, [], noise=False)
+    scenario = scenario.model_copy(update={"guarantors": [
+        g.model_copy(update={"resolve_scale": MIXED_RESPONSE_SCALE})
+        for g in scenario.guarantors]})
+    setup = dyn.Setup.from_config(scenario, case_format(case), seed=case.seed)
     game = setup.base
     q = checked_priors(game)[dyn.COORDINATED]
     assert np.any((q > 0.05) & (q < 0.95)), q  # a mixed response: the draws matter

@@ -432,9 +432,12 @@ class GuarantorParameters(Strict):
                "(docs/sources.md#fearon-1994, #fearon-1997, #tomz-2007); size: assumption",
         description="Cost of reneging on a fully binding commitment (bindingness 1).")
     resolve_scale: float = parameter(
-        0.05, ge=MIN_RESOLVE_SCALE, le=MAX_UTILITY, unit=UTILITY_GUARANTOR,
+        0.003988, ge=MIN_RESOLVE_SCALE, le=MAX_UTILITY, unit=UTILITY_GUARANTOR,
         source="form: private costs of honouring (Harsanyi 1973; Fearon 1997), "
-               "docs/sources.md#harsanyi-1973; value: assumption",
+               "docs/sources.md#harsanyi-1973; value: fitted to the 74.5% of invoked "
+               "alliance commitments honoured (Leeds, Long & Mitchell 2000), "
+               "docs/calibration.md#fitted-values (its prior: configs/calibration/"
+               "fitted.toml)",
         description="Scale of the logistic private component of the guarantor's net cost "
                     "of honouring, known to the guarantor alone: the larger, the less its "
                     "response follows from the public payoffs.")
@@ -751,7 +754,8 @@ class Scenario(Strict):
                                  f"not a guarantor; allowed: '*' or {listing(ids)}")
         self._check_cost_factors()
         _check_prior(self.prior, lambda path: path.split(".")[0] in ("russia", "ukraine")
-                     or (path.startswith("guarantors.") and path.split(".")[1] in known))
+                     or (path.startswith("guarantors.")
+                         and path.split(".")[1] in known | {"*"}))
         self._by_id = dict(zip(ids, self.guarantors, strict=True))
         return self
 
@@ -864,6 +868,43 @@ def _check_prior(prior: dict[str, Distribution], allowed) -> None:
             check_distribution(dist, info)
         except KeyProblem as exc:
             raise KeyProblem(f"prior.{path}", NO_VALUE, str(exc)) from None
+
+
+#: The priors fitted to published base rates (docs/calibration.md), which uncertainty studies
+#: give the parameters a scenario leaves at their defaults (:func:`with_calibrated_priors`).
+CALIBRATED_PRIORS = CONFIG_DIR / "calibration" / "fitted.toml"
+
+
+def calibrated_priors() -> dict[str, Distribution]:
+    """The fitted priors of :data:`CALIBRATED_PRIORS`, by parameter path."""
+    table = read_toml(CALIBRATED_PRIORS).get("priors", {})
+    return {path: validate(Distribution, value, f"{CALIBRATED_PRIORS}: key 'priors.{path}'")
+            for path, value in table.items()}
+
+
+def with_calibrated_priors(scenario: Scenario) -> Scenario:
+    """``scenario`` with the calibrated prior of each parameter it leaves at the schema's
+    default (every guarantor's, for a ``guarantors.*`` path) and gives no distribution of
+    its own; a parameter the scenario sets keeps its value."""
+    added = {}
+    for path, dist in calibrated_priors().items():
+        parts = path.split(".")
+        if parts[0] == "guarantors":
+            field = parts[2]
+            default = GuarantorParameters.model_fields[field].default
+            own = any(p.startswith("guarantors.") and p.endswith(f".{field}")
+                      for p in scenario.prior)
+            if own or any(getattr(g, field) != default for g in scenario.guarantors):
+                continue
+        else:
+            table = getattr(scenario, parts[0])
+            if path in scenario.prior or getattr(table, parts[1]) != type(table).model_fields[
+                    parts[1]].default:
+                continue
+        added[path] = dist
+    if not added:
+        return scenario
+    return scenario.model_copy(update={"prior": {**scenario.prior, **added}})
 
 
 def first_repeat(values: list) -> tuple[int, int] | None:

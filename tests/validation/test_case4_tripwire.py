@@ -33,13 +33,7 @@ DETERRED_WITHOUT_TROOPS = (
                                        "while the nuclear risk keeps the UK and France out "
                                        "(0.02): P(escalate) 0.08")))),
     "coalition",
-    pytest.param("three_tier", marks=pytest.mark.xfail(strict=True, reason=(
-        DETERRED_WITHOUT_TROOPS.format(why="Germany, Italy, Poland and the Nordic and "
-                                       "Baltic blocs honour with about 0.86 (bindingness "
-                                       "0.6); the UK and France, no longer engaged, stay out "
-                                       "for the nuclear risk of direct combat (0.002), the "
-                                       "US honours with 0.11: P(escalate) 0.44, just under "
-                                       "1/2"))))])
+    "three_tier"])
 def test_without_troops_russia_escalates_in_equilibrium(format_id):
     result = case_tripwire(format_id)
     assert result.regime_with == "deterred"
