@@ -144,3 +144,13 @@ def test_the_shipped_priors_are_valid_distributions_of_their_parameters():
         dist = Distribution(**table)
         check_distribution(dist, cal.SCALES[path])
         assert dist.point() == pytest.approx(table["median"], rel=1e-12)
+
+
+def test_the_guarantors_default_scale_is_the_fitted_median():
+    """The schema's default is the calibration's estimate (rounded to 4 significant digits)."""
+    from deterrence.game.config import GuarantorParameters, calibrated_priors
+
+    fitted = calibrated_priors()["guarantors.*.resolve_scale"]
+    default = GuarantorParameters.model_fields["resolve_scale"].default
+    assert default == pytest.approx(fitted.median, rel=5e-4)
+    assert fitted.point() == pytest.approx(default, rel=5e-4)  # the prior's median: the default

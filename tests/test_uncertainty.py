@@ -167,7 +167,7 @@ def test_every_sampled_point_matches_the_one_point_solver(tmp_path):
 
 
 def test_without_distributions_every_point_is_the_scenario():
-    table = api.uncertainty_table(BASELINE, ["nato_lite"], samples=4)
+    table = api.uncertainty_table(BASELINE, ["nato_lite"], samples=4, calibrated=False)
     (result,) = api.solve_formats(BASELINE, ["nato_lite"])
     row = table.loc["nato_lite"]
     assert row["p_deterred"] == pytest.approx(1 - result.escalation_probability, abs=1e-15)
@@ -223,7 +223,9 @@ def test_an_uncertainty_study_runs_end_to_end_and_verifies(tmp_path):
     assert set(rows) == {"nato_lite", "budapest"}
     assert 0 <= rows["budapest"]["p_deterred"] <= rows["nato_lite"]["p_deterred"] <= 1
     plan = Plan.from_json(json.loads((out / "config" / "plan.json").read_text()), "plan")
-    assert [a.path for a in plan.spec.axes] == ["russia.resolve_scale", "russia.war_cost"]
+    # the scenario's two distributions and the guarantors' calibrated scale
+    assert [a.path for a in plan.spec.axes] == ["guarantors.*.resolve_scale",
+                                                "russia.resolve_scale", "russia.war_cost"]
     assert plan.scenario.prior["russia.war_cost"].mode == 0.2
     assert api.verify(out) == []
     page = Path(printed["report"]).read_text()
@@ -309,7 +311,8 @@ def test_a_map_cell_is_the_mean_over_the_prior_at_that_cell(tmp_path):
     scenario = C.load_scenario(path)
     xs, ys = [0.1, 0.5], [0.2, 0.8]
     maps = api.prior_map(scenario, ["bilateral"], x=("russia.war_cost", xs),
-                         y=("format.commitment_bindingness", ys), samples=4, seed=11)
+                         y=("format.commitment_bindingness", ys), samples=4, seed=11,
+                         calibrated=False)
     dist = scenario.prior["russia.resolve_scale"]
     unit = _map_unit_points(4, 1, 11)  # one column: resolve_scale (war_cost is mapped)
     scales = C.prior_values(dist, "russia.resolve_scale", unit[:, 0])
@@ -372,3 +375,42 @@ def test_a_bad_map_is_refused_before_any_work(tmp_path, chart, word):
     with pytest.raises(C.ConfigError, match=word):
         api.uncertainty_plan(path, ["budapest"], samples=4, replicates=1, steps=2,
                              prior_map=chart)
+
+
+# ---------------------------------------------------------------------------------------
+# The calibrated priors
+
+
+def test_studies_give_the_calibrated_priors_to_the_scales_left_at_their_defaults(tmp_path):
+    fitted = C.calibrated_priors()
+    plain = C.with_calibrated_priors(C.load_scenario(BASELINE))
+    assert plain.prior["guarantors.*.resolve_scale"] == fitted["guarantors.*.resolve_scale"]
+    assert plain.prior["russia.resolve_scale"] == fitted["russia.resolve_scale"]
+    # a scale the scenario sets, or gives its own distribution, keeps it
+    own = C.load_scenario(scenario_file(tmp_path, 'resolve_scale = { distribution = '
+                                                  '"uniform", low = 0.05, high = 0.2 }'))
+    assert C.with_calibrated_priors(own).prior["russia.resolve_scale"].distribution == \
+        "uniform"
+    base = C.load_scenario(BASELINE)
+    one = base.model_copy(update={"guarantors": [
+        base.guarantors[0].model_copy(update={"resolve_scale": 0.2}), *base.guarantors[1:]]})
+    assert "guarantors.*.resolve_scale" not in C.with_calibrated_priors(one).prior
+
+
+def test_the_calibrated_guarantor_prior_moves_every_member_alike():
+    study = api.prior_study(BASELINE, ["bilateral"], samples=8, seed=5)
+    assert sorted(study.paths) == ["guarantors.*.resolve_scale", "russia.resolve_scale"]
+    table = api.uncertainty_table(BASELINE, ["bilateral"], samples=8, seed=5)
+    fixed = api.uncertainty_table(BASELINE, ["bilateral"], samples=8, seed=5,
+                                  calibrated=False)
+    assert fixed.loc["bilateral", "p_deterred_low"] == fixed.loc["bilateral",
+                                                                 "p_deterred_high"]
+    assert table.loc["bilateral", "p_deterred_low"] < table.loc["bilateral",
+                                                                "p_deterred_high"]
+    # each sample's scale applies to every member: the solver sees one scale per cell
+    scales = study.values["bilateral"]["guarantors.*.resolve_scale"]
+    from deterrence.game.payoffs import build_game
+
+    game = build_game(C.load_scenario(BASELINE), C.load_catalogue()["bilateral"],
+                      {"guarantors.*.resolve_scale": scales})
+    np.testing.assert_array_equal(game.resolve_scale, np.repeat(scales[:, None], game.n, 1))
