@@ -561,7 +561,45 @@ def _uncertainty(a: Archive, reference: str) -> dict[str, Any] | None:
                 priors.append({"path": path, "where": who, "distribution":
                                f"{dist.distribution} ({keys})", "source": dist.source})
     return {"rows": rows, "paired": paired, "priors": priors, "samples": plan.cells,
-            "maps": _prior_maps(a)}
+            "maps": _prior_maps(a), "voi": _value_of_information(a)}
+
+
+#: The outcome whose variance the value-of-information chart splits: the deterred regime.
+VOI_OUTPUT = "regime_deterred"
+
+
+def _value_of_information(a: Archive) -> str | None:
+    """A chart of each uncertain parameter's total Sobol index on the deterred regime, per
+    format (formats whose regime does not vary over the design are left out): None without
+    a Sobol design."""
+    ind = a.sensitivity
+    if ind is None or str(ind.attrs["method"]) != "sobol" or VOI_OUTPUT not in list(
+            map(str, ind["output"].values)):
+        return None
+    names = [str(p) for p in ind["parameter"].values]
+    shown = {}
+    for fid in map(str, ind["format"].values):
+        one = ind.sel(format=fid, output=VOI_OUTPUT)
+        if np.isfinite(one["ST"].values).any():
+            shown[fid] = (np.nan_to_num(one["ST"].values), np.nan_to_num(one["ST_conf"].values))
+    if not shown:
+        return None
+    order = np.argsort(np.max([v for v, _ in shown.values()], axis=0))
+    fig, ax = plt.subplots(figsize=(9, 1.0 + 0.42 * len(names) * max(1, len(shown) / 3)),
+                           constrained_layout=True)
+    height = 0.8 / len(shown)
+    for k, (fid, (value, conf)) in enumerate(shown.items()):
+        y = np.arange(len(names)) - 0.4 + (k + 0.5) * height
+        ax.barh(y, value[order], height, xerr=conf[order], label=fid,
+                color=LINE_COLOURS[k % len(LINE_COLOURS)], error_kw={"elinewidth": 0.8})
+    ax.set_yticks(range(len(names)), [names[i] for i in order], fontsize=8)
+    ax.axvline(0, color="0.6", lw=0.8)
+    ax.axvline(1, color="0.6", lw=0.8, ls="--")  # an index above 1 is the estimator's noise
+    ax.set_xlabel("total Sobol index on the deterred regime\n(share of its variance that "
+                  "knowing the parameter would remove)", fontsize=9)
+    ax.set_title("Value of information of each assumption", loc="left", fontsize=11)
+    ax.legend(loc="lower right", frameon=False, fontsize=8)
+    return base64.b64encode(_png_bytes(fig)).decode("ascii")
 
 
 def _prior_maps(a: Archive) -> dict[str, Any] | None:
