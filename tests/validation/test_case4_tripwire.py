@@ -27,11 +27,11 @@ DETERRED_WITHOUT_TROOPS = (
 @pytest.mark.parametrize("format_id", [
     pytest.param("nato", marks=pytest.mark.xfail(strict=True, reason=(
         DETERRED_WITHOUT_TROOPS.format(why="the treaty's bindingness (1) keeps the "
-                                       "non-nuclear members honouring with 0.51-0.58 and "
-                                       "the US with 0.43, whose combat can decide the war "
-                                       "alone (decisive probability 0.5, an assumption), "
-                                       "while the nuclear risk keeps the UK and France out "
-                                       "(0.02): P(escalate) 0.08")))),
+                                       "non-nuclear members honouring with 0.60-1.00, "
+                                       "while the nuclear risk keeps the US (0.002), the "
+                                       "UK and France (below 1e-19) out: P(escalate) "
+                                       "0.485, just below 1/2 (Russia's deterrence margin "
+                                       "+0.006)")))),
     "coalition",
     "three_tier"])
 def test_without_troops_russia_escalates_in_equilibrium(format_id):
