@@ -17,9 +17,12 @@ from ..game.payoffs import russia_success_probability
 from . import rules as dyn
 
 #: Runs advanced together; bounds memory: the largest arrays of a round are Russia's
-#: expectation, (chunk, quadrature nodes, members) floats, and the coordinated
-#: equilibrium's boxes, solved for the chunk's coordinating runs only.
-CHUNK_RUNS = 512
+#: expectation, (chunk, quadrature nodes, members) floats (about 37 MB at 32 nodes and 35
+#: members), and the coordinated equilibrium's boxes, solved for the chunk's coordinating
+#: runs only. Each round costs some 100 array operations whatever the chunk, so larger
+#: chunks spread that cost: 4096 runs take 3.6 us per run-step against 7.5 for 512
+#: (nato_lite, 8 members; benchmarks/engine_vs_mesa.py).
+CHUNK_RUNS = 4096
 #: Most memory the results of one simulation may take as held (:func:`result_bytes`);
 #: stacking the series and writing them to a file copies them once or twice more.
 RESULT_MEMORY_LIMIT = 2 * 2**30
@@ -126,101 +129,184 @@ class _Cells:
         start = dyn.initial_attractions(committed.take(self.first), prior[self.first], params)
         return tuple(a[self.back] for a in start)
 
+    def representatives(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One of ``rows`` per point, and for each of ``rows`` the position of its point's:
+        for quantities that are the same for every run of a point."""
+        _, first, back = np.unique(self.back[rows], return_index=True, return_inverse=True)
+        return rows[first], back
+
+
+#: Compact the chunk's state to the runs still going once this share of its rows has ended
+#: (a run that ended changes no summary; gathering every array costs about one round).
+COMPACT_SHARE = 0.125
+
+
+@dataclass
+class _Runs:
+    """The state of a chunk's runs still going (without series, ended runs are dropped)."""
+
+    rows: np.ndarray          # their rows of the chunk
+    run_ids: np.ndarray
+    cells: np.ndarray
+    base: object
+    commitments: dyn.Commitments
+    committed: object
+    prior: np.ndarray
+    attraction_h: np.ndarray
+    attraction_a: np.ndarray
+    experience: np.ndarray
+    honoured: np.ndarray
+    abstained: np.ndarray
+    stocks: dyn.Stocks
+    russia_latent: np.ndarray | None
+    member_latent: np.ndarray | None
+    pristine: np.ndarray      # bool: no escalation and no evidence yet, at the equilibrium start
+    pristine_gain: np.ndarray | None   # their escalation gain (all alike per point)
+
+    def keep(self, kept: np.ndarray) -> _Runs:
+        def sub(x):
+            return None if x is None else x[kept]
+
+        return _Runs(self.rows[kept], self.run_ids[kept], self.cells[kept],
+                     self.base.take(kept),
+                     dyn.Commitments(*(getattr(self.commitments, f)[kept]
+                                       for f in dyn.Commitments.__dataclass_fields__)),
+                     self.committed.take(kept), self.prior[kept], self.attraction_h[kept],
+                     self.attraction_a[kept], self.experience[kept], self.honoured[kept],
+                     self.abstained[kept],
+                     dyn.Stocks(*(getattr(self.stocks, f)[kept]
+                                  for f in dyn.Stocks.__dataclass_fields__)),
+                     sub(self.russia_latent), sub(self.member_latent), self.pristine[kept],
+                     sub(self.pristine_gain))
+
 
 def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, steps: int,
                     keep_series: bool):
+    """The chunk's runs, round by round. Two savings leave every number as it was: a run
+    still *pristine* (at the equilibrium start, never escalated, no evidence: so its stocks
+    and beliefs are its point's initial ones) has its point's escalation gain, computed once
+    per point until the commitments change; and without series, runs that ended are dropped
+    (their summaries are final)."""
     params = setup.params
     base = setup.base.take(cells)
     n, members = base.n, base.guarantor_ids
-    points = _Cells(cells)
     persistence = dyn.type_persistence(params)
     noise = params.decision_noise_share
     commitments = dyn.Commitments.initial(base, setup.membership)
     committed = dyn.committed_game(base, commitments)
+    points = _Cells(cells)
     prior = points.priors(committed)
     attraction_h, attraction_a, experience = points.attractions(committed, prior, params)
     if setup.start == "random":
         prior, (attraction_h, attraction_a, experience) = dyn.random_start(
             setup.key, run_ids, committed, params)
-    honoured = np.zeros((run_ids.size, 2, n))
-    abstained = np.zeros((run_ids.size, 2, n))
-    stocks = dyn.Stocks.initial(base)
-    russia_latent = member_latent = None
+    state = _Runs(np.arange(run_ids.size), run_ids, cells, base, commitments, committed,
+                  prior, attraction_h, attraction_a, experience,
+                  np.zeros((run_ids.size, 2, n)), np.zeros((run_ids.size, 2, n)),
+                  dyn.Stocks.initial(base), None, None,
+                  np.full(run_ids.size, setup.start == "equilibrium"), None)
     tally = dyn.Tally.empty(run_ids.size)
     series = dyn.Series() if keep_series else None
     member_slots = slice(dyn.SLOT_FIRST_MEMBER, dyn.SLOT_FIRST_MEMBER + n)
     noise_slots = slice(dyn.SLOT_FIRST_MEMBER + n, dyn.SLOT_FIRST_MEMBER + 2 * n)
+    ended_since = 0
 
     for t in range(steps):
+        r = state
         changed, restarted = False, []
         for shock in setup.shocks_at(t):
             if shock.kind == "format_switch":
                 switched, membership = setup.switched[shock.format]
-                base = switched.take(cells)
-                commitments.switch(base.troops_on_ground, membership)
+                r.base = switched.take(r.cells)
+                r.commitments.switch(r.base.troops_on_ground, membership)
                 changed, restarted = True, list(range(n))
                 continue
             for i in dyn.shock_targets(shock.guarantor, members):
                 if shock.kind in dyn.COMMITMENT_SHOCKS:
-                    dyn.change_commitment(commitments, shock, i)
+                    dyn.change_commitment(r.commitments, shock, i)
                     changed = True
                 elif shock.kind == "election":
-                    honoured[:, :, i] = 0.0
-                    abstained[:, :, i] = 0.0
+                    r.honoured[:, :, i] = 0.0
+                    r.abstained[:, :, i] = 0.0
                     restarted.append(i)
-                else:  # belief
-                    honoured, abstained = dyn.add_evidence(honoured, abstained, i,
-                                                           shock.belief, shock.strength)
+                else:  # belief: evidence for every run
+                    r.honoured, r.abstained = dyn.add_evidence(r.honoured, r.abstained, i,
+                                                               shock.belief, shock.strength)
+                    r.pristine[:] = False
         if changed:
-            committed = dyn.committed_game(base, commitments)
-            prior = points.priors(committed)
+            r.committed = dyn.committed_game(r.base, r.commitments)
+            r.prior = _Cells(r.cells).priors(r.committed)
+            r.pristine_gain = None
         if restarted:  # per run: after a random start the priors differ between runs
-            start = dyn.initial_attractions(committed, prior, params)
+            start = dyn.initial_attractions(r.committed, r.prior, params)
             for i in restarted:
-                attraction_h[:, i], attraction_a[:, i], experience[:, i] = (
+                r.attraction_h[:, i], r.attraction_a[:, i], r.experience[:, i] = (
                     a[:, i] for a in start)
 
-        active = tally.active
-        draws = dyn.uniforms(setup.key, run_ids, t, dyn.slot_count(n))
-        russia_latent = dyn.advance_latent(russia_latent, draws[:, dyn.SLOT_RUSSIA_TYPE],
-                                           persistence)
-        member_latent = dyn.advance_latent(member_latent, draws[:, member_slots], persistence)
-        game = dyn.stage_game(committed, stocks)
-        belief = dyn.belief_means(prior, params, honoured, abstained, game, commitments.away)
-        russia_type = dyn.type_value(russia_latent, game.russia_resolve_scale)
-        escalated = active & (dyn.escalation_gain(game, belief) - russia_type
+        size = r.rows.size
+        active = tally.end_state[r.rows] == dyn.ONGOING
+        draws = dyn.uniforms(setup.key, r.run_ids, t, dyn.slot_count(n))
+        r.russia_latent = dyn.advance_latent(r.russia_latent, draws[:, dyn.SLOT_RUSSIA_TYPE],
+                                             persistence)
+        r.member_latent = dyn.advance_latent(r.member_latent, draws[:, member_slots],
+                                             persistence)
+        game = dyn.stage_game(r.committed, r.stocks)
+        belief = dyn.belief_means(r.prior, params, r.honoured, r.abstained, game,
+                                  r.commitments.away)
+        gain = np.empty(size)
+        others = np.flatnonzero(~r.pristine)
+        if others.size:
+            gain[others] = dyn.escalation_gain(game.take(others), belief[others])
+        pristine = np.flatnonzero(r.pristine)
+        if pristine.size:
+            if r.pristine_gain is None:
+                r.pristine_gain = np.zeros(size)
+                chosen, back = _Cells(r.cells).representatives(pristine)
+                r.pristine_gain[pristine] = dyn.escalation_gain(game.take(chosen),
+                                                                belief[chosen])[back]
+            gain[pristine] = r.pristine_gain[pristine]
+        russia_type = dyn.type_value(r.russia_latent, game.russia_resolve_scale)
+        escalated = active & (gain - russia_type
                               > dyn.tremble(draws[:, dyn.SLOT_RUSSIA_NOISE], noise,
                                             game.russia_resolve_scale))
         team = escalated & (draws[:, dyn.SLOT_TEAM] < game.coordination_probability)
-        coordinated_gain = np.zeros((run_ids.size, n))
+        coordinated_gain = np.zeros((size, n))
         rows = np.flatnonzero(team)
         if rows.size:
             coordinated_gain[rows] = dyn.coordinated_gains(game.take(rows))
-        member_type = dyn.type_value(member_latent, game.resolve_scale)
+        member_type = dyn.type_value(r.member_latent, game.resolve_scale)
         member_noise = dyn.tremble(draws[:, noise_slots], noise, game.resolve_scale)
-        actions = dyn.respond(game.engaged, commitments.away, team, escalated,
-                              coordinated_gain, attraction_h, attraction_a, member_type,
+        actions = dyn.respond(game.engaged, r.commitments.away, team, escalated,
+                              coordinated_gain, r.attraction_h, r.attraction_a, member_type,
                               member_noise)
         success = russia_success_probability(game, actions[:, None, :])[:, 0]
         succeeded = draws[:, dyn.SLOT_SUCCESS] < success
         result = dyn.round_outcome(escalated, success, setup.defended_below, active)
         chose_h = np.where(escalated[:, None], actions > 0,
-                           dyn.ready_posture(attraction_h, attraction_a, member_type,
+                           dyn.ready_posture(r.attraction_h, r.attraction_a, member_type,
                                              member_noise))
         payoff_h, payoff_a = dyn.strategy_payoffs(game, actions, escalated)
-        attraction_h, attraction_a, experience = dyn.update_attractions(
-            attraction_h, attraction_a, experience, params, payoff_h, payoff_a, chose_h)
-        honoured, abstained = dyn.update_evidence(honoured, abstained, params, escalated,
-                                                  team, actions)
-        stocks = dyn.update_stocks(stocks, base, params, escalated, actions, game)
-        stocks, state = dyn.consequences(stocks, params, escalated, succeeded,
+        r.attraction_h, r.attraction_a, r.experience = dyn.update_attractions(
+            r.attraction_h, r.attraction_a, r.experience, params, payoff_h, payoff_a, chose_h)
+        r.honoured, r.abstained = dyn.update_evidence(r.honoured, r.abstained, params,
+                                                      escalated, team, actions)
+        r.stocks = dyn.update_stocks(r.stocks, r.base, params, escalated, actions, game)
+        r.stocks, end = dyn.consequences(r.stocks, params, escalated, succeeded,
                                          draws[:, dyn.SLOT_SETTLEMENT])
-        tally.add(t, active, escalated, result, state)
+        r.pristine &= ~escalated
+        tally.add(t, active, escalated, result, end, r.rows)
         if keep_series:
-            after = dyn.belief_means(prior, params, honoured, abstained, game,
-                                     commitments.away)
+            after = dyn.belief_means(r.prior, params, r.honoured, r.abstained, game,
+                                     r.commitments.away)
             series.record(escalated, team, actions, result, dyn.mixed_belief(game, after),
-                          attraction_h - attraction_a, stocks)
+                          r.attraction_h - r.attraction_a, r.stocks)
+            continue
+        ended_since += int(np.count_nonzero(active & (end != dyn.ONGOING)))
+        if ended_since > COMPACT_SHARE * size:
+            state = r.keep(np.flatnonzero(tally.end_state[r.rows] == dyn.ONGOING))
+            ended_since = 0
+            if state.rows.size == 0:
+                break
     return tally.summary(params.round_months), (series.arrays() if keep_series else None)
 
 

@@ -80,6 +80,7 @@ from ..game.payoffs import (
     guarantor_payoffs,
     honouring_gain,
     outcome,
+    prepare_quadrature,
     russia_escalation_value,
     russia_refrain_payoff,
 )
@@ -171,6 +172,8 @@ def type_value(latent: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 def tremble(u: np.ndarray, share: float, scale: np.ndarray) -> np.ndarray:
     """A logistic tremble of scale ``share * scale`` (0 for share 0)."""
+    if share == 0:  # no tremble: 0 (what the product gives, without its logarithms)
+        return np.zeros(np.broadcast_shapes(np.shape(u), np.shape(scale)))
     v = u + _HALF_STEP
     return share * scale * (np.log(v) - np.log1p(-v))
 
@@ -349,10 +352,11 @@ def belief_means(prior: np.ndarray, params: DynamicsParameters, honoured: np.nda
 
 def escalation_gain(game: Game, belief: np.ndarray) -> np.ndarray:
     """``V - U_R(refrain)``, ``V = p V(b_c) + (1 - p) V(b_a)``: (R,)."""
-    alone = russia_escalation_value(game, expectation(game, belief[:, ALONE]))
+    rule = prepare_quadrature(game)  # the same game in both branches: one rule
+    alone = russia_escalation_value(game, expectation(game, belief[:, ALONE], rule))
     p = game.coordination_probability
     # without coordination the second term is 0 * (a finite value): skip computing it
-    together = (russia_escalation_value(game, expectation(game, belief[:, COORDINATED]))
+    together = (russia_escalation_value(game, expectation(game, belief[:, COORDINATED], rule))
                 if np.any(p > 0) else alone)
     return p * together + (1.0 - p) * alone - russia_refrain_payoff(game)
 
@@ -424,14 +428,19 @@ def strategy_payoffs(game: Game, actions: np.ndarray, escalated: np.ndarray, whi
     if k == 0:
         empty = np.zeros((game.cells, 0))
         return empty, empty
+    # without escalation: -readiness_i and 0, so only the rounds with one need the payoffs
+    honour = -game.readiness_cost[:, which]
+    abstain = np.zeros_like(honour)
+    fought = np.flatnonzero(escalated)
+    if fought.size == 0:
+        return honour, abstain
     rows = np.arange(k)
-    flipped = np.repeat(actions[:, None, :], 2 * k, axis=1)
+    flipped = np.repeat(actions[fought, None, :], 2 * k, axis=1)
     flipped[:, rows, which] = 1.0
     flipped[:, k + rows, which] = 0.0
-    payoffs = guarantor_payoffs(game, flipped)  # (R, 2k, n)
-    fought = escalated.astype(np.float64)[:, None]
-    honour = fought * payoffs[:, rows, which] - game.readiness_cost[:, which]
-    abstain = fought * payoffs[:, k + rows, which]
+    payoffs = guarantor_payoffs(game.take(fought), flipped)  # (F, 2k, n)
+    honour[fought] = payoffs[:, rows, which] - game.readiness_cost[fought][:, which]
+    abstain[fought] = payoffs[:, k + rows, which]
     return honour, abstain
 
 
@@ -506,16 +515,18 @@ class Tally:
         return self.end_state == ONGOING
 
     def add(self, step: int, active: np.ndarray, escalated: np.ndarray, result: np.ndarray,
-            state: np.ndarray) -> None:
-        self.rounds += active
-        self.escalations += escalated
-        self.abandoned += result == ABANDONED
-        self.deterred += active & (result == DETERRED)
-        self.first_escalation = np.where((self.first_escalation < 0) & escalated, step,
-                                         self.first_escalation)
+            state: np.ndarray, rows: np.ndarray | None = None) -> None:
+        """Count a round of the runs ``rows`` (default: all, in order)."""
+        at = slice(None) if rows is None else rows
+        self.rounds[at] += active
+        self.escalations[at] += escalated
+        self.abandoned[at] += result == ABANDONED
+        self.deterred[at] += active & (result == DETERRED)
+        first = self.first_escalation[at]
+        self.first_escalation[at] = np.where((first < 0) & escalated, step, first)
         ends = active & (state != ONGOING)
-        self.end_round = np.where(ends, step, self.end_round)
-        self.end_state = np.where(ends, state, self.end_state).astype(np.int8)
+        self.end_round[at] = np.where(ends, step, self.end_round[at])
+        self.end_state[at] = np.where(ends, state, self.end_state[at])
 
     def summary(self, round_months: float) -> dict[str, np.ndarray]:
         """Per run: the shares of its rounds with escalation and deterred, escalations per
