@@ -255,7 +255,9 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, st
                                   r.commitments.away)
         gain = np.empty(size)
         others = np.flatnonzero(~r.pristine)
-        if others.size:
+        if others.size == size:
+            gain = dyn.escalation_gain(game, belief)
+        elif others.size:
             gain[others] = dyn.escalation_gain(game.take(others), belief[others])
         pristine = np.flatnonzero(r.pristine)
         if pristine.size:
