@@ -324,7 +324,8 @@ class Plan:
         out = {"spec": spec,
                "scenario": _dumped(self.scenario),
                "formats": {k: _dumped(v) for k, v in self.formats.items()},
-               "points": self.points.tolist(), "grid_shape": self.grid_shape,
+               "points": self.points.tolist(),
+               "grid_shape": None if self.grid_shape is None else list(self.grid_shape),
                "seed": self.seed}
         if self.sensitivity_points is not None:
             out["sensitivity_points"] = self.sensitivity_points.tolist()
