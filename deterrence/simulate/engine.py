@@ -185,8 +185,8 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, st
     """The chunk's runs, round by round. Two savings leave every number as it was: a run
     still *pristine* (at the equilibrium start, never escalated, no evidence: so its stocks
     and beliefs are its point's initial ones) has its point's escalation gain, computed once
-    per point until the commitments change; and without series, runs that ended are dropped
-    (their summaries are final)."""
+    per point until the commitments change, and its point's coordinated gains; and without
+    series, runs that ended are dropped (their summaries are final)."""
     params = setup.params
     base = setup.base.take(cells)
     n, members = base.n, base.guarantor_ids
@@ -274,8 +274,13 @@ def _simulate_chunk(setup: dyn.Setup, run_ids: np.ndarray, cells: np.ndarray, st
         team = escalated & (draws[:, dyn.SLOT_TEAM] < game.coordination_probability)
         coordinated_gain = np.zeros((size, n))
         rows = np.flatnonzero(team)
-        if rows.size:
-            coordinated_gain[rows] = dyn.coordinated_gains(game.take(rows))
+        if rows.size:  # pristine runs play their point's game: one solve per point
+            fresh, rest = rows[r.pristine[rows]], rows[~r.pristine[rows]]
+            if fresh.size:
+                chosen, back = _Cells(r.cells).representatives(fresh)
+                coordinated_gain[fresh] = dyn.coordinated_gains(game.take(chosen))[back]
+            if rest.size:
+                coordinated_gain[rest] = dyn.coordinated_gains(game.take(rest))
         member_type = dyn.type_value(r.member_latent, game.resolve_scale)
         member_noise = dyn.tremble(draws[:, noise_slots], noise, game.resolve_scale)
         actions = dyn.respond(game.engaged, r.commitments.away, team, escalated,
