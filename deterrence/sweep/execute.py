@@ -207,8 +207,10 @@ class DaskExecutor(Executor):
 
     #: Loggers of Dask's client side in this process, quiet while the executor lives: the
     #: sweep reports a lost scheduler or failed chunks itself, in one line each, and Dask
-    #: would add its own messages and tracebacks (a closed connection, a failed reconnect).
-    QUIET_LOGGERS = ("distributed", "distributed.client", "distributed.batched")
+    #: would add its own messages and tracebacks (a closed connection, a failed reconnect;
+    #: tornado logs the reset connection of a gather in flight when the scheduler dies).
+    QUIET_LOGGERS = ("distributed", "distributed.client", "distributed.batched",
+                     "tornado.application")
 
     def __init__(self, address: str | None, workers: int | None) -> None:
         require_extra("distributed", "dask", "the Dask executor")
