@@ -33,7 +33,7 @@ from ..archive.read import PRIOR_MAP_FILE
 from ..solve.equilibrium import DETERRED
 from ..sweep.datasets import solve
 from ..sweep.design import prior_overrides, prior_paths, unit_sample
-from .stats import NORMAL_95
+from .stats import NORMAL_95, mean_ci
 
 #: Samples of the prior when none is given (a power of 2 for the Sobol sample; assumption:
 #: a Monte Carlo half-width of at most 1.96 * 0.5 / 16 = 0.06 on any probability).
@@ -88,23 +88,23 @@ def wilson_interval(successes: np.ndarray, n: int, z: float = NORMAL_95):
 
 
 def _mean_interval(values: np.ndarray):
-    mean = float(values.mean())
-    half = NORMAL_95 * float(values.std(ddof=1)) / np.sqrt(values.size) if values.size > 1 \
-        else float("nan")
-    return mean, mean - half, mean + half
+    """(mean, low, high): :func:`~deterrence.analysis.stats.mean_ci` as its interval."""
+    estimate = mean_ci(values)
+    return (estimate.mean, estimate.mean - estimate.half_width,
+            estimate.mean + estimate.half_width)
 
 
 def outcome_arrays(solution) -> dict[str, np.ndarray]:
     """Per point: 1 - P(escalate), the deterred indicator, P(defended | escalation), from a
     GridSolution or an archive's exact dataset of one format."""
-    regime = np.asarray(solution.regime if hasattr(solution, "regime")
-                        else solution["regime"])
     def get(name):
-        return np.asarray(getattr(solution, name) if not hasattr(solution, "data_vars")
-                          else solution[name].values, dtype=np.float64).reshape(-1)
-    return {"p_deterred": 1.0 - get("escalation_probability"),
-            "holds": (regime.reshape(-1) == DETERRED).astype(np.float64),
-            "p_defended_given_escalation": get("defended_probability")}
+        value = solution[name].values if hasattr(solution, "data_vars") else getattr(
+            solution, name)
+        return np.asarray(value).reshape(-1)
+
+    return {"p_deterred": 1.0 - get("escalation_probability").astype(np.float64),
+            "holds": (get("regime") == DETERRED).astype(np.float64),
+            "p_defended_given_escalation": get("defended_probability").astype(np.float64)}
 
 
 def uncertainty_rows(outcomes: dict[str, dict[str, np.ndarray]]):
@@ -210,9 +210,8 @@ def map_over_prior(scenario, formats: dict, x_path: str, xs: np.ndarray, y_path:
     own distributions, if any, set aside). {format: {name: (len(xs), len(ys))}}."""
     from ..sweep.design import stream_generator
 
-    paths = [p for p in prior_paths(scenario, formats.values()) + sorted(every or {})
-             if p not in (x_path, y_path)]
-    paths = sorted(set(paths))
+    paths = sorted((set(prior_paths(scenario, formats.values())) | set(every or {}))
+                   - {x_path, y_path})
     unit = _map_unit(samples, len(paths), stream_generator(seed, PRIOR_MAP_STREAM))
     out = {}
     for fid, fmt in formats.items():
