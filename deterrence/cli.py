@@ -906,7 +906,9 @@ def dashboard(
                "--server.headless", "true", "--browser.gatherUsageStats", "false",
                # flags outrank config files and STREAMLIT_* variables: no user setting
                # opens the dashboard's WebSocket to other origins
-               "--server.enableCORS", "true", "--server.enableXsrfProtection", "true"]
+               "--server.enableCORS", "true", "--server.enableXsrfProtection", "true",
+               # a local tool: no "Deploy" button, no developer menu
+               "--client.toolbarMode", "minimal"]
     out.print(f"dashboard: http://127.0.0.1:{port}", highlight=False)
     sys.stdout.flush()
     os.execv(sys.executable, command)  # become Streamlit: signals reach the server itself
