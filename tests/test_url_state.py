@@ -1,73 +1,62 @@
-"""The dashboard's settings in the address (dashboard/url_state.py): a link restores what it
-names once per session, refuses in one line what the page cannot show, and the address
-names only the settings that differ from their defaults."""
+"""The dashboard's settings in the address: a value of a link that the page cannot show is
+named in one line, once per session (dashboard/url_state.py); the widgets keep their values
+in the address themselves (Streamlit's ``bind="query-params"``)."""
 
 from __future__ import annotations
 
-import pytest
+from streamlit.testing.v1 import AppTest
 
-from deterrence.dashboard.url_state import (
-    MAX_VALUE_LENGTH,
-    RESTORED,
-    Setting,
-    publish,
-    restore,
-)
+from deterrence.dashboard.url_state import CHECKED, SHOWN_OPTIONS, Choice, link_problems
 
 FORMATS = ["bilateral", "nato", "nato_lite"]
-SETTINGS = [
-    Setting("formats", "choices", FORMATS, lambda: FORMATS),
-    Setting("view", "choice", "Regime maps", lambda: ["Regime maps", "One run"]),
-    Setting("steps", "text", "60"),
-]
+CHOICES = [Choice("formats", lambda: FORMATS, many=True),
+           Choice("view", lambda: ["Regime maps", "One run"])]
 
 
-def test_a_link_restores_its_settings_once():
+def test_values_the_page_can_show_are_no_problem():
     state: dict = {}
-    assert restore(SETTINGS, {"formats": "nato,bilateral", "view": "One run", "steps": "20"},
-                   state) == []
-    assert state["formats"] == ["nato", "bilateral"]
-    assert (state["view"], state["steps"]) == ("One run", "20")
-    state["steps"] = "30"  # the visitor changes it: a later run keeps the change
-    assert restore(SETTINGS, {"steps": "20"}, state) == []
-    assert state["steps"] == "30"
+    assert link_problems(CHOICES, {"formats": ["nato", "bilateral"], "view": ["One run"],
+                                   "steps": ["20"]}, state) == []
+    assert state[CHECKED] is True
 
 
-@pytest.mark.parametrize(("params", "words"), [
-    ({"formats": "nato,warsaw_pact"}, ["'formats'", "'warsaw_pact'", "bilateral"]),
-    ({"view": ""}, ["'view'", "Regime maps"]),
-    ({"view": "Secret"}, ["'view'", "'Secret'", "One run"]),
-    ({"steps": "9" * (MAX_VALUE_LENGTH + 1)}, ["'steps'", str(MAX_VALUE_LENGTH)]),
-])
-def test_what_the_page_cannot_show_is_one_line_and_left_out(params, words):
+def test_each_value_it_cannot_show_is_one_line_naming_it_and_what_is_allowed():
     state: dict = {}
-    (problem,) = restore(SETTINGS, params, state)
-    assert "\n" not in problem
-    for word in words:
-        assert word in problem
-    assert set(state) == {RESTORED}
+    problems = link_problems(CHOICES, {"formats": ["nato", "warsaw_pact", "entente"],
+                                       "view": ["Secret"]}, state)
+    assert problems == [
+        "The link's setting formats = 'warsaw_pact' was not used: allowed: bilateral, nato, "
+        "nato_lite.",
+        "The link's setting formats = 'entente' was not used: allowed: bilateral, nato, "
+        "nato_lite.",
+        "The link's setting view = 'Secret' was not used: allowed: Regime maps, One run."]
 
 
-def test_text_is_kept_as_typed_for_the_page_to_check():
+def test_problems_are_named_once_per_session():
     state: dict = {}
-    assert restore(SETTINGS, {"steps": "1e400"}, state) == []
-    assert state["steps"] == "1e400"
+    assert len(link_problems(CHOICES, {"view": ["Secret"]}, state)) == 1
+    assert link_problems(CHOICES, {"view": ["Secret"]}, state) == []
 
 
-def test_the_address_names_only_what_differs_from_the_defaults():
-    params = {"steps": "20", "stale": "x"}
-    state = {"formats": ["nato"], "view": "Regime maps", "steps": "60"}
-    publish(SETTINGS, state, params)
-    assert params == {"formats": "nato"}
-    state["view"] = "One run"
-    publish(SETTINGS, state, params)
-    assert params == {"formats": "nato", "view": "One run"}
+def test_long_lists_of_options_are_cut():
+    many = [f"option{k}" for k in range(SHOWN_OPTIONS + 5)]
+    (problem,) = link_problems([Choice("x", lambda: many)], {"x": ["nope"]}, {})
+    assert f"option{SHOWN_OPTIONS - 1}, …" in problem and f"option{SHOWN_OPTIONS}" not in problem
 
 
-def test_publish_then_restore_is_the_identity():
-    state = {"formats": ["nato_lite", "nato"], "view": "One run", "steps": "7"}
-    params: dict = {}
-    publish(SETTINGS, state, params)
-    again: dict = {}
-    assert restore(SETTINGS, params, again) == []
-    assert {k: again[k] for k in state} == state
+def _bound_page():
+    import streamlit as st
+
+    st.selectbox("View", ["Regime maps", "One run"], key="view", bind="query-params")
+    st.text_input("Rounds", "60", key="steps", bind="query-params")
+
+
+def test_bound_widgets_take_their_values_from_the_address():
+    """What the page relies on from Streamlit: a bound widget starts from the address (the
+    browser writes a changed value back into it: tests/test_dashboard_browser.py)."""
+    at = AppTest.from_function(_bound_page)
+    at.query_params["view"] = "One run"
+    at.query_params["steps"] = "1e400"
+    at.run()
+    assert at.selectbox(key="view").value == "One run"
+    assert at.text_input(key="steps").value == "1e400"  # as typed: the page checks it
