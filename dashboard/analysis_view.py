@@ -264,7 +264,11 @@ def draw_sensitivity(result: SensitivityResult) -> None:
     else:  # sigma is another measure, not a part of mu*
         inner = base.mark_point(shape="diamond", filled=True, color=HIGHLIGHT_COLOUR).encode(
             x=alt.X("narrow:Q"), y=y, tooltip=tooltip)
-    chart = alt.layer(bars, whiskers, inner).properties(
+    layers = [bars, whiskers, inner]
+    if result.method == "sobol":  # a share is at most 1: beyond it, the estimator's noise
+        layers.append(base.mark_rule(strokeDash=[4, 3], color=RANGE_COLOUR).encode(
+            x=alt.datum(1.0)))
+    chart = alt.layer(*layers).properties(
         width=TORNADO_WIDTH, height=TORNADO_ROW_HEIGHT * len(order)).facet(
         row=alt.Row("format_name:N", title=None, header=alt.Header(labelAngle=0,
                                                                    labelAlign="left")),
@@ -351,7 +355,7 @@ def tradeoff_chart(trajectory: pd.DataFrame, min_density: float, title: str) -> 
     scale = alt.Scale(domain=[0, 1])
     base = alt.Chart(frame).encode(x=alt.X("coverage:Q", scale=scale),
                                    y=alt.Y("density:Q", scale=scale), tooltip=tooltip)
-    curve = base.mark_line(point=True, color=NARROW_COLOUR)
+    curve = base.mark_line(point=True, color=NARROW_COLOUR).encode(order="box:Q")
     chosen = base.transform_filter("datum.selected").mark_point(
         size=220, filled=True, color=HIGHLIGHT_COLOUR)
     wanted = alt.Chart(pd.DataFrame({"density": [min_density]})).mark_rule(
