@@ -49,9 +49,13 @@ def sim(plan):
     return api.simulate_plan(plan)
 
 
+PROGRESS: list[tuple[int, int]] = []  # the Sobol fixture's progress calls
+
+
 @pytest.fixture(scope="module")
 def sobol(plan) -> av.SensitivityResult:
-    return av.compute_sensitivity(plan, "sobol", SOBOL_SAMPLES)
+    return av.compute_sensitivity(plan, "sobol", SOBOL_SAMPLES,
+                                  progress=lambda done, total: PROGRESS.append((done, total)))
 
 
 def drawn(draw: str, result) -> AppTest:
@@ -87,6 +91,7 @@ def test_sobol_indices_are_the_packages_on_the_same_sweep(sobol):
                             sensitivity={"method": "sobol", "samples": SOBOL_SAMPLES})
     same_indices(sobol.indices, api.sensitivity(design))
     assert sobol.refused is None and sobol.parameters == list(AXES)
+    assert PROGRESS and PROGRESS[-1][0] == PROGRESS[-1][1]  # told as chunks finish
     # the cells and the Saltelli design N (k + 2), under every format
     cells = np.prod([a["count"] for a in AXES.values()])
     assert sobol.run_rounds == len(FORMATS) * (cells + SOBOL_SAMPLES * (len(AXES) + 2)) \
@@ -190,6 +195,19 @@ def test_prim_boxes_are_discovers_and_the_trajectory_recounts(sim):
             assert (limits.loc[path, "low"], limits.loc[path, "high"]) == pytest.approx(
                 (max(low, box.ranges[path][0]), min(high, box.ranges[path][1])))
         assert not limits.drop(index=list(box.limits))["restricted"].any()
+
+
+def test_the_chosen_box_need_not_be_the_last_on_the_peel(sim):
+    """A low density asked for: the box of highest coverage reaching it comes early in the
+    peel, and is still api.discover's box, highlighted on its row."""
+    low = 0.3
+    result = av.compute_prim(sim, ["bilateral"], min_density=low)
+    box = dict(api.discover(sim, ["bilateral"], min_density=low)[1])["bilateral"]
+    trajectory = result.trajectories["bilateral"]
+    assert result.boxes["bilateral"] == box
+    assert box.selected < len(trajectory) - 1
+    assert trajectory["selected"].to_numpy().nonzero()[0].tolist() == [box.selected]
+    assert trajectory.loc[box.selected, "density"] >= low
 
 
 def test_prim_on_the_exact_regime(plan):
