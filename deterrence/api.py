@@ -88,6 +88,7 @@ __all__ = [
     # for notebooks: changed parameters, tables and labelled arrays in memory
     "label_categories", "plot_categories", "sensitivity", "simulate_runs", "solve_table",
     "sweep_dataset", "sweep_plan", "with_parameters",
+    "REGIME_OUTCOME", "peeling_trajectory", "uncertain_parameters",  # the analysis views
 ]
 
 try:  # the version is declared once, in pyproject.toml
@@ -1009,3 +1010,35 @@ def prior_map(scenario: Scenario | str | Path, formats=None, *, x: tuple[str, li
     return xr.Dataset({name: (dims, np.stack([maps[f][name] for f in chosen]), meta)
                        for name, meta in PRIOR_MAP_ATTRIBUTES.items()},
                       coords={"format": list(chosen), dims[1]: xs, dims[2]: ys})
+
+
+# ---------------------------------------------------------------------------------------
+# The analysis views: a PRIM box's trade-off curve, and whether a study has a prior
+
+
+def peeling_trajectory(box):
+    """The peeling trajectory of a PRIM box (one of :func:`discover`'s): a
+    ``pandas.DataFrame`` with one row per box along the peel, from the whole range (row 0)
+    on, with its ``coverage``, ``density``, ``mass``, ``restricted`` (parameters),
+    ``selected`` (the row of ``box`` itself: the box the selection rule chose, not
+    necessarily the last), ``conditions`` (its restrictions as text) and each parameter's
+    ``<path>_low`` / ``<path>_high`` (:func:`deterrence.analysis.discovery.trajectory_table`).
+    """
+    from .analysis.discovery import Box, trajectory_table
+
+    if not isinstance(box, Box):
+        raise ConfigError(f"box: a box found by discover(), not {type(box).__name__}")
+    return trajectory_table(box)
+
+
+def uncertain_parameters(scenario: Scenario | str | Path, formats=None, *,
+                         calibrated: bool = True,
+                         formats_dir: str | Path = FORMATS_DIR) -> list[str]:
+    """The parameter paths with a distribution in ``scenario`` or ``formats`` (as for
+    :func:`prior_study`; ``calibrated`` adds the priors fitted to base rates), sorted: the
+    columns of a study's prior sample. Empty: every prior point is the same point, and a
+    study's intervals have no width (docs/analysis.md, "Uncertainty")."""
+    from .sweep.design import prior_paths
+
+    loaded = _studied(scenario, calibrated)
+    return prior_paths(loaded, _study_formats(loaded, formats, formats_dir).values())

@@ -38,6 +38,8 @@ class TradeOff:
     density: float    # share of the box's points that fail
     mass: float       # share of all points inside the box
     restricted: int   # number of restricted parameters
+    # the box's restricted parameters as (lower, upper), as :attr:`Box.limits`
+    limits: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -62,18 +64,7 @@ class Box:
 
     def conditions(self) -> list[str]:
         """Each restriction as text: ``p < b``, ``p > a`` or ``p between a and b``."""
-        out = []
-        for name, (low, high) in self.limits.items():
-            rmin, rmax = self.ranges.get(name, (-np.inf, np.inf))
-            cut_low = np.isfinite(low) and low > rmin
-            cut_high = np.isfinite(high) and high < rmax
-            if cut_low and cut_high:
-                out.append(f"{name} between {low:.3g} and {high:.3g}")
-            elif cut_high:
-                out.append(f"{name} < {high:.3g}")
-            elif cut_low:
-                out.append(f"{name} > {low:.3g}")
-        return out
+        return conditions(self.limits, self.ranges)
 
     def describe(self) -> str:
         """One line, e.g. ``escalation frequency > 0.5 when russia.war_cost < 0.35 and
@@ -83,6 +74,47 @@ class Box:
                  else "over the whole sampled range")
         return (f"{self.outcome_label} {where} (coverage {self.coverage:.2f}, "
                 f"density {self.density:.2f})")
+
+
+def conditions(limits: Mapping[str, tuple[float, float]],
+               ranges: Mapping[str, tuple[float, float]]) -> list[str]:
+    """Each restriction of ``limits`` (a box's, or a :class:`TradeOff`'s) as text: ``p <
+    b``, ``p > a`` or ``p between a and b``; a limit at an end of its parameter's range in
+    ``ranges`` does not restrict that side."""
+    out = []
+    for name, (low, high) in limits.items():
+        rmin, rmax = ranges.get(name, (-np.inf, np.inf))
+        cut_low = np.isfinite(low) and low > rmin
+        cut_high = np.isfinite(high) and high < rmax
+        if cut_low and cut_high:
+            out.append(f"{name} between {low:.3g} and {high:.3g}")
+        elif cut_high:
+            out.append(f"{name} < {high:.3g}")
+        elif cut_low:
+            out.append(f"{name} > {low:.3g}")
+    return out
+
+
+def trajectory_table(box: Box):
+    """The peeling trajectory of ``box`` as a ``pandas.DataFrame``, one row per box along
+    the peel (index ``box``: 0 is the whole range): ``coverage``, ``density``, ``mass``,
+    ``restricted``, ``selected`` (the row of ``box`` itself), ``conditions`` (its
+    restrictions as text, "; "-separated; empty for the whole range) and, per analysed
+    parameter, ``<parameter>_low`` and ``<parameter>_high`` (its range where the box does
+    not restrict it)."""
+    import pandas as pd
+
+    rows = []
+    for i, step in enumerate(box.trajectory):
+        row = {"box": i, "coverage": step.coverage, "density": step.density,
+               "mass": step.mass, "restricted": step.restricted,
+               "selected": i == box.selected,
+               "conditions": "; ".join(conditions(step.limits, box.ranges))}
+        for name, (rmin, rmax) in box.ranges.items():
+            low, high = step.limits.get(name, (rmin, rmax))
+            row[f"{name}_low"], row[f"{name}_high"] = max(low, rmin), min(high, rmax)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("box")
 
 
 def find_box(x: Mapping[str, Any], y, *, min_density: float = 0.8, mass_min: float = 0.05,
@@ -142,8 +174,19 @@ def find_box(x: Mapping[str, Any], y, *, min_density: float = 0.8, mass_min: flo
                            peel_alpha=peel_alpha, paste_alpha=paste_alpha, mass_min=mass_min)
         found = finder.find_box()
     table = found.peeling_trajectory
+
+    def restricted(lims) -> dict[str, tuple[float, float]]:
+        """The parameters whose limits in ``lims`` (ema_workbench's box) cut their range."""
+        out = {}
+        for j, name in enumerate(names):
+            low, high = float(lims.loc[0, f"x{j}"]), float(lims.loc[1, f"x{j}"])
+            if low > ranges[name][0] or high < ranges[name][1]:
+                out[name] = (low, high)
+        return out
+
     trajectory = tuple(TradeOff(float(r.coverage), float(r.density), float(r.mass),
-                                int(r.res_dim)) for r in table.itertuples())
+                                int(r.res_dim), restricted(lims))
+                       for r, lims in zip(table.itertuples(), found.box_lims, strict=True))
     dense = [i for i, t in enumerate(trajectory) if t.density >= min_density - 1e-12]
     if dense:
         best = max(dense, key=lambda i: (trajectory[i].coverage, trajectory[i].density,
@@ -152,14 +195,8 @@ def find_box(x: Mapping[str, Any], y, *, min_density: float = 0.8, mass_min: flo
         best = max(range(len(trajectory)),
                    key=lambda i: (trajectory[i].density, trajectory[i].coverage,
                                   -trajectory[i].restricted, -i))
-    lims = found.box_lims[best]
-    limits = {}
-    for j, name in enumerate(names):
-        low, high = float(lims.loc[0, f"x{j}"]), float(lims.loc[1, f"x{j}"])
-        if low > ranges[name][0] or high < ranges[name][1]:
-            limits[name] = (low, high)
     chosen = trajectory[best]
-    return Box(limits, chosen.coverage, chosen.density, chosen.mass,
+    return Box(dict(chosen.limits), chosen.coverage, chosen.density, chosen.mass,
                int(table["n"].iloc[best]), outcome_label, trajectory, ranges, best)
 
 
