@@ -11,8 +11,8 @@ How the page uses it::
 
     board = jobs.job_board()
     refusal = jobs.size_refusal(plan)          # the one size limit of every action
-    job = jobs.simulation_job(board, plan)     # raises jobs.Refused (one line) if it may not
-    st.session_state["simulation"] = job
+    job = jobs.simulation_job(board, plan, st.session_state.get("simulation"))
+    st.session_state["simulation"] = job       # (jobs.Refused, one line, if it may not run)
     jobs.progress_strip(job)                   # at the top: bar, Cancel, rerun when done
     if job.state == "done":
         sim = job.result.dataset               # jobs.Simulated(summaries, dataset)
@@ -76,6 +76,12 @@ SAVE_STEPS = 3
 #: What a job's progress says before its work reports any.
 STARTING_TEXT = "Starting…"
 CANCELLED_TEXT = "Cancelled: nothing was written."
+CANCELLING_TEXT = "Cancelling…"
+#: Widths of the progress strip's bar and its Cancel button.
+STRIP_COLUMNS = (5, 1)
+#: Seconds a new simulation waits for the one it replaces to stop (it stops after the
+#: chunk it is running) before it is refused as running.
+REPLACED_WAIT_S = 5.0
 
 
 class Refused(Exception):
@@ -321,20 +327,28 @@ class Simulated:
     dataset: Any
 
 
-def simulation_job(board: JobBoard, plan: api.Plan) -> Job:
+def simulation_job(board: JobBoard, plan: api.Plan, replaces: Job | None = None) -> Job:
     """The job simulating ``plan`` (shared with every tab asking for the same plan); its
-    result is :class:`Simulated`. Raises :class:`Refused` if the plan is too large or a
-    simulation of another plan is running."""
+    result is :class:`Simulated`. ``replaces``, the session's previous simulation, is
+    cancelled if it is still running for another plan (waited for up to
+    :data:`REPLACED_WAIT_S` s), so that changing a widget does not leave it running (a tab
+    that shared it starts it again when it next asks).
+    Raises :class:`Refused` if the plan is too large or a simulation of another plan is
+    running."""
     refusal = size_refusal(plan)
     if refusal is not None:
         raise Refused(refusal)
+    key = ("simulation", plan_key(plan))
+    if replaces is not None and replaces.key != key and not replaces.status().final:
+        replaces.cancel()
+        replaces.wait(REPLACED_WAIT_S)
 
     def simulate(progress, cancel) -> Simulated:
         summaries = api.simulate_summaries(plan, progress=lambda done, total: progress(
             done, total, f"Simulating: chunk {done} of {total}"), cancel=cancel)
         return Simulated(summaries, api.simulated_dataset(plan, summaries))
 
-    return board.submit(("simulation", plan_key(plan)), "simulation", simulate)
+    return board.submit(key, "simulation", simulate)
 
 
 @dataclass(frozen=True)
@@ -475,11 +489,11 @@ def progress_strip(job: Job | None) -> None:
     seen = _seen_key(job)
     if not status.final:
         st.session_state[seen] = "running"
-        cols = st.columns([5, 1], vertical_alignment="center")
-        text = "Cancelling…" if job.cancel_requested else status.text
-        cols[0].progress(status.fraction, text=text)
+        cols = st.columns(STRIP_COLUMNS, vertical_alignment="center")
         if cols[1].button("Cancel", key=f"cancel-{job.id}", disabled=job.cancel_requested):
             job.cancel()
+        text = CANCELLING_TEXT if job.cancel_requested else status.text
+        cols[0].progress(status.fraction, text=text)
         return
     if st.session_state.get(seen) == "running":
         st.session_state[seen] = "shown"

@@ -188,6 +188,21 @@ def test_simulation_job_shares_and_gives_summaries_and_dataset():
                                 f"{len(plan.chunks())}"
 
 
+def test_a_new_simulation_replaces_the_sessions_previous_one():
+    board, release = jobs.JobBoard(), threading.Event()
+    old = board.submit("old plan", "simulation", blocked(release))
+    until(lambda: old.status().done == 1)
+    with pytest.raises(jobs.Refused, match="at most 1 simulation"):
+        jobs.simulation_job(board, small_plan())
+    assert old.state == "running"
+    new = jobs.simulation_job(board, small_plan(), replaces=old)
+    assert old.state == "cancelled"
+    assert new.wait(WAIT_S) and new.state == "done", new.error
+    # the same plan: nothing is cancelled, the job is shared
+    assert jobs.simulation_job(board, small_plan(), replaces=new) is new
+    assert new.state == "done"
+
+
 @pytest.fixture
 def summaries():
     return api.simulate_summaries(small_plan())
