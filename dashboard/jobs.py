@@ -368,13 +368,12 @@ def report_folder(archive: Path) -> Path:
 
 def new_archive_path(results: Path, name: str, now: datetime | None = None) -> Path:
     """A folder under ``results`` named after the sweep and the time (UTC), with a number
-    added if the name is taken (by an archive, its staging folder or its report)."""
+    added if the name is taken (by an archive or its report)."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     base, number = f"{name}-{stamp}", 1
     while True:
         target = results / (base if number == 1 else f"{base}-{number}")
-        taken = [target, report_folder(target), target.parent / f".{target.name}.partial"]
-        if not any(p.exists() for p in taken):
+        if not (target.exists() or report_folder(target).exists()):
             return target
         number += 1
 
@@ -390,6 +389,12 @@ def zip_of(archive: Path, report: Path) -> bytes:
     return buffer.getvalue()
 
 
+def stop_if_cancelled(cancel: threading.Event) -> None:
+    """Raise :class:`deterrence.api.Cancelled` once ``cancel`` is set."""
+    if cancel.is_set():
+        raise api.Cancelled("cancelled")
+
+
 def save(plan: api.Plan, summaries: dict, results: Path, progress, cancel) -> Saved:
     """Write the archive of ``plan`` from ``summaries`` (no chunk runs), then its report,
     then their zip; ``cancel`` is looked at between the steps (and between the archive's
@@ -401,17 +406,14 @@ def save(plan: api.Plan, summaries: dict, results: Path, progress, cancel) -> Sa
         progress(0, SAVE_STEPS, "Saving: writing the archive")
         archive = api.write_archive(plan, summaries, target, cancel=cancel)
         written.append(archive)
-        if cancel.is_set():
-            raise api.Cancelled("cancelled")
+        stop_if_cancelled(cancel)
         progress(1, SAVE_STEPS, "Saving: writing the report")
         written.append(report_folder(archive))
         report = api.write_report(archive, report_folder(archive))
-        if cancel.is_set():
-            raise api.Cancelled("cancelled")
+        stop_if_cancelled(cancel)
         progress(2, SAVE_STEPS, "Saving: packing the zip")
         packed = zip_of(archive, report)
-        if cancel.is_set():
-            raise api.Cancelled("cancelled")
+        stop_if_cancelled(cancel)
     except BaseException:
         for path in written:
             shutil.rmtree(path, ignore_errors=True)
@@ -514,4 +516,4 @@ def saved_view(job: Job | None) -> None:
     st.success(f"Archive: `{saved.archive}` — report: `{saved.report}`")
     st.download_button("Download the archive and its report (.zip)", saved.zip_bytes,
                        file_name=saved.zip_name, mime="application/zip",
-                       key=f"download-{job.id}")
+                       key=f"download-{job.id}", on_click="ignore")

@@ -355,3 +355,22 @@ def test_a_failed_job_shows_its_error():
     at = AppTest.from_function(strip_page, args=(job,)).run()
     assert [e.value for e in at.error] == ["Failed: RuntimeError: disk full"]
     assert at.session_state["runs"] == 1  # never seen running: no rerun
+
+
+def saved_page(job):
+    from deterrence.dashboard import jobs
+
+    jobs.saved_view(job)
+
+
+def test_a_finished_save_shows_its_paths_and_a_download(tmp_path, summaries):
+    job = jobs.save_job(jobs.JobBoard(), small_plan(), summaries, jobs.SaveGate(0.0),
+                        tmp_path)
+    assert job.wait(WAIT_S) and job.state == "done", job.error
+    at = AppTest.from_function(saved_page, args=(job,)).run()
+    assert not at.exception
+    [shown] = [s.value for s in at.success]
+    assert str(job.result.archive) in shown and str(job.result.report) in shown
+    assert len(at.get("download_button")) == 1
+    at.run()  # a later run of the page shows it again
+    assert [s.value for s in at.success] == [shown]
