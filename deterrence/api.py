@@ -59,11 +59,20 @@ from .sweep.datasets import (
     dim_name,
     parameter_attributes,
     parameter_path,
+    simulated_dataset,
 )
 from .sweep.datasets import solve as solve_points
 from .sweep.design import DEFAULT_SAMPLES
 from .sweep.design import OUTPUTS as SENSITIVITY_OUTPUTS
-from .sweep.execute import EXECUTORS, make_executor, simulate_plan
+from .sweep.execute import (
+    EXECUTORS,
+    Cancel,
+    Cancelled,
+    Summaries,
+    make_executor,
+    simulate_plan,
+    simulate_summaries,
+)
 from .sweep.spec import Plan, SweepSpec, load_plan, resolve
 
 __all__ = [
@@ -89,6 +98,11 @@ __all__ = [
     "label_categories", "plot_categories", "sensitivity", "simulate_runs", "solve_table",
     "sweep_dataset", "sweep_plan", "with_parameters",
     "REGIME_OUTCOME", "peeling_trajectory", "uncertain_parameters",  # the analysis views
+
+
+# ---------------------------------------------------------------------------------------
+    # long work: cancelling it, and saving what was computed
+    "Cancel", "Cancelled", "Summaries", "simulate_summaries", "simulated_dataset", "write_archive",
 ]
 
 try:  # the version is declared once, in pyproject.toml
@@ -321,12 +335,14 @@ def run_sweep(plan: Plan, target: str | Path, executor: str | Executor = "inproc
               executor_name: str | None = None, source: str | Path | None = None,
               resume: bool = False, retries: int = 2, progress=None,
               workers: int | None = None, scheduler: str | None = None,
-              ) -> tuple[Path | None, list[str]]:
+              cancel=None) -> tuple[Path | None, list[str]]:
     """Run a sweep plan into the new archive folder ``target``, with its analysis.
 
     ``executor`` is a name (:data:`EXECUTORS`; ``workers`` and ``scheduler`` configure it)
     or any ``concurrent.futures.Executor``. Returns (archive, []) or, if chunks failed,
-    (None, failures) with the staging folder kept for ``resume=True``."""
+    (None, failures) with the staging folder kept for ``resume=True``. Once ``cancel``
+    (:data:`Cancel`) is set, between chunks, the sweep stops, its staging folder is removed
+    (unless resuming) and :class:`Cancelled` is raised."""
     from .analysis.uncertainty import archive_outputs
     from .archive.write import run_sweep as run
 
@@ -336,7 +352,8 @@ def run_sweep(plan: Plan, target: str | Path, executor: str | Executor = "inproc
     name = executor_name or (executor if own else type(executor).__name__)
     try:
         return run(plan, Path(target), pool, name, source_file, resume=resume,
-                   retries=retries, progress=progress, derive=archive_outputs)
+                   retries=retries, progress=progress, derive=archive_outputs,
+                   cancel=cancel)
     finally:
         if own:
             pool.shutdown()
@@ -1042,3 +1059,21 @@ def uncertain_parameters(scenario: Scenario | str | Path, formats=None, *,
 
     loaded = _studied(scenario, calibrated)
     return prior_paths(loaded, _study_formats(loaded, formats, formats_dir).values())
+
+
+# ---------------------------------------------------------------------------------------
+# Long work: cancelling it, and saving what was computed without running it again
+
+def write_archive(plan: Plan, summaries: Summaries, target: str | Path, cancel=None,
+                  executor_name: str = "inprocess") -> Path:
+    """Write the new archive folder ``target`` of ``plan`` from ``summaries``, what
+    :func:`simulate_summaries` computed for it, without running any chunk: the same data
+    and analysis as :func:`run_sweep` writes for the plan (``verify`` re-runs it), staged
+    and renamed into place. ``executor_name`` is the manifest's record of what ran the
+    chunks. Once ``cancel`` (:data:`Cancel`) is set, between files, nothing is left and
+    :class:`Cancelled` is raised; summaries that do not fit the plan are a ConfigError."""
+    from .analysis.uncertainty import archive_outputs
+    from .archive.write import write_archive as write
+
+    return write(plan, summaries, Path(target), executor_name, derive=archive_outputs,
+                 cancel=cancel)

@@ -19,8 +19,8 @@ from typing import Any
 
 from ..game.config import ConfigError
 from ..simulate.rules import root_key
-from ..sweep.datasets import datasets
-from ..sweep.execute import execute, read_summaries
+from ..sweep.datasets import OUTPUTS, datasets
+from ..sweep.execute import Cancel, Cancelled, Summaries, cancel_check, execute, read_summaries
 from ..sweep.spec import Plan
 from .manifest import (
     PLAN_FILE,
@@ -78,10 +78,13 @@ def start_staging(plan: Plan, source: Path | None, staging: Path) -> None:
         shutil.copyfile(source, staging / SWEEP_FILE)
 
 
-def archive_files(plan: Plan, staging: Path, derive: Derive | None = None) -> dict[str, Any]:
-    """Every data file of a sweep staged in ``staging``: labelled arrays (and figures, as
-    bytes) by their name in the archive."""
-    out: dict[str, Any] = datasets(plan, read_summaries(plan, staging))
+def archive_files(plan: Plan, staging: Path, derive: Derive | None = None,
+                  summaries: Summaries | None = None) -> dict[str, Any]:
+    """Every data file of a sweep: labelled arrays (and figures, as bytes) by their name in
+    the archive, from ``summaries`` or else from the chunk files staged in ``staging``."""
+    if summaries is None:
+        summaries = read_summaries(plan, staging)
+    out: dict[str, Any] = datasets(plan, summaries)
     if derive is not None:
         out.update(derive(plan, out))
     return out
@@ -89,16 +92,22 @@ def archive_files(plan: Plan, staging: Path, derive: Derive | None = None) -> di
 
 def finish_archive(plan: Plan, staging: Path, target: Path, started: str,
                    executor_name: str, source: Path | None = None,
-                   derive: Derive | None = None) -> Path:
+                   derive: Derive | None = None, summaries: Summaries | None = None,
+                   cancel: Cancel | None = None) -> Path:
     """Write the data, provenance and checksums into ``staging`` and rename it to
-    ``target``."""
-    for name, data in archive_files(plan, staging, derive).items():
+    ``target``. The data comes from ``summaries`` if given, else from the staged chunk
+    files; ``cancel`` is looked at before each data file (:class:`Cancelled`)."""
+    stop = cancel_check(cancel)
+    stop()
+    for name, data in archive_files(plan, staging, derive, summaries).items():
+        stop()
         (staging / name).parent.mkdir(exist_ok=True)
         if isinstance(data, bytes):
             (staging / name).write_bytes(data)
         else:
             data.to_netcdf(staging / name, engine="scipy")
-    shutil.rmtree(staging / "chunks")
+    stop()
+    shutil.rmtree(staging / "chunks", ignore_errors=True)  # none when given the summaries
     files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*")
                    if p.is_file())
     manifest = {
@@ -132,11 +141,15 @@ def staging_for(target: Path) -> Path:
 
 def run_sweep(plan: Plan, target: Path, executor: Executor, executor_name: str,
               source: Path | None = None, resume: bool = False, retries: int = 2,
-              progress=None, derive: Derive | None = None) -> tuple[Path | None, list[str]]:
+              progress=None, derive: Derive | None = None,
+              cancel: Cancel | None = None) -> tuple[Path | None, list[str]]:
     """Run a sweep into the archive folder ``target`` (which must not exist).
 
     Returns (archive path, []) on success, or (None, failures) if chunks failed; the
     staging folder is then kept so that ``resume=True`` continues where it stopped.
+    Once ``cancel`` is set (looked at between chunks and between data files) the chunks
+    in flight are abandoned, the staging folder is removed (kept when resuming: it holds
+    the chunks of an earlier run) and :class:`Cancelled` is raised.
     """
     check_new_folder(target)
     staging = staging_for(target)
@@ -153,8 +166,51 @@ def run_sweep(plan: Plan, target: Path, executor: Executor, executor_name: str,
             raise ConfigError(f"{staging}: an interrupted sweep is there; resume it "
                               "(--resume) or remove it")
         start_staging(plan, source, staging)
-    failures = execute(plan, staging, executor, retries, progress)
-    if failures:
-        return None, failures
-    return finish_archive(plan, staging, target, started, executor_name, source,
-                          derive), []
+    try:
+        failures = execute(plan, staging, executor, retries, progress, cancel)
+        if failures:
+            return None, failures
+        return finish_archive(plan, staging, target, started, executor_name, source,
+                              derive, cancel=cancel), []
+    except Cancelled:
+        if not resume:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def check_summaries(plan: Plan, summaries: Summaries) -> None:
+    """Raise ConfigError unless ``summaries`` holds every output of ``plan``'s runs: an
+    array (format, runs) for each, as :func:`read_summaries` returns them."""
+    shape = (len(plan.formats), plan.runs_per_format)
+    for name in OUTPUTS:
+        if name not in summaries:
+            raise ConfigError(f"summaries: no {name!r}; allowed: the outputs of the sweep "
+                              f"{plan.spec.name!r}, {', '.join(OUTPUTS)}")
+        got = getattr(summaries[name], "shape", None)
+        if got != shape:
+            raise ConfigError(f"summaries[{name!r}]: shape {got}; allowed: {shape} "
+                              f"(formats, runs) for the sweep {plan.spec.name!r}")
+
+
+def write_archive(plan: Plan, summaries: Summaries, target: Path, executor_name: str,
+                  source: Path | None = None, derive: Derive | None = None,
+                  cancel: Cancel | None = None) -> Path:
+    """Write the archive ``target`` (which must not exist) of ``plan`` from its computed
+    ``summaries`` (:func:`deterrence.sweep.execute.simulate_summaries`) without running
+    any chunk: the same files as :func:`run_sweep`, staged and renamed into place. Once
+    ``cancel`` is set (looked at between files) the staging folder is removed and
+    :class:`Cancelled` raised: an archive is complete or absent."""
+    check_summaries(plan, summaries)
+    check_new_folder(target)
+    staging = staging_for(target)
+    if staging.exists():
+        raise ConfigError(f"{staging}: an interrupted sweep is there; remove it or save "
+                          "under a new name")
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        start_staging(plan, source, staging)
+        return finish_archive(plan, staging, target, started, executor_name, source,
+                              derive, summaries, cancel)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -43,18 +43,51 @@ ORPHAN_EXIT_STATUS = 1
 log = logging.getLogger(__name__)
 
 
-def simulate_plan(plan: Plan, executor: Executor | None = None, progress=None):
+#: A sweep's summaries in memory, as :func:`read_summaries` returns them:
+#: {output: array (format, runs)}, formats in the plan's order.
+Summaries = dict[str, np.ndarray]
+#: What stops work between chunks: an event (``threading.Event``) or a callable that
+#: returns True once the work is to stop.
+Cancel = Callable[[], bool] | threading.Event
+
+
+class Cancelled(Exception):
+    """Work stopped because it was cancelled (see :data:`Cancel`); nothing was kept."""
+
+
+def cancel_check(cancel: Cancel | None) -> Callable[[], None]:
+    """A function that raises :class:`Cancelled` once ``cancel`` is set (never, for None)."""
+    if cancel is None:
+        return lambda: None
+    is_set = cancel.is_set if isinstance(cancel, threading.Event) else cancel
+
+    def check() -> None:
+        if is_set():
+            raise Cancelled("cancelled")
+    return check
+
+
+def simulate_summaries(plan: Plan, executor: Executor | None = None, progress=None,
+                       cancel: Cancel | None = None) -> Summaries:
     """Run a plan's simulations without writing an archive: the summaries in memory.
 
-    The same chunks and code path as :func:`run_sweep`, staged in a temporary folder."""
+    The same chunks and code path as :func:`run_sweep`, staged in a temporary folder that
+    is removed however the run ends (failed chunks: RuntimeError; ``cancel`` set:
+    :class:`Cancelled`)."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="deterrence-sweep-") as folder:
         failures = execute(plan, Path(folder), executor or InProcessExecutor(),
-                           progress=progress)
+                           progress=progress, cancel=cancel)
         if failures:
             raise RuntimeError("; ".join(failures))
-        return simulated_dataset(plan, read_summaries(plan, Path(folder)))
+        return read_summaries(plan, Path(folder))
+
+
+def simulate_plan(plan: Plan, executor: Executor | None = None, progress=None,
+                  cancel: Cancel | None = None):
+    """The labelled arrays of :func:`simulate_summaries` (``simulated.nc`` of an archive)."""
+    return simulated_dataset(plan, simulate_summaries(plan, executor, progress, cancel))
 
 
 @dataclass(frozen=True)
@@ -336,7 +369,8 @@ def chunk_file(staging: Path, format_id: str, start: int) -> Path:
 
 
 def execute(plan: Plan, staging: Path, executor: Executor, retries: int = 2,
-            progress: Callable[[int, int], None] | None = None) -> list[str]:
+            progress: Callable[[int, int], None] | None = None,
+            cancel: Cancel | None = None) -> list[str]:
     """Run every chunk not yet in ``staging``; return the errors of chunks that failed.
 
     A chunk file already in ``staging`` that cannot be read or lacks an output of the
@@ -345,7 +379,16 @@ def execute(plan: Plan, staging: Path, executor: Executor, retries: int = 2,
     :class:`ExecutorLost`, the chunks not run are reported as one failure. On any
     exception (Ctrl-C included) the chunks in flight are cancelled (``abort()``, if the
     executor has it, stops them at once) and the exception is raised again; the chunk
-    files written so far stay complete."""
+    files written so far stay complete. ``cancel`` is looked at before each chunk is
+    submitted and while chunks run; once set, the chunks in flight are abandoned as on an
+    exception and :class:`Cancelled` is raised."""
+    stop = cancel_check(cancel)
+    executor_check = getattr(executor, "check", None)
+
+    def check() -> None:
+        stop()
+        if executor_check is not None:
+            executor_check()
     (staging / "chunks").mkdir(parents=True, exist_ok=True)
     todo = [c for c in plan.chunks() if not _complete(chunk_file(staging, c[0], c[1]), c)]
     total = len(plan.chunks())
@@ -362,9 +405,10 @@ def execute(plan: Plan, staging: Path, executor: Executor, retries: int = 2,
     try:
         while queue or pending:
             while queue and len(pending) < in_flight:
+                stop()
                 chunk = queue.pop()
                 pending[executor.submit(run_chunk, chunk_task(plan, *chunk))] = chunk
-            future = _first_done(pending, getattr(executor, "check", None))
+            future = _first_done(pending, check)
             chunk = pending.pop(future)
             try:
                 result = future.result()
