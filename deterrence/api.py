@@ -361,12 +361,58 @@ def run_sweep(plan: Plan, target: str | Path, executor: str | Executor = "inproc
 
 def verify(archive: str | Path, executor=None, progress=None) -> list[str]:
     """Re-run an archive and compare every array bit for bit: what differs (empty if it
-    reproduces). Raises :class:`ArchiveError` if the archive is malformed. ``progress``,
-    if given, is called with (chunks re-run, chunks) as the re-run goes on."""
+    reproduces). Where numpy here dispatches to more SIMD features than on the archive's
+    machine (AVX-512 here, not there), the re-run runs in a new process that dispatches to
+    the archive's (``NPY_DISABLE_CPU_FEATURES``; ``executor`` is then not used), since
+    those kernels round exp, log and tanh differently in the last bit. Raises
+    :class:`ArchiveError` if the archive is malformed. ``progress``, if given, is called
+    with (chunks re-run, chunks) as the re-run goes on."""
     from .analysis.uncertainty import archive_outputs
+    from .archive.verify import dispatch_environment, dispatch_note
     from .archive.verify import verify as check
 
-    return check(archive, executor, derive=archive_outputs, progress=progress)
+    environment = dispatch_environment(archive)
+    if environment is not None:
+        return _verify_in_child(archive, environment, progress)
+    problems = check(archive, executor, derive=archive_outputs, progress=progress)
+    note = dispatch_note(archive) if problems else None
+    return problems + ([note] if note else [])
+
+
+#: The re-run of :func:`verify` in a new process: it prints a progress line per chunk on
+#: stderr ("done total") and the differences as JSON on stdout.
+_VERIFY_CHILD = """
+import json, sys
+from deterrence import api
+progress = lambda done, total: print(done, total, file=sys.stderr, flush=True)
+print(json.dumps(api.verify(sys.argv[1], progress=progress)))
+"""
+
+
+def _verify_in_child(archive: str | Path, environment: dict[str, str], progress) -> list[str]:
+    """:func:`verify` in a new Python process with ``environment``, where numpy dispatches
+    to the archive's SIMD features (:func:`deterrence.archive.verify.dispatch_environment`);
+    it re-runs in that process alone."""
+    import json
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", _VERIFY_CHILD, str(archive)],
+                             env=environment, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    errors = []
+    for line in child.stderr:
+        numbers = line.split()
+        if len(numbers) == 2 and all(n.isdigit() for n in numbers):
+            if progress is not None:
+                progress(int(numbers[0]), int(numbers[1]))
+        else:
+            errors.append(line.rstrip())
+    out = child.stdout.read()
+    if child.wait() != 0:
+        last = next((e for e in reversed(errors) if e.strip()), "no message")
+        raise ArchiveError(f"{archive}: the re-run in a new process failed: {last}")
+    return json.loads(out)
 
 
 def write_report(archive: str | Path, out: str | Path | None = None) -> Path:

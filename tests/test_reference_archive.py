@@ -25,3 +25,23 @@ def test_reference_archive_reproduces_bit_for_bit():
     # it holds the exact solver's outputs of this version
     exact = api.load_archive(REFERENCE).exact
     assert {*api.MAP_VARIABLES, "credibility"} <= set(exact.data_vars)
+
+
+def test_verify_dispatches_numpy_as_the_archives_machine_did(monkeypatch):
+    """numpy's SIMD kernels for exp, log and tanh round differently in the last bit under
+    AVX-512: where this machine has features the archive's lacked, the re-run runs in a new
+    process with those features disabled; where it lacks some, a difference says why."""
+    from deterrence.archive import verify
+
+    stored = read_manifest(REFERENCE)["platform"]["numpy_simd"]
+    monkeypatch.setattr(verify, "simd_features", lambda: [*stored, "AVX512F", "AVX512_SKX"])
+    environment = verify.dispatch_environment(REFERENCE)
+    assert environment["NPY_DISABLE_CPU_FEATURES"] == "AVX512F AVX512_SKX"
+    assert verify.dispatch_note(REFERENCE) is None
+    monkeypatch.setattr(verify, "simd_features", lambda: stored[:-1])
+    assert verify.dispatch_environment(REFERENCE) is None
+    note = verify.dispatch_note(REFERENCE)
+    assert stored[-1] in note and "\n" not in note
+    monkeypatch.setattr(verify, "simd_features", lambda: list(stored))
+    assert verify.dispatch_environment(REFERENCE) is None
+    assert verify.dispatch_note(REFERENCE) is None

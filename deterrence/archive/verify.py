@@ -1,7 +1,16 @@
-"""Verifying archives: checksums, then a re-run compared bit for bit."""
+"""Verifying archives: checksums, then a re-run compared bit for bit.
+
+numpy picks its SIMD kernels for exp, log, tanh ... when it is imported, from the CPU
+features it finds, and kernels for other features may round differently in the last bit:
+the same numpy build gives other bits on a CPU with AVX-512 than on one without. The
+archive records the features its numpy dispatched to (``platform.numpy_simd``);
+:func:`dispatch_environment` gives the environment in which numpy dispatches to exactly
+those (``NPY_DISABLE_CPU_FEATURES`` naming the extra ones), for a re-run in a new process.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -12,7 +21,14 @@ import numpy as np
 
 from ..simulate.rules import root_key
 from ..sweep.execute import InProcessExecutor, execute
-from .manifest import PLAN_FILE, SWEEP_FILE, check_files, read_manifest, regular_files
+from .manifest import (
+    PLAN_FILE,
+    SWEEP_FILE,
+    check_files,
+    read_manifest,
+    regular_files,
+    simd_features,
+)
 from .read import open_dataset, read_plan
 from .write import Derive, archive_files, start_staging
 
@@ -66,6 +82,38 @@ def verify(archive: str | Path, executor: Executor | None = None,
                 elif not _same(stored[name][var], new[var], var in new.data_vars):
                     problems.append(f"{name}: {var} differs")
     return problems
+
+
+def dispatch_environment(archive: str | Path) -> dict[str, str] | None:
+    """The environment of a process whose numpy dispatches to the SIMD features the
+    archive's did, when this one dispatches to more (None: it dispatches to the same, or
+    to fewer, which no setting can add; :func:`dispatch_note` then explains a difference).
+    The archive is checked as :func:`verify` checks it."""
+    archive = Path(archive)
+    stored = _stored_features(archive)
+    extra = [f for f in simd_features() if f not in stored]
+    if not extra:
+        return None
+    return {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(extra)}
+
+
+def dispatch_note(archive: str | Path) -> str | None:
+    """One line on why a re-run here may differ in the last bit from the archive's run
+    (numpy here lacks SIMD features that the archive's machine had), or None."""
+    archive = Path(archive)
+    stored = _stored_features(archive)
+    here = simd_features()
+    missing = [f for f in stored if f not in here]
+    if not missing:
+        return None
+    return (f"numpy here does not dispatch to {' '.join(missing)}, which the archive's "
+            f"machine had: exp, log and tanh may round differently in the last bit; verify "
+            f"on a CPU with those features")
+
+
+def _stored_features(archive: Path) -> list[str]:
+    files = regular_files(archive)
+    return list((read_manifest(archive, files).get("platform") or {}).get("numpy_simd", []))
 
 
 def _same(stored, new, nan_is_a_value: bool) -> bool:
