@@ -103,6 +103,7 @@ __all__ = [
 # ---------------------------------------------------------------------------------------
     # long work: cancelling it, and saving what was computed
     "Cancel", "Cancelled", "Summaries", "simulate_summaries", "simulated_dataset", "write_archive",
+    "parameter_label",  # the dashboard's labels
 ]
 
 try:  # the version is declared once, in pyproject.toml
@@ -1123,3 +1124,28 @@ def write_archive(plan: Plan, summaries: Summaries, target: str | Path, cancel=N
 
     return write(plan, summaries, Path(target), executor_name, derive=archive_outputs,
                  cancel=cancel)
+
+
+# ---------------------------------------------------------------------------------------
+# The dashboard's labels: a parameter's name and unit from the schema
+
+
+def parameter_label(path: str) -> tuple[str, str]:
+    """A parameter path's short label and its unit as the schema states them
+    (``russia.war_cost`` -> ("War cost", "Russia's utility (achieving ...)")); a guarantor's
+    own path names it (``guarantors.UK.stake_in_ukraine`` -> ("Stake in ukraine, UK", ...)).
+    Raises ConfigError for a path that names no parameter."""
+    from .game.config import parameter_field
+
+    parts = path.split(".")
+    try:
+        field = parameter_field(path)
+    except (KeyError, IndexError):
+        raise ConfigError(f"parameter path {path!r}: names no parameter of the schema") from None
+    label = parts[-1].replace("_", " ")
+    label = label[:1].upper() + label[1:]
+    if parts[0] == "guarantors":
+        label = f"{label}, {'every guarantor' if parts[1] == '*' else parts[1]}"
+    elif parts[0] == "format" and parts[1] == "response_overrides":
+        label = f"{label}, {parts[2]}'s response"
+    return label, str((field.json_schema_extra or {}).get("unit", ""))
