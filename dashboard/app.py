@@ -4,69 +4,61 @@ Run with ``deterrence dashboard`` (bound to 127.0.0.1). The defaults are those o
 ``configs/sweeps/quickstart.toml``; the sweep is the same plan and code path as
 ``deterrence sweep``, validated as a sweep file is.
 
-It answers only a page opened under a loopback name (:func:`host_allowed`), so a web
-page elsewhere cannot drive it by having its own name resolve to this machine (DNS
-rebinding), and it saves at most one archive at a time, :data:`SAVE_INTERVAL_S` apart.
-Streamlit runs this file as ``__main__``; importing it (the tests do) defines the
-functions without drawing a page.
+The page draws one view at a time (the view selector at the top; its name is in the page's
+address with every other setting, so a link shows the same view). Simulations, analyses and
+saves run as jobs off the page script (:mod:`deterrence.dashboard.jobs`): their progress and
+a Cancel button show at the top of every view, two visitors asking for the same work share
+one job, and Save writes the simulations already computed. It answers only a page opened
+under a loopback name (:func:`host_allowed`), so a web page elsewhere cannot drive it by
+having its own name resolve to this machine (DNS rebinding). Streamlit runs this file as
+``__main__``; importing it (the tests do) defines the functions without drawing a page.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
-import threading
-import time
-import zipfile
-from collections import OrderedDict
-from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
+from dataclasses import dataclass
+from functools import cached_property
 
-import altair as alt
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from deterrence import api
-from deterrence.api import (
-    REGIME_NAMES,
-    SCENARIOS_DIR,
-    ConfigError,
-    compare_formats,
-    dim_name,
-    load_scenario,
-    paired_difference,
-    parameter_paths,
-    significance_counts,
+from deterrence.dashboard import (
+    analysis_view,
+    jobs,
+    maps,
 )
+from deterrence.dashboard.url_state import Choice, link_problems
 
 DEFAULT_SWEEP = api.SWEEPS_DIR / "quickstart.toml"
-#: Largest sweep run interactively, in simulated run-rounds; larger ones go to the CLI.
-INTERACTIVE_LIMIT = 3_000_000
-#: The colours of the analysis layer (Okabe & Ito 2008), in code order.
-REGIME_COLOURS = [api.REGIME_COLOURS[name] for name in REGIME_NAMES]
-MAPS_PER_ROW = 3
-SIMULATIONS_KEPT = 16
 #: The dashboard's own limits on what a visitor may ask for (the sweep file's schema allows
 #: more; larger sweeps run headless with ``deterrence sweep``): points per axis (the exact
-#: maps solve every point of every format at once), replicates and rounds (one run of the
-#: Mesa model is simulated whatever the size of the sweep).
+#: maps solve every point of every format at once), replicates and rounds.
 AXIS_POINTS = (2, 60)
 REPLICATES = (1, 1000)
 ROUNDS = (1, 2000)
-#: Seconds from the end of one save to the start of the next, for the whole server: a save
-#: runs the sweep into an archive and writes its report, so pressing Save again and again
-#: (or a script doing it) cannot keep the machine busy or fill the disk.
-SAVE_INTERVAL_S = 10.0
+#: Most panels per row the page offers (each :data:`maps.PANEL_WIDTH` px wide).
+MAX_COLUMNS = 6
+#: The view shown first.
+DEFAULT_VIEW = "Regime maps"
+#: Seconds a view waits for a job it has just started before it shows the progress bar
+#: instead (a small sweep is done by then, so its view shows at once).
+QUICK_WAIT_S = 1.0
+#: Base sample sizes offered for global sensitivity (powers of 2, Saltelli's design).
+SENSITIVITY_SAMPLES = (32, 64, 128, 256)
+#: Prior samples offered for the uncertainty study (powers of 2, a Sobol sample).
+PRIOR_SAMPLES = (64, 128, 256, 512, 1024)
+#: The bundled scenario whose assumptions are distributions.
+UNCERTAIN_SCENARIO = "baseline_uncertain.toml"
 #: Host headers the dashboard answers: the loopback names, with any port.
 LOOPBACK_HOST = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------------------------
-# Who may use the dashboard, and how often it saves
+# Who may use the dashboard
 
 
 def host_allowed(host: str) -> bool:
@@ -87,41 +79,8 @@ def visitor_host() -> str | None:
     return hosts[0] if len(hosts) == 1 else ", ".join(hosts)  # none or several: refused
 
 
-class SaveGate:
-    """At most one save at a time, and ``interval`` seconds from the end of one save to the
-    start of the next; ``clock`` gives seconds (monotonic)."""
-
-    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval, self._clock = interval, clock
-        self._lock = threading.Lock()
-        self._finished: float | None = None
-
-    def try_start(self) -> str | None:
-        """None if a save may start now (the caller then calls :meth:`finish`); otherwise
-        the reason it may not, in one line."""
-        if not self._lock.acquire(blocking=False):
-            return "A save is already running: press Save again when it has finished."
-        if self._finished is not None:
-            wait = self.interval - (self._clock() - self._finished)
-            if wait > 0:
-                self._lock.release()
-                return (f"Saves are at least {self.interval:g} s apart: press Save again in "
-                        f"{math.ceil(wait)} s.")
-        return None
-
-    def finish(self) -> None:
-        self._finished = self._clock()
-        self._lock.release()
-
-
-@st.cache_resource
-def save_gate() -> SaveGate:
-    """The server's one gate, shared by every visitor."""
-    return SaveGate(SAVE_INTERVAL_S)
-
-
 # ---------------------------------------------------------------------------------------
-# Cached computations (pure functions of their inputs)
+# The sweep on the page: inputs -> plan -> exact maps; simulations and analyses as jobs
 
 
 @st.cache_data(show_spinner=False)
@@ -131,26 +90,16 @@ def default_spec() -> dict:
 
 @st.cache_data(show_spinner=False)
 def scenario_files() -> list[str]:
-    return sorted(p.name for p in SCENARIOS_DIR.glob("*.toml"))
+    return sorted(p.name for p in api.SCENARIOS_DIR.glob("*.toml"))
 
 
-@st.cache_data(show_spinner=False)
-def axis_choices(scenario_name: str, formats: tuple[str, ...]) -> list[str]:
-    """Parameter paths valid for every chosen format."""
-    scenario = load_scenario(SCENARIOS_DIR / scenario_name)
-    catalogue = api.load_catalogue()
-    sets = [set(parameter_paths(scenario, catalogue[f])) for f in formats]
-    common = set.intersection(*sets) if sets else set()
-    ordered = parameter_paths(scenario, catalogue[formats[0]]) if formats else []
-    return [p for p in ordered if p in common]
-
-
+@st.cache_resource(show_spinner=False, max_entries=64)
 def make_plan(scenario_name: str, spec_json: str) -> api.Plan:
     """The sweep's plan, validated as a sweep file is (raises ConfigError naming the key,
     the value and what is allowed)."""
     spec = json.loads(spec_json)
     return api.sweep_plan(
-        load_scenario(SCENARIOS_DIR / scenario_name),
+        api.load_scenario(api.SCENARIOS_DIR / scenario_name),
         {a["path"]: {k: a[k] for k in ("low", "high", "count")} for a in spec["axes"]},
         formats=spec["formats"], method=spec["method"], replicates=spec["replicates"],
         steps=spec["steps"], name=spec["name"])
@@ -161,36 +110,105 @@ def exact_maps(scenario_name: str, spec_json: str):
     return api.exact_dataset(make_plan(scenario_name, spec_json))
 
 
-@st.cache_resource
-def _simulations() -> OrderedDict:
-    """Simulated sweeps kept across reruns and sessions, newest last."""
-    return OrderedDict()
+@dataclass(frozen=True)
+class Sweep:
+    """The sweep the page shows: its scenario file and inputs (as JSON: the cache keys)."""
+
+    scenario_name: str
+    spec_json: str
+
+    @cached_property
+    def spec(self) -> dict:
+        return json.loads(self.spec_json)
+
+    @cached_property
+    def plan(self) -> api.Plan:
+        return make_plan(self.scenario_name, self.spec_json)
+
+    @property
+    def axes(self) -> list[str]:
+        return [a["path"] for a in self.spec["axes"]]
+
+    @cached_property
+    def names(self) -> dict[str, str]:
+        return {f: spec.name for f, spec in self.plan.formats.items()}
+
+    @cached_property
+    def own(self) -> dict:
+        return maps.own_values(self.plan, self.axes)
+
+    def exact(self):
+        return exact_maps(self.scenario_name, self.spec_json)
 
 
-def simulated_maps(scenario_name: str, spec_json: str, place) -> object:
-    """The sweep's simulations, from the store or computed with a progress bar in ``place``
-    (not st.cache_data: a cached function may not draw into the page)."""
-    store, key = _simulations(), (scenario_name, spec_json)
-    if key not in store:
-        bar = place.progress(0.0, text="Simulating…")
-        store[key] = api.simulate_plan(
-            make_plan(scenario_name, spec_json),
-            progress=lambda done, total: bar.progress(
-                done / total, text=f"Simulating: chunk {done} of {total}"))
-        bar.empty()
-        while len(store) > SIMULATIONS_KEPT:
-            store.popitem(last=False)
-    store.move_to_end(key)
-    return store[key]
+def columns_per_row() -> int:
+    return int(st.session_state.get("map_columns", maps.DEFAULT_COLUMNS))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def one_run(scenario_name: str, spec_json: str, format_id: str, cell: int, replicate: int):
-    """The Mesa model's run of the sweep's run ``cell * replicates + replicate``."""
-    plan = make_plan(scenario_name, spec_json)
-    summary, series, guarantors = api.plan_run(plan, format_id, cell, replicate)
-    return summary, series, guarantors, [
-        (s.step, s.kind, s.guarantor) for s in plan.scenario.shocks]
+def draw(chart) -> None:
+    st.altair_chart(chart, width="content")
+
+
+def map_of(sweep: Sweep, dataset, quantity: maps.Quantity, frame=None,
+           outline: str | None = None) -> None:
+    draw(maps.format_map(dataset, quantity, sweep.axes, sweep.names, own=sweep.own,
+                         columns=columns_per_row(), frame=frame, outline=outline))
+
+
+def simulation(sweep: Sweep):
+    """The sweep's simulations if they are done; otherwise start (or join) the job, whose
+    progress shows at the top of the page, and return None after saying why."""
+    board = jobs.job_board()
+    try:
+        job = jobs.simulation_job(board, sweep.plan, st.session_state.get("job_simulation"))
+    except jobs.Refused as exc:
+        st.warning(str(exc))
+        st.code(cli_hint(sweep.spec), language="toml")
+        return None
+    st.session_state["job_simulation"] = job
+    if job.state != "done":
+        if job.wait(QUICK_WAIT_S) and job.state == "done":  # small sweeps: no flicker
+            return job.result
+        if job.state in ("cancelled", "failed"):
+            st.info("The simulations did not finish (see above); change an input or press "
+                    "Run again.")
+            if st.button("Run again", key="simulate_again"):
+                st.session_state.pop("job_simulation", None)
+                st.rerun()
+            return None
+        st.info("Simulating: the progress bar at the top of the page shows how far; this "
+                "view appears when it is done.")
+        return None
+    return job.result
+
+
+def analysis(kind: str, key: tuple, work) -> object | None:
+    """The result of the analysis job ``key`` (``work(progress, cancel)``), or None while it
+    runs (its progress shows at the top of the page)."""
+    board = jobs.job_board()
+    try:
+        job = board.submit((kind, *key), "analysis", work)
+    except jobs.Refused as exc:
+        st.warning(str(exc))
+        return None
+    st.session_state["job_analysis"] = job
+    if job.state != "done" and not (job.wait(QUICK_WAIT_S) and job.state == "done"):
+        if job.state == "failed":
+            st.error(job.error)
+        elif job.state != "cancelled":
+            st.info("Computing: the progress bar at the top of the page shows how far.")
+        return None
+    return job.result
+
+
+def cli_hint(spec: dict) -> str:
+    lines = ['name = "my_sweep"', f'scenario = "../scenarios/{spec["scenario"]}"',
+             f"formats = {json.dumps(spec['formats'])}", 'method = "grid"',
+             f"replicates = {spec['replicates']}", f"steps = {spec['steps']}"]
+    for axis in spec["axes"]:
+        lines += ["", "[[axes]]", f'path = "{axis["path"]}"', f"low = {axis['low']}",
+                  f"high = {axis['high']}", f"count = {axis['count']}"]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------
@@ -213,7 +231,7 @@ class Numbers:
         given; otherwise None, and the problem is kept, named by ``title`` (default: the
         label) and the key."""
         text = place.text_input(label, value=str(int(default) if whole else float(default)),
-                                key=key)
+                                key=key, bind="query-params")
         name = f"{title or label} (key '{spec_key}')"
         try:
             value = float(text)
@@ -234,6 +252,24 @@ class Numbers:
         return int(value) if whole else value
 
 
+@st.cache_data(show_spinner=False)
+def axis_choices(scenario_name: str, formats: tuple[str, ...]) -> list[str]:
+    """Parameter paths valid for every chosen format."""
+    scenario = api.load_scenario(api.SCENARIOS_DIR / scenario_name)
+    catalogue = api.load_catalogue()
+    sets = [set(api.parameter_paths(scenario, catalogue[f])) for f in formats]
+    common = set.intersection(*sets) if sets else set()
+    ordered = api.parameter_paths(scenario, catalogue[formats[0]]) if formats else []
+    return [p for p in ordered if p in common]
+
+
+def link_choices() -> list[Choice]:
+    """The address's settings that are choices, for :func:`link_problems`."""
+    return [Choice("view", lambda: list(VIEWS)),
+            Choice("scenario", scenario_files),
+            Choice("formats", lambda: list(api.load_catalogue()), many=True)]
+
+
 def sidebar() -> tuple[str, dict, list[str]]:
     """The scenario, the sweep as typed (None for numbers that cannot be read) and the
     problems reading it."""
@@ -243,12 +279,13 @@ def sidebar() -> tuple[str, dict, list[str]]:
     files = scenario_files()
     scenario_name = st.sidebar.selectbox(
         "Scenario", files, index=files.index("baseline.toml") if "baseline.toml" in files
-        else 0, key="scenario")
+        else 0, key="scenario", bind="query-params")
     catalogue = api.load_catalogue()
     default_formats = list(catalogue) if defaults["formats"] == "all" else defaults["formats"]
     formats = st.sidebar.multiselect("Formats to compare", list(catalogue),
                                      default=default_formats, key="formats",
-                                     format_func=lambda f: f"{f} — {catalogue[f].name}")
+                                     format_func=lambda f: catalogue[f].name,
+                                     bind="query-params")
     choices = axis_choices(scenario_name, tuple(formats)) or [a["path"]
                                                               for a in defaults["axes"]]
     axes = []
@@ -256,8 +293,9 @@ def sidebar() -> tuple[str, dict, list[str]]:
         name = f"Axis {'xy'[number]}"
         st.sidebar.subheader(name)
         path = st.sidebar.selectbox(
-            "Parameter", choices, key=f"axis{number}_path",
-            index=choices.index(default["path"]) if default["path"] in choices else number)
+            "Parameter", choices, key=f"axis{number}_path", format_func=maps.axis_title,
+            index=choices.index(default["path"]) if default["path"] in choices else number,
+            bind="query-params")
         cols = st.sidebar.columns(3)
         axes.append({"path": path, **{
             field: numbers.read(col, label, default[field], f"axis{number}_{field}",
@@ -271,6 +309,11 @@ def sidebar() -> tuple[str, dict, list[str]]:
                               "replicates", "replicates", whole=True, limits=REPLICATES)
     steps = numbers.read(st.sidebar, "Rounds per run", defaults["steps"], "steps", "steps",
                          whole=True, limits=ROUNDS)
+    st.sidebar.subheader("Display")
+    st.sidebar.select_slider("Maps per row", list(range(1, MAX_COLUMNS + 1)),
+                             value=maps.DEFAULT_COLUMNS, key="map_columns",
+                             bind="query-params",
+                             help="How many formats' panels fit across your window.")
     spec = {"name": "dashboard", "scenario": scenario_name, "formats": formats,
             "method": "grid", "axes": axes, "replicates": replicates, "steps": steps}
     return scenario_name, spec, numbers.problems
@@ -292,7 +335,7 @@ def validated(scenario_name: str, spec: dict, problems: list[str]) -> str | None
     if not problems:
         try:
             make_plan(scenario_name, json.dumps(spec))
-        except ConfigError as exc:
+        except api.ConfigError as exc:
             problems.append(str(exc))
     for problem in problems:
         st.error(problem)
@@ -300,316 +343,291 @@ def validated(scenario_name: str, spec: dict, problems: list[str]) -> str | None
 
 
 # ---------------------------------------------------------------------------------------
-# Plots
+# Views: each draws one part of the analysis of the sweep
 
 
-def map_frame(ds, variable: str, fmt: str, plan_axes: list[str]) -> pd.DataFrame:
-    frame = ds[variable].sel(format=fmt).to_dataframe().reset_index()
-    return frame.rename(columns={dim_name(plan_axes[0]): "x", dim_name(plan_axes[1]): "y"})
+def how_to_read(text: str) -> None:
+    with st.expander("How to read this"):
+        st.markdown(text)
 
 
-def heatmap(frame: pd.DataFrame, value: str, title: str, axes: list[str], colour) -> alt.Chart:
-    return alt.Chart(frame, title=title).mark_rect().encode(
-        x=alt.X("x:O", title=axes[0], axis=alt.Axis(format=".3g")),
-        y=alt.Y("y:O", title=axes[1], sort="descending", axis=alt.Axis(format=".3g")),
-        color=colour,
-        tooltip=[alt.Tooltip("x:Q", title=axes[0], format=".3g"),
-                 alt.Tooltip("y:Q", title=axes[1], format=".3g"),
-                 alt.Tooltip(f"{value}:Q" if pd.api.types.is_numeric_dtype(frame[value])
-                             else f"{value}:N", title=value)],
-    ).properties(width=260, height=230)
+def regime_view(sweep: Sweep) -> None:
+    exact = sweep.exact()
+    frame = maps.cell_frame(exact, sweep.axes, sweep.names)
+    st.subheader("Regime of the exact game")
+    map_of(sweep, exact, maps.Quantity("regime", "regime", "regime"), frame)
+    st.subheader("P(Russia escalates)")
+    map_of(sweep, exact, maps.Quantity("escalation_probability", "P(Russia escalates)"),
+           frame)
+    how_to_read(
+        "Each panel is one format, each square one point of the two swept parameters; "
+        "hover a square for every number computed there. **Regime**: *deterred* (Russia "
+        "escalates with a probability below the scenario's threshold), *defended* (it "
+        "escalates and the response leaves it less than the threshold chance of success), "
+        "*abandoned*, or *mixed* (the equilibria of the members' subgame disagree). "
+        "**P(Russia escalates)** at the selected equilibria, on one scale from 0 to 1 in "
+        "every panel. The black point marks the format's own value of the swept parameters "
+        "(its format file's, or the scenario's for a scenario parameter): where the format "
+        "stands on the map as the catalogue defines it. docs/model.md gives the game.")
 
 
-def grid_of(charts: list[alt.Chart]) -> None:
-    for start in range(0, len(charts), MAPS_PER_ROW):
-        columns = st.columns(MAPS_PER_ROW)
-        for column, chart in zip(columns, charts[start:start + MAPS_PER_ROW], strict=False):
-            column.altair_chart(chart, width="stretch")
+def credibility_view(sweep: Sweep) -> None:
+    exact = sweep.exact()
+    frame = maps.cell_frame(exact, sweep.axes, sweep.names)
+    frame["not proven complete"] = frame["equilibrium_set_complete"] == 0
+    st.subheader("Mean credibility of the members: P(member honours | escalation)")
+    map_of(sweep, exact, maps.Quantity("mean_credibility", "mean credibility"), frame)
+    st.subheader("Number of Bayesian equilibria of the members' subgame")
+    map_of(sweep, exact, maps.Quantity("equilibrium_count", "equilibria", "count"), frame,
+           outline="not proven complete")
+    how_to_read(
+        "After an escalation each member honours or not by its own private cost, so the "
+        "members play a Bayesian equilibrium. **Credibility** is a member's probability of "
+        "honouring at the selected equilibria (the mean over the format's members; hover "
+        "for each member's). Where the subgame has several equilibria, the members deciding "
+        "alone play the one least favourable to deterrence, and when they coordinate the "
+        "most deterrent one that every member prefers to it. **A black outline**: the "
+        "solver's search did not prove that it found every equilibrium there.")
 
 
-def probability_maps(exact, variable: str, title: str, axes: list[str]) -> None:
-    """One map per format of a probability of the exact game, on one scale, 0 to 1."""
-    charts = []
-    for fmt in exact["format"].values:
-        frame = map_frame(exact, variable, fmt, axes)
-        charts.append(heatmap(frame, variable, str(fmt), axes, alt.Color(
-            f"{variable}:Q", title=title, scale=alt.Scale(scheme="viridis", domain=[0, 1]))))
-    grid_of(charts)
-
-
-def regime_view(exact, axes: list[str]) -> None:
-    scale = alt.Scale(domain=list(REGIME_NAMES), range=REGIME_COLOURS)
-    charts = []
-    for fmt in exact["format"].values:
-        frame = map_frame(exact, "regime", fmt, axes)
-        frame["regime"] = [REGIME_NAMES[int(v)] for v in frame["regime"]]
-        charts.append(heatmap(frame, "regime", str(fmt), axes,
-                              alt.Color("regime:N", scale=scale, title="regime")))
-    grid_of(charts)
-    st.markdown("**P(Russia escalates)**")
-    probability_maps(exact, "escalation_probability", "P(escalate)", axes)
-    st.caption("How to read this: each map is one format; each square one parameter point. "
-               "Above, the regime of the exact game at its selected equilibria: deterred "
-               "(Russia escalates with a probability below the scenario's threshold), "
-               "defended (it escalates and the response leaves it less than the threshold "
-               "chance of success), abandoned, or mixed (the equilibria of the members' "
-               "subgame disagree). Below, P(Russia escalates), on one scale from 0 to 1 in "
-               "every map. The border between green and the rest is where deterrence fails.")
-
-
-def credibility_view(exact, axes: list[str]) -> None:
-    st.markdown("**Mean credibility of the members**: P(member honours | escalation)")
-    probability_maps(exact, "mean_credibility", "mean credibility", axes)
-    counts = exact["equilibrium_count"]
-    top = max(2, int(counts.max()))
-    charts = []
-    for fmt in exact["format"].values:
-        frame = map_frame(exact, "equilibrium_count", fmt, axes)
-        frame["complete"] = map_frame(exact, "equilibrium_set_complete", fmt, axes)[
-            "equilibrium_set_complete"].astype(bool)
-        chart = heatmap(frame, "equilibrium_count", str(fmt), axes, alt.Color(
-            "equilibrium_count:O", title="equilibria",
-            scale=alt.Scale(scheme="viridis", domain=list(range(1, top + 1)))))
-        charts.append(chart.encode(
-            stroke=alt.condition("datum.complete", alt.value(None), alt.value("black")),
-            strokeWidth=alt.condition("datum.complete", alt.value(0), alt.value(2)),
-            tooltip=[alt.Tooltip("x:Q", title=axes[0], format=".3g"),
-                     alt.Tooltip("y:Q", title=axes[1], format=".3g"),
-                     alt.Tooltip("equilibrium_count:Q", title="equilibria"),
-                     alt.Tooltip("complete:N", title="proven complete")]))
-    st.markdown("**Number of Bayesian equilibria** of the members' subgame")
-    grid_of(charts)
-    st.caption("How to read this: after an escalation each member honours or not by its own "
-               "private cost, so the members play a Bayesian equilibrium. Credibility is a "
-               "member's probability of honouring at the selected equilibria (the mean over "
-               "the format's members; none without members). Where the subgame has several "
-               "equilibria, the members deciding alone play the one least favourable to "
-               "deterrence, and when they coordinate the most deterrent one that every "
-               "member prefers to it. A black outline: the solver's search did not prove "
-               "that it found every equilibrium there.")
-
-
-def simulated_view(sim, axes: list[str]) -> None:
-    for variable, label in (("escalation_frequency", "escalation frequency (share of rounds)"),
+def simulated_view(sweep: Sweep) -> None:
+    sim = simulation(sweep)
+    if sim is None:
+        return
+    mean = maps.mean_over_replicates(sim.dataset)
+    frame = maps.cell_frame(mean, sweep.axes, sweep.names)
+    for variable, title in (("escalation_frequency", "escalation frequency"),
                             ("abandoned_given_escalation", "P(abandoned | escalation)")):
-        mean = sim[variable].mean("replicate", skipna=True)
-        charts = []
-        for fmt in sim["format"].values:
-            frame = mean.sel(format=fmt).to_dataframe().reset_index().rename(
-                columns={dim_name(axes[0]): "x", dim_name(axes[1]): "y"})
-            charts.append(heatmap(frame, variable, str(fmt), axes, alt.Color(
-                f"{variable}:Q", title=label, scale=alt.Scale(scheme="viridis",
-                                                              domain=[0, 1]))))
-        st.markdown(f"**{label}**, mean over replicates")
-        grid_of(charts)
-    stability = api.stability_dataset(sim)
+        st.subheader(f"{title[:1].upper()}{title[1:]}, mean over replicates")
+        map_of(sweep, mean, maps.Quantity(variable, title, "share"), frame)
+    stability = api.stability_dataset(sim.dataset)
     horizon = float(stability.attrs["horizon_years"])
-    charts = []
-    for fmt in sim["format"].values:
-        frame = map_frame(stability, "erosion_years", fmt, axes)
-        charts.append(heatmap(frame, "erosion_years", str(fmt), axes, alt.Color(
-            "erosion_years:Q", title="years",
-            scale=alt.Scale(scheme="viridis", domain=[0, horizon]))))
-    st.markdown("**Erosion time**: median years until the first escalation")
-    grid_of(charts)
-    for variable, label in (("ongoing_deterred_share", "share of runs deterred throughout"),
-                            ("defeated_share", "share of runs ending in Ukraine's defeat"),
-                            ("settled_share", "share of runs ending in a settlement")):
-        charts = []
-        for fmt in sim["format"].values:
-            frame = map_frame(stability, variable, fmt, axes)
-            charts.append(heatmap(frame, variable, str(fmt), axes, alt.Color(
-                f"{variable}:Q", title="share", scale=alt.Scale(scheme="viridis",
-                                                                domain=[0, 1]))))
-        st.markdown(f"**Where the runs end**: {label}")
-        grid_of(charts)
-    st.caption("How to read this: the agent-based simulations (vectorised engine; learning "
-               "Russia and guarantors, evolving stocks, the scenario's shocks). Compare with "
-               "the exact maps: where they differ, learning has not reached the equilibrium "
-               "(see docs/model.md §4). The erosion time is the Kaplan-Meier median of the "
-               "time until the first escalation, every run starting deterred, on one scale "
-               "from 0 to the horizon; a blank square: not reached (more than half the runs "
-               "never escalated). The end-state shares are the basins of the runs from the "
-               "deterred start: deterred throughout, ended in Ukraine's defeat, ended in a "
-               "settlement (the rest escalated and go on). "
-               "docs/analysis.md#erosion-time-and-end-states defines them; "
-               "deterrence.stability_table gives the erosion time's interval.")
+    stable = maps.cell_frame(stability, sweep.axes, sweep.names)
+    st.subheader("Erosion time: median years until the first escalation")
+    map_of(sweep, stability, maps.Quantity("erosion_years", "years", "years",
+                                           (0.0, horizon)), stable)
+    for variable, label in (("ongoing_deterred_share", "deterred throughout"),
+                            ("defeated_share", "ended in Ukraine's defeat"),
+                            ("settled_share", "ended in a settlement")):
+        st.subheader(f"Where the runs end: share {label}")
+        map_of(sweep, stability, maps.Quantity(variable, "share of runs", "share"), stable)
+    how_to_read(
+        "The agent-based simulations (vectorised engine; learning Russia and guarantors, "
+        "persistent private types, evolving stocks, the scenario's shocks), "
+        f"{sweep.plan.spec.replicates} replicates per point. Hover a square for the mean "
+        "of every summary and its 95% interval over the replicates (± 1.96 standard "
+        "errors; none with one replicate). Compare with the exact maps: where they "
+        "differ, learning has not reached the equilibrium (docs/model.md §4). The "
+        "**erosion time** is the Kaplan-Meier median of the time until the first "
+        "escalation, every run starting deterred, on one scale from 0 to the horizon "
+        "(hover for its interval); a blank square: not reached (more than half the runs "
+        "never escalated). The **end-state shares** are the basins of the runs from the "
+        "deterred start. docs/analysis.md#erosion-time-and-end-states defines them.")
 
 
-def compare_view(sim, axes: list[str]) -> None:
-    formats = [str(f) for f in sim["format"].values]
+def compare_view(sweep: Sweep) -> None:
+    sim = simulation(sweep)
+    if sim is None:
+        return
+    formats = list(sweep.plan.formats)
     if len(formats) < 2:
         st.info("Choose at least two formats to compare.")
         return
     cols = st.columns(2)
     first = cols[0].selectbox("Format", formats, key="compare_a",
                               index=formats.index("nato_lite") if "nato_lite" in formats
-                              else 0)
+                              else 0, format_func=sweep.names.get, bind="query-params")
     others = [f for f in formats if f != first]
     second = cols[1].selectbox("against", others, key="compare_b",
                                index=others.index("bilateral") if "bilateral" in others
-                               else 0)
-    cells = compare_formats(sim, first, second)
-    rows = []
-    for variable, label in (("escalation_frequency", "escalation frequency"),
-                            ("abandoned_given_escalation", "P(abandoned | escalation)"),
-                            ("deterred_share", "share of rounds deterred")):
-        diff = paired_difference(sim[variable].sel(format=first).values,
-                                 sim[variable].sel(format=second).values)
-        counts = significance_counts(cells, variable)
-        rows.append({"outcome": label, "difference (points)": 100 * diff.mean,
-                     "± 95% (points)": 100 * diff.half_width, "pairs": diff.n,
-                     "significant": diff.excludes_zero,
-                     "points lower": counts["points_lower"],
-                     "points higher": counts["points_higher"],
-                     "lower / higher after FDR": f"{counts['points_lower_fdr']} / "
-                                                 f"{counts['points_higher_fdr']}",
-                     "points": counts["points"]})
-        if variable == "escalation_frequency":
-            st.markdown(f"**{first} vs {second}: {100 * diff.mean:+.1f} ± "
-                        f"{100 * diff.half_width:.1f} points escalation**")
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
-    frame = cells[["escalation_frequency", "escalation_frequency_half_width",
-                   "escalation_frequency_significant_fdr"]].to_dataframe().reset_index()
-    frame = frame.rename(columns={dim_name(axes[0]): "x", dim_name(axes[1]): "y",
-                                  "escalation_frequency": "difference",
-                                  "escalation_frequency_half_width": "half_width",
-                                  "escalation_frequency_significant_fdr": "significant"})
-    frame["significant"] = frame["significant"].astype(bool)
-    chart = heatmap(frame, "difference", f"escalation: {first} − {second}", axes,
-                    alt.Color("difference:Q", title="difference in escalation frequency",
-                              scale=alt.Scale(scheme="blueorange", domainMid=0)))
-    chart = chart.encode(
-        stroke=alt.condition("datum.significant", alt.value("black"), alt.value(None)),
-        strokeWidth=alt.condition("datum.significant", alt.value(2), alt.value(0)),
-        tooltip=[alt.Tooltip("x:Q", title=axes[0], format=".3g"),
-                 alt.Tooltip("y:Q", title=axes[1], format=".3g"),
-                 alt.Tooltip("difference:Q", format="+.3f"),
-                 alt.Tooltip("half_width:Q", title="± 95% (Student t)", format=".3f"),
-                 alt.Tooltip("significant:N", title="significant (FDR 5%)")])
-    st.altair_chart(chart)
-    st.caption("How to read this: run r at each point uses the same random numbers under "
-               "every format (common random numbers), so differences are paired per point "
-               "and replicate. The headline and the first columns average over every pair "
-               "(mean ± 1.96 sd/√n): over the swept range as well as over chance. “Points "
-               "lower / higher” count the points whose own 95% Student-t interval over the "
-               "replicates excludes 0; with many points some pass by chance, so the next "
-               "column keeps those that survive Benjamini–Hochberg control of the false "
-               "discovery rate at 5%, outlined in black on the map.")
+                               else 0, format_func=sweep.names.get, bind="query-params")
+    result = analysis_view.compute_comparison(sim.dataset, first, second)
+    analysis_view.draw_comparison(result)
+    for spec in result.maps:
+        name = f"{sweep.names[first]} − {sweep.names[second]}"
+        dataset = spec.dataset.expand_dims(format=[name])
+        outline = None
+        frame = maps.cell_frame(dataset, sweep.axes, {name: name})
+        if spec.outline is not None:
+            frame[spec.outline] = frame[spec.outline].astype(bool)
+            outline = spec.outline
+        draw(maps.format_map(dataset, maps.Quantity(
+            spec.variable, spec.title, "difference" if spec.diverging else "value",
+            spec.domain), sweep.axes, {name: name}, frame=frame, outline=outline))
+    how_to_read(analysis_view.HOW_TO_READ["comparison"])
 
 
-def run_view(scenario_name: str, spec_json: str, axes: list[str]) -> None:
-    plan = make_plan(scenario_name, spec_json)
+def sensitivity_view(sweep: Sweep) -> None:
+    cols = st.columns(2)
+    method = cols[0].selectbox("Method", analysis_view.SENSITIVITY_METHODS,
+                               key="sensitivity_method", bind="query-params")
+    samples = cols[1].selectbox("Base samples", SENSITIVITY_SAMPLES,
+                                index=SENSITIVITY_SAMPLES.index(
+                                    analysis_view.DEFAULT_SENSITIVITY_SAMPLES),
+                                key="sensitivity_samples", bind="query-params")
+    st.caption("Over the two swept parameters and their ranges, every chosen format, "
+               f"{sweep.plan.spec.replicates} replicates and {sweep.plan.spec.steps} rounds "
+               "per run (the sidebar's).")
+    if not st.button("Compute the indices", key="sensitivity_run") and not \
+            st.session_state.get("sensitivity_asked") == (sweep.spec_json, method, samples):
+        return
+    st.session_state["sensitivity_asked"] = (sweep.spec_json, method, samples)
+    plan = sweep.plan
+
+    def work(progress, cancel):
+        return analysis_view.compute_sensitivity(
+            plan, method, int(samples), limit=jobs.INTERACTIVE_LIMIT,
+            progress=lambda done, total: progress(done, total,
+                                                  f"Sensitivity: chunk {done} of {total}"))
+
+    result = analysis("sensitivity", (sweep.scenario_name, sweep.spec_json, method,
+                                      samples), work)
+    if result is not None:
+        analysis_view.draw_sensitivity(result)
+    how_to_read(analysis_view.HOW_TO_READ["sensitivity"])
+
+
+def discovery_view(sweep: Sweep) -> None:
+    sim = simulation(sweep)
+    if sim is None:
+        return
+    cols = st.columns(3)
+    outcome = cols[0].selectbox("Failure of", api.DISCOVERY_OUTCOMES, key="prim_outcome",
+                                bind="query-params")
+    threshold = cols[1].slider("above", 0.05, 0.95, analysis_view.DEFAULT_THRESHOLD, 0.05,
+                               key="prim_threshold", bind="query-params",
+                               help="A point fails where the outcome's mean over "
+                                    "replicates exceeds this (for the regime: not deterred).")
+    density = cols[2].slider("least density of the box", 0.5, 1.0,
+                             analysis_view.DEFAULT_MIN_DENSITY, 0.05, key="prim_density",
+                             bind="query-params")
+    dataset = sim.dataset.merge(sweep.exact(), compat="override")
+    try:
+        result = analysis_view.compute_prim(dataset, None, outcome, threshold, density)
+    except api.ConfigError as exc:
+        st.error(str(exc))
+        return
+    analysis_view.draw_prim(result)
+    how_to_read(analysis_view.HOW_TO_READ["prim"])
+
+
+def uncertainty_view(sweep: Sweep) -> None:
+    files = scenario_files()
+    default = UNCERTAIN_SCENARIO if UNCERTAIN_SCENARIO in files else files[0]
+    cols = st.columns(3)
+    name = cols[0].selectbox("Scenario with distributions", files,
+                             index=files.index(default), key="uncertainty_scenario",
+                             bind="query-params")
+    samples = cols[1].selectbox("Prior samples", PRIOR_SAMPLES,
+                                index=PRIOR_SAMPLES.index(
+                                    analysis_view.DEFAULT_PRIOR_SAMPLES),
+                                key="uncertainty_samples", bind="query-params")
+    calibrated = cols[2].checkbox("Calibrated priors of the resolve scales", True,
+                                  key="uncertainty_calibrated", bind="query-params")
+    with_map = st.checkbox("Maps over the sweep's two parameters, the rest integrated "
+                           "over the prior", False, key="uncertainty_map",
+                           bind="query-params")
+    formats = list(sweep.plan.formats)
+    axes = [(a.path, np.linspace(a.low, a.high, a.count).tolist())
+            for a in sweep.plan.spec.axes] if with_map else [None, None]
+
+    def work(progress, cancel):
+        progress(0, 1, "Solving the formats over the prior")
+        return analysis_view.compute_uncertainty(
+            api.load_scenario(api.SCENARIOS_DIR / name), formats, int(samples), calibrated,
+            axes[0], axes[1])
+
+    result = analysis("uncertainty", (name, tuple(formats), samples, calibrated,
+                                      json.dumps(axes)), work)
+    if result is None:
+        return
+    analysis_view.draw_uncertainty_table(result)
+    for spec in result.maps:
+        st.subheader(spec.title)
+        draw(maps.format_map(spec.dataset, maps.Quantity(spec.variable, "probability"),
+                             [spec.x_path, spec.y_path], sweep.names,
+                             columns=columns_per_row()))
+    how_to_read(analysis_view.HOW_TO_READ["uncertainty"])
+
+
+
+def one_run_view(sweep: Sweep) -> None:
+    plan = sweep.plan
     cols = st.columns(4)
-    fmt = cols[0].selectbox("Format", list(plan.formats), key="run_format")
+    fmt = cols[0].selectbox("Format", list(plan.formats), key="run_format",
+                            format_func=sweep.names.get)
     xs = sorted(set(plan.points[:, 0]))
     ys = sorted(set(plan.points[:, 1]))
-    xv = cols[1].selectbox(axes[0], xs, key="run_x", format_func=lambda v: f"{v:.3g}")
-    yv = cols[2].selectbox(axes[1], ys, key="run_y", format_func=lambda v: f"{v:.3g}")
+    xv = cols[1].selectbox(maps.axis_title(sweep.axes[0]), xs, key="run_x",
+                           format_func=lambda v: f"{v:.3g}")
+    yv = cols[2].selectbox(maps.axis_title(sweep.axes[1]), ys, key="run_y",
+                           format_func=lambda v: f"{v:.3g}")
     replicate = cols[3].number_input("Replicate", min_value=0,
                                      max_value=plan.spec.replicates - 1, value=0,
                                      key="run_replicate")
     cell = int(np.flatnonzero((plan.points[:, 0] == xv) & (plan.points[:, 1] == yv))[0])
-    summary, series, members, shocks = one_run(scenario_name, spec_json, fmt, cell,
-                                               int(replicate))
-    rounds = np.arange(plan.spec.steps)
-    rules = pd.DataFrame([{"round": s, "shock": f"{k} {g}"} for s, k, g in shocks
-                          if s < plan.spec.steps])
-    marks = (alt.Chart(rules).mark_rule(color="#D55E00", strokeDash=[4, 3]).encode(
-        x="round:Q", tooltip=["shock"]) if len(rules) else None)
-
-    def with_shocks(chart):
-        return chart + marks if marks is not None else chart
-
-    outcome = pd.DataFrame({"round": rounds,
-                            "outcome": [REGIME_NAMES[int(v)] for v in series["outcome"][0]]})
-    st.altair_chart(with_shocks(alt.Chart(outcome, title="Outcome per round").mark_tick(
-        thickness=3).encode(x="round:Q", y=alt.Y("outcome:N", sort=list(REGIME_NAMES[:3])),
-                            color=alt.Color("outcome:N", scale=alt.Scale(
-                                domain=list(REGIME_NAMES), range=REGIME_COLOURS)))),
-        width="stretch")
-    if members:
-        beliefs = pd.DataFrame(series["belief"][0], columns=members).assign(round=rounds)
-        st.altair_chart(with_shocks(alt.Chart(
-            beliefs.melt("round", var_name="guarantor", value_name="belief"),
-            title="Russia's belief that each guarantor honours").mark_line().encode(
-            x="round:Q", y=alt.Y("belief:Q", scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("guarantor:N", scale=alt.Scale(scheme="tableau10")))),
-            width="stretch")
-    stocks = pd.DataFrame(series["stocks"][0][:, :2],
-                          columns=["Ukraine's capability", "Russia's capability"])
-    st.altair_chart(with_shocks(alt.Chart(
-        stocks.assign(round=rounds).melt("round", var_name="stock", value_name="USD bn"),
-        title="Capabilities (USD bn)").mark_line().encode(
-        x="round:Q", y="USD bn:Q", color="stock:N")), width="stretch")
-    st.caption(f"How to read this: one run of the Mesa model — the same run as replicate "
-               f"{replicate} of this point in the sweep (same random numbers). Escalation "
-               f"frequency {summary['escalation_frequency'][0]:.2f}. Dashed lines mark "
-               f"scheduled shocks.")
+    summary, series, members = api.plan_run(plan, fmt, cell, int(replicate))
+    st.write(f"Escalation frequency {summary['escalation_frequency'][0]:.2f}")
+    _ = series, members
 
 
-def save_view(scenario_name: str, spec_json: str) -> None:
-    st.write("Write this sweep as an archive (data, configuration, provenance, checksums) "
-             f"and its HTML report under `{api.results_dir()}`. One save runs at a time, "
-             f"at least {SAVE_INTERVAL_S:g} s after the last one.")
-    if not st.button("Save archive", key="save"):
-        return
-    gate = save_gate()
-    refusal = gate.try_start()
-    if refusal is not None:
-        st.warning(refusal)
-        return
-    try:
-        archive = write_archive(scenario_name, spec_json)
-    finally:
-        gate.finish()
-    if archive is None:
-        return
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(archive.rglob("*")):
-            if path.is_file():
-                zf.write(path, Path(archive.name) / path.relative_to(archive))
-    st.download_button("Download the archive (.zip)", buffer.getvalue(),
-                       file_name=f"{archive.name}.zip", mime="application/zip",
-                       key="download")
+def archives_view(_sweep) -> None:
+    st.info("No archive browser yet.")
 
 
-def write_archive(scenario_name: str, spec_json: str) -> Path | None:
-    """Run the sweep into a new archive with its report; the archive, or None (shown why)."""
-    plan = make_plan(scenario_name, spec_json)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = api.results_dir() / f"dashboard-{stamp}"
-    with st.spinner("Running the sweep into an archive…"):
+def save_view(sweep: Sweep) -> None:
+    st.write("Write the simulations on this page as an archive (data, configuration, "
+             f"provenance, checksums) and its HTML report under `{api.results_dir()}`: "
+             "nothing is simulated again. One save runs at a time, at least "
+             f"{jobs.SAVE_INTERVAL_S:g} s after the last one; `deterrence verify` re-runs "
+             "an archive and compares it bit for bit.")
+    sim_job = st.session_state.get("job_simulation")
+    ready = sim_job is not None and sim_job.state == "done" and \
+        sim_job.key == ("simulation", jobs.plan_key(sweep.plan))
+    if not ready:
+        st.info("Open *Simulated outcomes* (or any view that simulates) first: Save writes "
+                "the simulations already computed for this sweep.")
+    if st.button("Save archive", key="save", disabled=not ready):
         try:
-            archive, failures = api.run_sweep(plan, target)
-        except (ConfigError, OSError) as exc:  # e.g. the folder exists or is not writable
-            st.error(f"Not saved: {exc}")
-            return None
-    if failures:
-        st.error("Chunks failed: " + "; ".join(failures))
-        return None
-    report = api.write_report(archive)
-    st.success(f"Archive: {archive} — report: {report}")
-    return archive
+            st.session_state["job_save"] = jobs.save_job(jobs.job_board(), sweep.plan,
+                                                     sim_job.result.summaries)
+        except jobs.Refused as exc:
+            st.warning(str(exc))
+    jobs.saved_view(st.session_state.get("job_save"))
 
 
-def cli_hint(spec: dict) -> str:
-    lines = ['name = "my_sweep"', f'scenario = "../scenarios/{spec["scenario"]}"',
-             f"formats = {json.dumps(spec['formats'])}", 'method = "grid"',
-             f"replicates = {spec['replicates']}", f"steps = {spec['steps']}"]
-    for axis in spec["axes"]:
-        lines += ["", "[[axes]]", f'path = "{axis["path"]}"', f"low = {axis['low']}",
-                  f"high = {axis['high']}", f"count = {axis['count']}"]
-    return "\n".join(lines)
+VIEWS = {
+    "Regime maps": regime_view,
+    "Credibility": credibility_view,
+    "Simulated outcomes": simulated_view,
+    "Compare formats": compare_view,
+    "Sensitivity": sensitivity_view,
+    "Scenario discovery": discovery_view,
+    "Uncertainty": uncertainty_view,
+    "One run": one_run_view,
+    "Archives": archives_view,
+    "Save": save_view,
+}
+#: Views that need no valid sweep in the sidebar.
+FREE_VIEWS = ("Archives",)
 
 
 # ---------------------------------------------------------------------------------------
 # Page
 
 
+def job_strips() -> None:
+    """The progress and Cancel of this session's jobs, at the top of every view."""
+    for name in ("simulation", "analysis", "save"):
+        job = st.session_state.get(f"job_{name}")
+        if job is not None:
+            jobs.progress_strip(job)
+
+
 def main() -> None:
-    st.set_page_config(page_title="deterrence", layout="wide")
+    st.set_page_config(page_title="deterrence", layout="wide",
+                       menu_items={"About": "deterrence: security guarantees for Ukraine "
+                                            "compared as games (docs/ in the repository)."})
     host = visitor_host()
     if host is not None and not host_allowed(host):
         st.error(f"Refused: this page asked for the dashboard as `{host.replace('`', '')}`; "
@@ -617,40 +635,22 @@ def main() -> None:
                  f"http://127.0.0.1:{st.get_option('server.port')}/.")
         st.stop()
     st.title("Security guarantees for Ukraine: where does deterrence hold?")
+    for problem in link_problems(link_choices(), {k: st.query_params.get_all(k)
+                                                  for k in st.query_params},
+                                 st.session_state):
+        st.warning(problem)
+    view = st.segmented_control("View", list(VIEWS), default=DEFAULT_VIEW, required=True,
+                                key="view", bind="query-params",
+                                label_visibility="collapsed")
     scenario_name, spec, problems = sidebar()
+    job_strips()
+    if view in FREE_VIEWS:
+        VIEWS[view](None)
+        return
     spec_json = validated(scenario_name, spec, problems)
     if spec_json is None:
         return
-    axes = [a["path"] for a in spec["axes"]]
-    exact = exact_maps(scenario_name, spec_json)
-    tabs = st.tabs(["Regime maps", "Credibility & multiplicity", "Simulated outcomes",
-                    "Compare formats", "One run", "Save"])
-    with tabs[0]:
-        regime_view(exact, axes)
-    with tabs[1]:
-        credibility_view(exact, axes)
-    size = (len(spec["formats"]) * spec["axes"][0]["count"] * spec["axes"][1]["count"]
-            * spec["replicates"] * spec["steps"])
-    sim = None
-    if size > INTERACTIVE_LIMIT:
-        message = (f"This sweep simulates {size:,} run-rounds, more than the "
-                   f"{INTERACTIVE_LIMIT:,} run interactively. Run it headless: save the "
-                   f"sweep below as configs/sweeps/my_sweep.toml and run `deterrence sweep "
-                   f"configs/sweeps/my_sweep.toml --executor processes`.")
-        for tab in tabs[2:4]:
-            with tab:
-                st.warning(message)
-                st.code(cli_hint(spec), language="toml")
-    else:
-        sim = simulated_maps(scenario_name, spec_json, tabs[2])
-        with tabs[2]:
-            simulated_view(sim, axes)
-        with tabs[3]:
-            compare_view(sim, axes)
-    with tabs[4]:
-        run_view(scenario_name, spec_json, axes)
-    with tabs[5]:
-        save_view(scenario_name, spec_json)
+    VIEWS[view](Sweep(scenario_name, spec_json))
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ INTERACTIVE_LIMIT = 3_000_000
 SAVE_INTERVAL_S = 10.0
 #: Jobs of each kind that may run at the same time on the server (the machine's cores are
 #: shared by every visitor): one simulation and one save.
-RUNNING_LIMITS = {"simulation": 1, "save": 1}
+RUNNING_LIMITS = {"simulation": 1, "save": 1, "analysis": 1}
 #: Finished jobs (with their results) the board keeps; the least recently asked for go first.
 FINISHED_KEPT = 16
 #: Seconds between two looks of a progress strip at its job.
