@@ -267,7 +267,9 @@ def link_choices() -> list[Choice]:
     """The address's settings that are choices, for :func:`link_problems`."""
     return [Choice("view", lambda: list(VIEWS)),
             Choice("scenario", scenario_files),
-            Choice("formats", lambda: list(api.load_catalogue()), many=True)]
+            # a bound widget with labels keeps its labels in the address
+            Choice("formats", lambda: [f.name for f in api.load_catalogue().values()],
+                   many=True)]
 
 
 def sidebar() -> tuple[str, dict, list[str]]:
@@ -359,35 +361,17 @@ def regime_view(sweep: Sweep) -> None:
     st.subheader("P(Russia escalates)")
     map_of(sweep, exact, maps.Quantity("escalation_probability", "P(Russia escalates)"),
            frame)
-    how_to_read(
-        "Each panel is one format, each square one point of the two swept parameters; "
-        "hover a square for every number computed there. **Regime**: *deterred* (Russia "
-        "escalates with a probability below the scenario's threshold), *defended* (it "
-        "escalates and the response leaves it less than the threshold chance of success), "
-        "*abandoned*, or *mixed* (the equilibria of the members' subgame disagree). "
-        "**P(Russia escalates)** at the selected equilibria, on one scale from 0 to 1 in "
-        "every panel. The black point marks the format's own value of the swept parameters "
-        "(its format file's, or the scenario's for a scenario parameter): where the format "
-        "stands on the map as the catalogue defines it. docs/model.md gives the game.")
 
 
 def credibility_view(sweep: Sweep) -> None:
     exact = sweep.exact()
     frame = maps.cell_frame(exact, sweep.axes, sweep.names)
-    frame["not proven complete"] = frame["equilibrium_set_complete"] == 0
+    frame["not proven complete"] = frame["equilibrium_set_complete"] == "no"
     st.subheader("Mean credibility of the members: P(member honours | escalation)")
     map_of(sweep, exact, maps.Quantity("mean_credibility", "mean credibility"), frame)
     st.subheader("Number of Bayesian equilibria of the members' subgame")
     map_of(sweep, exact, maps.Quantity("equilibrium_count", "equilibria", "count"), frame,
            outline="not proven complete")
-    how_to_read(
-        "After an escalation each member honours or not by its own private cost, so the "
-        "members play a Bayesian equilibrium. **Credibility** is a member's probability of "
-        "honouring at the selected equilibria (the mean over the format's members; hover "
-        "for each member's). Where the subgame has several equilibria, the members deciding "
-        "alone play the one least favourable to deterrence, and when they coordinate the "
-        "most deterrent one that every member prefers to it. **A black outline**: the "
-        "solver's search did not prove that it found every equilibrium there.")
 
 
 def simulated_view(sweep: Sweep) -> None:
@@ -411,18 +395,6 @@ def simulated_view(sweep: Sweep) -> None:
                             ("settled_share", "ended in a settlement")):
         st.subheader(f"Where the runs end: share {label}")
         map_of(sweep, stability, maps.Quantity(variable, "share of runs", "share"), stable)
-    how_to_read(
-        "The agent-based simulations (vectorised engine; learning Russia and guarantors, "
-        "persistent private types, evolving stocks, the scenario's shocks), "
-        f"{sweep.plan.spec.replicates} replicates per point. Hover a square for the mean "
-        "of every summary and its 95% interval over the replicates (± 1.96 standard "
-        "errors; none with one replicate). Compare with the exact maps: where they "
-        "differ, learning has not reached the equilibrium (docs/model.md §4). The "
-        "**erosion time** is the Kaplan-Meier median of the time until the first "
-        "escalation, every run starting deterred, on one scale from 0 to the horizon "
-        "(hover for its interval); a blank square: not reached (more than half the runs "
-        "never escalated). The **end-state shares** are the basins of the runs from the "
-        "deterred start. docs/analysis.md#erosion-time-and-end-states defines them.")
 
 
 def compare_view(sweep: Sweep) -> None:
@@ -454,7 +426,6 @@ def compare_view(sweep: Sweep) -> None:
         draw(maps.format_map(dataset, maps.Quantity(
             spec.variable, spec.title, "difference" if spec.diverging else "value",
             spec.domain), sweep.axes, {name: name}, frame=frame, outline=outline))
-    how_to_read(analysis_view.HOW_TO_READ["comparison"])
 
 
 def sensitivity_view(sweep: Sweep) -> None:
@@ -484,7 +455,6 @@ def sensitivity_view(sweep: Sweep) -> None:
                                       samples), work)
     if result is not None:
         analysis_view.draw_sensitivity(result)
-    how_to_read(analysis_view.HOW_TO_READ["sensitivity"])
 
 
 def discovery_view(sweep: Sweep) -> None:
@@ -508,7 +478,6 @@ def discovery_view(sweep: Sweep) -> None:
         st.error(str(exc))
         return
     analysis_view.draw_prim(result)
-    how_to_read(analysis_view.HOW_TO_READ["prim"])
 
 
 def uncertainty_view(sweep: Sweep) -> None:
@@ -547,8 +516,6 @@ def uncertainty_view(sweep: Sweep) -> None:
         draw(maps.format_map(spec.dataset, maps.Quantity(spec.variable, "probability"),
                              [spec.x_path, spec.y_path], sweep.names,
                              columns=columns_per_row()))
-    how_to_read(analysis_view.HOW_TO_READ["uncertainty"])
-
 
 
 def one_run_view(sweep: Sweep) -> None:
@@ -594,6 +561,60 @@ def save_view(sweep: Sweep) -> None:
         except jobs.Refused as exc:
             st.warning(str(exc))
     jobs.saved_view(st.session_state.get("job_save"))
+
+
+#: "How to read this", per view: what its numbers are, how they were computed, their limits.
+HOW_TO_READ = {
+    "Regime maps": (
+        "Each panel is one format, each square one point of the two swept parameters; "
+        "hover a square for every number computed there. **Regime**: *deterred* (Russia "
+        "escalates with a probability below the scenario's threshold), *defended* (it "
+        "escalates and the response leaves it less than the threshold chance of success), "
+        "*abandoned*, or *mixed* (the equilibria of the members' subgame disagree). "
+        "**P(Russia escalates)** at the selected equilibria, on one scale from 0 to 1 in "
+        "every panel. The black point marks the format's own value of the swept parameters "
+        "(its format file's, or the scenario's for a scenario parameter): where the format "
+        "stands on the map as the catalogue defines it. docs/model.md gives the game."),
+    "Credibility": (
+        "After an escalation each member honours or not by its own private cost, so the "
+        "members play a Bayesian equilibrium. **Credibility** is a member's probability of "
+        "honouring at the selected equilibria (the mean over the format's members; hover "
+        "for each member's). Where the subgame has several equilibria, the members deciding "
+        "alone play the one least favourable to deterrence, and when they coordinate the "
+        "most deterrent one that every member prefers to it. **A black outline**: the "
+        "solver's search did not prove that it found every equilibrium there."),
+    "Simulated outcomes": (
+        "The agent-based simulations (vectorised engine; learning Russia and guarantors, "
+        "persistent private types, evolving stocks, the scenario's shocks), "
+        "the sidebar's replicates per point. Hover a square for the mean "
+        "of every summary and its 95% interval over the replicates (± 1.96 standard "
+        "errors; none with one replicate). Compare with the exact maps: where they "
+        "differ, learning has not reached the equilibrium (docs/model.md §4). The "
+        "**erosion time** is the Kaplan-Meier median of the time until the first "
+        "escalation, every run starting deterred, on one scale from 0 to the horizon "
+        "(hover for its interval); a blank square: not reached (more than half the runs "
+        "never escalated). The **end-state shares** are the basins of the runs from the "
+        "deterred start. docs/analysis.md#erosion-time-and-end-states defines them."),
+    "Compare formats": analysis_view.HOW_TO_READ["comparison"],
+    "Sensitivity": analysis_view.HOW_TO_READ["sensitivity"],
+    "Scenario discovery": analysis_view.HOW_TO_READ["prim"],
+    "Uncertainty": analysis_view.HOW_TO_READ["uncertainty"],
+    "One run": (
+        "One run of the Mesa model (the reference engine), the same run as the chosen "
+        "replicate of this point in the sweep: the same random numbers, so the same "
+        "numbers as the simulated maps. Step advances one round (a month by default), "
+        "Play runs on at the chosen speed, Reset starts it again from its seed."),
+    "Archives": (
+        "The archives under the results folder: what was run (scenario, formats, axes, "
+        "seed, code version) and its maps, drawn with the views of a live sweep. Verify "
+        "re-runs an archive and compares every array bit for bit."),
+    "Save": (
+        "Save writes the simulations already on this page (no run again) with the exact "
+        "maps and the analysis as an archive: data in NetCDF with units, the sweep's "
+        "configuration, provenance and checksums, staged and renamed into place, so an "
+        "archive is complete or absent; then its HTML report beside it. The zip holds "
+        "both. `deterrence verify ARCHIVE` re-runs it on any machine."),
+}
 
 
 VIEWS = {
@@ -644,6 +665,7 @@ def main() -> None:
                                 label_visibility="collapsed")
     scenario_name, spec, problems = sidebar()
     job_strips()
+    how_to_read(HOW_TO_READ[view])
     if view in FREE_VIEWS:
         VIEWS[view](None)
         return

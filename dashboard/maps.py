@@ -118,13 +118,23 @@ def cell_frame(dataset, axes: list[str], names: dict[str, str],
             da = dataset[var].sel(format=fid)
             extra = [d for d in da.dims if d not in (x_dim, y_dim)]
             if not extra:
-                frame[var] = da.transpose(x_dim, y_dim).values.ravel()
+                frame[var] = _decoded(da, da.transpose(x_dim, y_dim).values.ravel())
             elif len(extra) == 1:
                 for label in da[extra[0]].values:
                     frame[f"{var} {label}"] = da.sel({extra[0]: label}).transpose(
                         x_dim, y_dim).values.ravel()
         frames.append(pd.DataFrame(frame))
     return pd.concat(frames, ignore_index=True)
+
+
+def _decoded(da, values: np.ndarray) -> np.ndarray:
+    """A coded variable's values as their meanings (CF ``flag_values``/``flag_meanings``:
+    the regime's code 0 as "deterred"), so a tooltip shows words, not codes."""
+    if "flag_meanings" not in da.attrs:
+        return values
+    meanings = dict(zip(np.asarray(da.attrs["flag_values"]).tolist(),
+                        da.attrs["flag_meanings"].split(), strict=True))
+    return np.array([meanings.get(int(v), "not computed") for v in values], dtype=object)
 
 
 def _colour(quantity: Quantity, field: str, frame: pd.DataFrame) -> alt.Color:
@@ -200,9 +210,6 @@ def format_map(dataset, quantity: Quantity, axes: list[str], names: dict[str, st
     frame = cell_frame(dataset, axes, names) if frame is None else frame
     field = quantity.variable
     frame = frame.copy()
-    if quantity.kind == "regime":
-        frame[field] = [api.REGIME_NAMES[int(v)] if np.isfinite(v) else "not computed"
-                        for v in frame[field].astype(float)]
     frame["layer"] = "cell"
     markers = []
     xs = np.unique(frame["x"]), np.unique(frame["y"])

@@ -1,23 +1,24 @@
 """The Streamlit dashboard, headless (``streamlit.testing.v1.AppTest``): the default page
-loads, every tab shows its content, the numbers on the page are the package's numbers for
-the same inputs, changing an input re-runs with new maps, invalid inputs give one error line
-each (the same as a sweep file's) and no exception, large sweeps are sent to the CLI, saving
-writes an archive that verifies and is refused while a save runs or too soon after one, and
-a page opened under a foreign name is refused before any computation.
+loads, every view shows its content, the numbers on the page are the package's numbers for
+the same inputs, the maps are readable (format names as panel titles, one legend and one
+scale per quantity, parameters labelled with their schema units), changing an input re-runs
+with new maps, invalid inputs give one error line each (the same as a sweep file's) and no
+exception, large sweeps are sent to the CLI, the settings come from the page's address,
+Save writes the simulations already computed as an archive that verifies, and a page opened
+under a foreign name is refused before any computation.
 
 AppTest runs the script in this process, so the tests can check the page against an
-independent computation with ``deterrence.sweep`` and can monkeypatch the package (e.g. where
-archives go) or Streamlit (the request's headers, which AppTest leaves empty). The script's
-pure helpers (the Host check, the save gate) are also tested by importing it. Streamlit's
-caches are process-wide: every test starts from empty caches.
+independent computation with the package and can monkeypatch the package (e.g. where
+archives go) or Streamlit (the request's headers, which AppTest leaves empty). Simulations
+run as jobs in background threads (dashboard/jobs.py): :func:`settled` waits for them and
+runs the page again, as the page's progress strip does in a browser. Streamlit's caches
+are process-wide: every test starts from empty caches.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import threading
 import tomllib
 from pathlib import Path
 
@@ -32,20 +33,26 @@ from streamlit.testing.v1 import AppTest
 from deterrence import api
 from deterrence.analysis.stats import paired_difference
 from deterrence.archive import write
-from deterrence.game.config import SCENARIOS_DIR, RussiaParameters, load_catalogue, load_scenario
+from deterrence.dashboard import jobs
+from deterrence.game.config import (
+    SCENARIOS_DIR,
+    FormatSpec,
+    RussiaParameters,
+    load_catalogue,
+    load_scenario,
+)
 from deterrence.solve.equilibrium import REGIME_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dashboard" / "app.py"
 QUICKSTART = ROOT / "configs" / "sweeps" / "quickstart.toml"
 TIMEOUT = 180  # AppTest's default is 3 s; a cold run simulates a whole sweep
-TABS = ["Regime maps", "Credibility & multiplicity", "Simulated outcomes", "Compare formats",
-        "One run", "Save"]
+VIEWS = ["Regime maps", "Credibility", "Simulated outcomes", "Compare formats",
+         "Sensitivity", "Scenario discovery", "Uncertainty", "One run", "Archives", "Save"]
 # st.altair_chart's element: "arrow_vega_lite_chart" in older Streamlit, "vega_lite_chart"
 # in 1.67; AppTest shows either as an UnknownElement carrying the chart's proto.
 CHART_TYPES = frozenset({"arrow_vega_lite_chart", "vega_lite_chart"})
-SELECTBOXES = frozenset({"scenario", "axis0_path", "axis1_path", "compare_a", "compare_b",
-                         "run_format", "run_x", "run_y"})
+SELECTBOXES = frozenset({"scenario", "axis0_path", "axis1_path", "compare_a", "compare_b"})
 # the sidebar's numbers are typed as text
 TEXT_INPUTS = frozenset({"axis0_low", "axis0_high", "axis0_count", "axis1_low", "axis1_high",
                          "axis1_count", "replicates", "steps"})
@@ -53,7 +60,8 @@ TEXT_INPUTS = frozenset({"axis0_low", "axis0_high", "axis0_count", "axis1_low", 
 SMALL_FORMATS = ["bilateral", "coalition", "nato_lite"]
 SMALL = {"formats": SMALL_FORMATS, "axis0_count": 4, "axis1_count": 4, "replicates": 2,
          "steps": 20}
-COMPARE = re.compile(r"^\*\*(\w+) vs (\w+): ([+-]\d+\.\d) ± (\d+\.\d) points escalation\*\*$")
+NAMES = {fid: fmt.name for fid, fmt in load_catalogue().items()}
+COMPARE = re.compile(r"^\*\*(.+) vs (.+): ([+-]\d+\.\d) ± (\d+\.\d) percentage points")
 
 
 # ---------------------------------------------------------------------------------------
@@ -62,13 +70,30 @@ COMPARE = re.compile(r"^\*\*(\w+) vs (\w+): ([+-]\d+\.\d) ± (\d+\.\d) points es
 
 @pytest.fixture(autouse=True)
 def empty_caches():
-    """Each test sees cold caches (Streamlit's caches are shared by every AppTest in a
-    process)."""
+    """Each test sees cold caches and an empty job board (Streamlit's caches are shared by
+    every AppTest in a process)."""
     st.cache_data.clear()
     st.cache_resource.clear()
     yield
+    for job in jobs.job_board().jobs():
+        job.cancel()
+        job.wait(TIMEOUT)
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+def settled(at: AppTest) -> AppTest:
+    """Run the page, wait for the jobs it started and run it again until none runs (what
+    the progress strip's re-run does in a browser)."""
+    at.run()
+    for _ in range(10):
+        running = [j for j in jobs.job_board().jobs() if not j.status().final]
+        if not running:
+            return at
+        for job in running:
+            assert job.wait(TIMEOUT), f"job {job.key} did not finish"
+        at.run()
+    raise AssertionError("jobs kept starting")
 
 
 def assert_clean(at: AppTest) -> None:
@@ -87,11 +112,16 @@ def widget(at: AppTest, key: str):
 
 
 def apply(at: AppTest, **inputs) -> AppTest:
-    """Set sidebar or tab widgets by key (a number for a sidebar box is typed as its
-    ``str``), then re-run the script."""
+    """Set widgets by key (a number for a sidebar box is typed as its ``str``), then run the
+    page until its jobs have finished."""
     for key, value in inputs.items():
         widget(at, key).set_value(str(value) if key in TEXT_INPUTS else value)
-    return at.run()
+    return settled(at)
+
+
+def show(at: AppTest, view: str) -> AppTest:
+    at.segmented_control(key="view").set_value(view)
+    return settled(at)
 
 
 def typed(at: AppTest, key: str) -> float:
@@ -99,15 +129,17 @@ def typed(at: AppTest, key: str) -> float:
     return float(at.text_input(key=key).value)
 
 
-def started(**inputs) -> AppTest:
-    """The app run once with its defaults, then (if given) with ``inputs``."""
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+def started(view: str | None = None, **inputs) -> AppTest:
+    """The app run once with its defaults, then (if given) with ``inputs``, on ``view``."""
+    at = settled(AppTest.from_file(str(APP), default_timeout=TIMEOUT))
     assert_clean(at)
-    return apply(at, **inputs) if inputs else at
+    if inputs:
+        apply(at, **inputs)
+    return show(at, view) if view else at
 
 
 def charts(node) -> list:
-    """The Vega-Lite (Altair) charts in ``node`` (the app, a tab, the sidebar), in order."""
+    """The Vega-Lite (Altair) charts in ``node`` (the app, a view, the sidebar), in order."""
     return [n for n in node if getattr(n, "type", None) in CHART_TYPES]
 
 
@@ -116,7 +148,7 @@ def chart_spec(chart) -> dict:
 
 
 def chart_frame(chart) -> pd.DataFrame:
-    """The data of a single-layer chart (Streamlit sends it beside the spec, in Arrow)."""
+    """The data of a chart (Streamlit sends it beside the spec, in Arrow)."""
     spec = chart_spec(chart)
     datasets = {d.name: d.data.data for d in chart.proto.datasets}
     if "name" in spec.get("data", {}) and spec["data"]["name"] in datasets:
@@ -125,6 +157,17 @@ def chart_frame(chart) -> pd.DataFrame:
         assert len(datasets) == 1, f"expected one dataset, got {list(datasets)}"
         raw = next(iter(datasets.values()))
     return pa.ipc.open_stream(raw).read_all().to_pandas()
+
+
+def cells(chart) -> pd.DataFrame:
+    """A map's cells (not its markers), sorted by format, x, y."""
+    frame = chart_frame(chart)
+    frame = frame[frame["layer"] == "cell"]
+    return frame.sort_values(["format", "x", "y"], ignore_index=True)
+
+
+def cell_layer(chart) -> dict:
+    return chart_spec(chart)["spec"]["layer"][0]
 
 
 def default_spec() -> dict:
@@ -137,9 +180,7 @@ def default_spec() -> dict:
 
 
 def expected_plan(formats=None, axes=(None, None), replicates=None, steps=None) -> api.Plan:
-    """The plan of the defaults with some inputs changed, resolved by the package alone. A
-    plan made from arguments instead of a file names its scenario by name
-    (``api.sweep_plan``, docs/api.md)."""
+    """The plan of the defaults with some inputs changed, resolved by the package alone."""
     spec = default_spec()
     if formats is not None:
         spec["formats"] = list(formats)
@@ -157,34 +198,67 @@ def small_plan() -> api.Plan:
     return expected_plan(SMALL_FORMATS, axes, SMALL["replicates"], SMALL["steps"])
 
 
-def exact_map(plan: api.Plan, variable: str, fmt: str) -> pd.DataFrame:
-    """One format's exact map as (x, y, value) rows sorted by x then y."""
+def exact_map(plan: api.Plan, variable: str) -> pd.DataFrame:
+    """The exact maps of every format as (format, x, y, value) rows sorted like
+    :func:`cells`."""
     ds = api.exact_dataset(plan)
     x, y = (api.dim_name(a.path) for a in plan.spec.axes)
-    frame = ds[variable].sel(format=fmt).to_dataframe().reset_index()
-    return frame.rename(columns={x: "x", y: "y"})[["x", "y", variable]].sort_values(
-        ["x", "y"], ignore_index=True)
+    frame = ds[variable].to_dataframe().reset_index()
+    return frame.rename(columns={x: "x", y: "y"})[["format", "x", "y", variable]].sort_values(
+        ["format", "x", "y"], ignore_index=True)
 
 
-def shown_map(chart, column: str) -> pd.DataFrame:
-    return chart_frame(chart)[["x", "y", column]].sort_values(["x", "y"], ignore_index=True)
+def schema_unit(path: str) -> str:
+    """The unit the schema gives a parameter, read from the pydantic models directly."""
+    from deterrence.game.config import GuarantorParameters, ResponseSpec, UkraineParameters
+
+    parts = path.split(".")
+    model = {"russia": RussiaParameters, "ukraine": UkraineParameters,
+             "guarantors": GuarantorParameters}.get(parts[0])
+    if model is None:
+        model = FormatSpec if parts[1] in FormatSpec.model_fields else ResponseSpec
+    field = model.model_fields[parts[-1]]
+    return field.json_schema_extra["unit"]
+
+
+def assert_readable_map(chart, plan: api.Plan) -> None:
+    """Format names as panel titles, never cut; one colour legend; the axes titled with the
+    parameters' labels and units; a tick at every swept value."""
+    spec = chart_spec(chart)
+    assert spec["facet"]["field"] == "name"
+    assert spec["facet"]["header"]["labelLimit"] == 0
+    assert spec["facet"]["sort"] == [NAMES[f] for f in plan.formats]
+    assert set(cells(chart)["name"]) == {NAMES[f] for f in plan.formats}
+    encoding = cell_layer(chart)["encoding"]
+    for key, axis in zip(("x", "y"), plan.spec.axes, strict=True):
+        title = encoding[key]["title"]
+        unit = re.sub(r"\s*\([^)]*\)", "", schema_unit(axis.path)).strip()
+        assert title.endswith(f"({unit})"), (title, unit)
+        words = axis.path.split(".")[-1].split("_")
+        assert title.lower().startswith(" ".join(words)), (title, axis.path)
+        np.testing.assert_allclose(encoding[key]["axis"]["values"],
+                                   np.linspace(axis.low, axis.high, axis.count))
+    legends = [layer["encoding"]["color"] for layer in spec["spec"]["layer"]
+               if "color" in layer["encoding"]]
+    assert len(legends) == 1  # one colour scale and legend for every panel
+    assert spec.get("resolve", {}).get("scale", {}).get("color") == "shared"
 
 
 def assert_regime_maps(at: AppTest, plan: api.Plan) -> None:
-    """The 'Regime maps' tab shows, per format, exactly the package's exact regimes (the
-    first map of each format; P(escalate) follows)."""
-    maps = charts(at.tabs[0])[:len(plan.formats)]
-    assert [chart_spec(c)["title"] for c in maps] == list(plan.formats)
-    x, y = (a.path for a in plan.spec.axes)
-    for fmt, chart in zip(plan.formats, maps, strict=True):
-        spec = chart_spec(chart)
-        assert (spec["encoding"]["x"]["title"], spec["encoding"]["y"]["title"]) == (x, y)
-        expected = exact_map(plan, "regime", fmt)
-        expected["regime"] = [REGIME_NAMES[int(v)] for v in expected["regime"]]
-        shown = shown_map(chart, "regime")
-        assert len(shown) == plan.cells
-        np.testing.assert_allclose(shown[["x", "y"]].to_numpy(), expected[["x", "y"]].to_numpy())
-        assert list(shown["regime"]) == list(expected["regime"]), fmt
+    """The 'Regime maps' view shows exactly the package's exact regimes and P(escalate)."""
+    regime, escalation = charts(at.main)
+    assert_readable_map(regime, plan)
+    assert_readable_map(escalation, plan)
+    expected = exact_map(plan, "regime")
+    shown = cells(regime)
+    assert len(shown) == plan.cells * len(plan.formats)
+    assert list(shown["format"]) == list(expected["format"])
+    np.testing.assert_allclose(shown[["x", "y"]].to_numpy(float),
+                               expected[["x", "y"]].to_numpy(float))
+    assert list(shown["regime"]) == [REGIME_NAMES[int(v)] for v in expected["regime"]]
+    np.testing.assert_array_equal(cells(escalation)["escalation_probability"],
+                                  exact_map(plan, "escalation_probability")[
+                                      "escalation_probability"])
 
 
 # ---------------------------------------------------------------------------------------
@@ -196,7 +270,7 @@ def default_app() -> AppTest:
     """The page as a visitor first sees it (read-only: tests must not re-run it)."""
     st.cache_data.clear()
     st.cache_resource.clear()
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    at = settled(AppTest.from_file(str(APP), default_timeout=TIMEOUT))
     st.cache_data.clear()
     st.cache_resource.clear()
     return at
@@ -207,7 +281,8 @@ def test_default_page_loads_with_quickstart_defaults(default_app):
     assert_clean(at)
     assert not at.warning
     assert at.title[0].value.startswith("Security guarantees for Ukraine")
-    assert [t.label for t in at.tabs] == TABS
+    view = at.segmented_control(key="view")
+    assert view.options == VIEWS and view.value == "Regime maps"
     defaults = default_spec()
     assert at.selectbox(key="scenario").value == defaults["scenario"]
     assert at.multiselect(key="formats").value == defaults["formats"]
@@ -218,201 +293,152 @@ def test_default_page_loads_with_quickstart_defaults(default_app):
         assert typed(at, f"axis{number}_count") == axis["count"]
     assert typed(at, "replicates") == defaults["replicates"]
     assert typed(at, "steps") == defaults["steps"]
-    assert not [w for w in at.text_input if "λ" in w.label or "ationality" in w.label]
+    # only the chosen view is computed: no simulation ran for the regime maps
+    assert not [j for j in jobs.job_board().jobs() if j.kind == "simulation"]
 
 
-def test_every_tab_renders_its_content(default_app):
-    at = default_app
-    n = len(load_catalogue())
-    regime, credibility, simulated, compare, one_run, save = at.tabs
-    # two kinds of map per format in each of the map tabs
-    assert len(charts(regime)) == 2 * n and len(regime.caption) == 1
-    assert [m.value for m in regime.markdown] == ["**P(Russia escalates)**"]
-    assert len(charts(credibility)) == 2 * n and len(credibility.caption) == 1
-    assert [m.value for m in credibility.markdown] == [
-        "**Mean credibility of the members**: P(member honours | escalation)",
-        "**Number of Bayesian equilibria** of the members' subgame"]
-    assert len(charts(simulated)) == 6 * n and len(simulated.caption) == 1
-    assert [m.value for m in simulated.markdown] == [
-        "**escalation frequency (share of rounds)**, mean over replicates",
-        "**P(abandoned | escalation)**, mean over replicates",
-        "**Erosion time**: median years until the first escalation",
-        "**Where the runs end**: share of runs deterred throughout",
-        "**Where the runs end**: share of runs ending in Ukraine's defeat",
-        "**Where the runs end**: share of runs ending in a settlement"]
-    # the comparison: two pickers, a headline, a table and a difference map
-    assert [s.key for s in compare.selectbox] == ["compare_a", "compare_b"]
-    assert (compare.selectbox[0].value, compare.selectbox[1].value) == ("nato_lite", "bilateral")
-    assert COMPARE.match(compare.markdown[0].value), compare.markdown[0].value
-    table = compare.dataframe[0].value
-    assert list(table["outcome"]) == ["escalation frequency", "P(abandoned | escalation)",
-                                      "share of rounds deterred"]
-    assert len(charts(compare)) == 1
-    # one run: pickers, outcome, beliefs (the default format has guarantors), capabilities
-    assert [s.key for s in one_run.selectbox] == ["run_format", "run_x", "run_y"]
-    assert [n.key for n in one_run.number_input] == ["run_replicate"]
-    titles = [chart_spec(c).get("title") for c in charts(one_run)]
-    assert titles == ["Outcome per round", "Russia's belief that each guarantor honours",
-                      "Capabilities (USD bn)"]
-    assert "replicate 0" in one_run.caption[0].value
-    # save: a button, no archive yet
-    assert [b.key for b in save.button] == ["save"]
-    assert not at.download_button and not at.success
+def test_the_regime_maps_show_the_exact_solvers_numbers(default_app):
+    assert_regime_maps(default_app, expected_plan())
 
 
-def test_maps_show_the_exact_solvers_numbers(default_app):
-    at = default_app
-    plan = expected_plan()
-    assert_regime_maps(at, plan)
-    n = len(plan.formats)
-    shown = {"escalation_probability": charts(at.tabs[0])[n:],
-             "mean_credibility": charts(at.tabs[1])[:n],
-             "equilibrium_count": charts(at.tabs[1])[n:]}
-    for variable, maps in shown.items():
-        assert [chart_spec(c)["title"] for c in maps] == list(plan.formats), variable
-        for fmt, chart in zip(plan.formats, maps, strict=True):
-            expected = exact_map(plan, variable, fmt)
-            np.testing.assert_array_equal(shown_map(chart, variable)[variable],
-                                          expected[variable], err_msg=f"{variable} {fmt}")
-    for fmt, chart in zip(plan.formats, shown["equilibrium_count"], strict=True):
-        complete = exact_map(plan, "equilibrium_set_complete", fmt)["equilibrium_set_complete"]
-        assert list(shown_map(chart, "complete")["complete"]) == list(complete.astype(bool))
-    # the probabilities share one scale, 0 to 1, in every map
-    for chart in [*shown["escalation_probability"], *shown["mean_credibility"]]:
-        scale = chart_spec(chart)["encoding"]["color"]["scale"]
-        assert scale["domain"] == [0, 1]
+def test_each_format_is_marked_at_its_own_value(default_app):
+    """The black point of each panel: the format file's bindingness (x) and the scenario's
+    status-quo value (y), read from the files here."""
+    chart = charts(default_app.main)[0]
+    frame = chart_frame(chart)
+    marks = frame[frame["layer"] == "own"].set_index("format")
+    scenario = load_scenario(SCENARIOS_DIR / "baseline.toml")
+    for fid, fmt in load_catalogue().items():
+        assert marks.loc[fid, "x"] == fmt.commitment_bindingness
+        assert marks.loc[fid, "y"] == scenario.russia.status_quo_value
 
 
-def test_map_tooltips_treat_category_names_as_nominal(default_app):
-    """A regime name is a category: a quantitative tooltip shows it as NaN."""
-    at = default_app
-    n = len(load_catalogue())
-    for chart in charts(at.tabs[0])[:n]:
-        tips = {t["field"]: t["type"] for t in chart_spec(chart)["encoding"]["tooltip"]}
-        assert tips["regime"] == "nominal", (
-            f"{chart_spec(chart)['title']}: tooltip 'regime' is {tips['regime']!r}")
+def test_the_hover_shows_every_value_of_the_cell(default_app):
+    """The tooltip of a cell lists every variable the exact solver computed there."""
+    chart = charts(default_app.main)[1]
+    tips = {t["field"] for t in cell_layer(chart)["encoding"]["tooltip"]}
+    exact = api.exact_dataset(expected_plan())
+    guarantors = [str(g) for g in exact["guarantor"].values]
+    scalar = [v for v in exact.data_vars if "guarantor" not in exact[v].dims]
+    assert set(scalar) <= tips
+    assert {f"credibility {g}" for g in guarantors} <= tips
+    types = {t["field"]: t["type"] for t in cell_layer(chart)["encoding"]["tooltip"]}
+    assert types["regime"] == "nominal"  # a category, not a number shown as NaN
+
+
+def test_every_view_renders_without_an_error():
+    at = started(**SMALL)
+    expected = {"Regime maps": 2, "Credibility": 2, "Simulated outcomes": 6}
+    for view in VIEWS:
+        show(at, view)
+        assert_clean(at)
+        if view in expected:
+            assert len(charts(at.main)) == expected[view], view
+        assert at.main.expander, f"{view}: no 'How to read this'"
+
+
+def test_credibility_view_shows_the_solvers_numbers():
+    at = started("Credibility", **SMALL)
+    assert_clean(at)
+    plan = small_plan()
+    credibility, count = charts(at.main)
+    for chart in (credibility, count):
+        assert_readable_map(chart, plan)
+    np.testing.assert_array_equal(cells(credibility)["mean_credibility"],
+                                  exact_map(plan, "mean_credibility")["mean_credibility"])
+    np.testing.assert_array_equal(cells(count)["equilibrium_count"],
+                                  exact_map(plan, "equilibrium_count")["equilibrium_count"])
+    complete = exact_map(plan, "equilibrium_set_complete")["equilibrium_set_complete"]
+    assert list(cells(count)["not proven complete"]) == list(complete == 0)
+    assert list(cells(count)["equilibrium_set_complete"]) == [
+        "yes" if c else "no" for c in complete]
+    assert cell_layer(credibility)["encoding"]["color"]["scale"]["domain"] == [0, 1]
 
 
 # ---------------------------------------------------------------------------------------
 # Numbers against the package
 
 
-def test_simulations_and_comparison_match_an_independent_computation():
-    at = started(**SMALL)
+def test_simulations_match_an_independent_computation():
+    at = started("Simulated outcomes", **SMALL)
     assert_clean(at)
     plan = small_plan()
     sim = api.simulate_plan(plan)
-    # simulated maps: the mean over replicates, per format
-    maps = charts(at.tabs[2])
-    assert len(maps) == 6 * len(SMALL_FORMATS)
-    for variable, shown in (("escalation_frequency", maps[:3]),
-                            ("abandoned_given_escalation", maps[3:6])):
-        mean = sim[variable].mean("replicate", skipna=True)
-        for fmt, chart in zip(SMALL_FORMATS, shown, strict=True):
-            np.testing.assert_allclose(shown_map(chart, variable)[variable],
-                                       mean.sel(format=fmt).values.ravel(), equal_nan=True)
+    maps = charts(at.main)
+    assert len(maps) == 6
+    for chart in maps:
+        assert_readable_map(chart, plan)
+    for variable, chart in (("escalation_frequency", maps[0]),
+                            ("abandoned_given_escalation", maps[1])):
+        mean = sim[variable].mean("replicate", skipna=True).to_dataframe().reset_index()
+        x, y = (api.dim_name(a.path) for a in plan.spec.axes)
+        mean = mean.rename(columns={x: "x", y: "y"}).sort_values(["format", "x", "y"])
+        np.testing.assert_allclose(cells(chart)[variable], mean[variable], equal_nan=True)
+        # the interval over the replicates is in the tooltip: 1.96 standard errors
+        runs = sim[variable].values.reshape(len(plan.formats), -1, plan.spec.replicates)
+        sd = np.nanstd(runs, axis=-1, ddof=1)
+        np.testing.assert_allclose(cells(chart)[f"{variable} ± 95%"],
+                                   (1.959963984540054 * sd / np.sqrt(2)).ravel(),
+                                   equal_nan=True)
     # erosion time: with censoring only at the horizon, the median is the smallest t at
     # which at least half the runs had escalated by round t (counted from 1), in years
     years = plan.scenario.dynamics.round_months / 12
     first = sim.first_escalation + 1  # NaN: never escalated
-    for fmt, chart in zip(SMALL_FORMATS, maps[6:9], strict=True):
-        runs = first.sel(format=fmt).values.reshape(-1, plan.spec.replicates)
-        expected = []
-        for row in runs:
+    expected = []
+    for fmt in SMALL_FORMATS:
+        for row in first.sel(format=fmt).values.reshape(-1, plan.spec.replicates):
             times = np.sort(row[np.isfinite(row)])
-            need = int(np.ceil(row.size / 2))  # S(t) <= 1/2: at least half have escalated
+            need = int(np.ceil(row.size / 2))
             expected.append(times[need - 1] * years if times.size >= need else np.nan)
-        np.testing.assert_allclose(shown_map(chart, "erosion_years")["erosion_years"],
-                                   expected, equal_nan=True)
-        scale = chart_spec(chart)["encoding"]["color"]["scale"]
-        assert scale["domain"] == [0, plan.spec.steps * years]
-    # where the runs end: shares counted from each run's end state and first escalation
+    np.testing.assert_allclose(cells(maps[2])["erosion_years"], expected, equal_nan=True)
+    assert cell_layer(maps[2])["encoding"]["color"]["scale"]["domain"] == [
+        0, plan.spec.steps * years]
     counted = {
         "ongoing_deterred_share": (sim.end_state == 0) & np.isnan(sim.first_escalation),
         "defeated_share": sim.end_state == 1, "settled_share": sim.end_state == 2}
-    for k, (variable, runs) in enumerate(counted.items()):
-        for fmt, chart in zip(SMALL_FORMATS, maps[9 + 3 * k:12 + 3 * k], strict=True):
-            share = runs.sel(format=fmt).mean("replicate").values.ravel()
-            np.testing.assert_allclose(shown_map(chart, variable)[variable], share)
-    # the comparison headline and table: paired differences under common random numbers
-    compare = at.tabs[3]
-    first, second = "nato_lite", "bilateral"
-    match = COMPARE.match(compare.markdown[0].value)
-    assert match, compare.markdown[0].value
-    assert match.group(1, 2) == (first, second)
-    table = compare.dataframe[0].value.set_index("outcome")
-    for variable, label in (("escalation_frequency", "escalation frequency"),
-                            ("abandoned_given_escalation", "P(abandoned | escalation)"),
-                            ("deterred_share", "share of rounds deterred")):
-        diff = paired_difference(sim[variable].sel(format=first).values,
-                                 sim[variable].sel(format=second).values)
-        row = table.loc[label]
-        assert row["difference (points)"] == pytest.approx(100 * diff.mean, abs=1e-9)
-        assert row["± 95% (points)"] == pytest.approx(100 * diff.half_width, abs=1e-9)
-        assert row["pairs"] == diff.n <= plan.cells * plan.spec.replicates  # NaN pairs left out
-        assert bool(row["significant"]) == diff.excludes_zero
-        if variable == "escalation_frequency":
-            assert diff.n == plan.cells * plan.spec.replicates
-            assert float(match.group(3)) == pytest.approx(100 * diff.mean, abs=0.05 + 1e-9)
-            assert float(match.group(4)) == pytest.approx(100 * diff.half_width,
-                                                          abs=0.05 + 1e-9)
-    delta = (sim.escalation_frequency.sel(format=first)
-             - sim.escalation_frequency.sel(format=second)).mean("replicate")
-    np.testing.assert_allclose(shown_map(charts(compare)[0], "difference")["difference"],
-                               delta.values.ravel())
-    # points whose own interval excludes 0, recounted with scipy's paired t-test
-    from scipy import stats
+    for chart, (variable, runs) in zip(maps[3:], counted.items(), strict=True):
+        share = runs.mean("replicate").values.ravel()
+        np.testing.assert_allclose(cells(chart)[variable], share)
 
-    a = sim.escalation_frequency.sel(format=first).values.reshape(-1, plan.spec.replicates)
-    b = sim.escalation_frequency.sel(format=second).values.reshape(-1, plan.spec.replicates)
-    lower = higher = 0
-    for x, y in zip(a, b, strict=True):
-        d = x - y
-        if np.all(d == d[0]):
-            lower, higher = lower + (d[0] < 0), higher + (d[0] > 0)
-            continue
-        low, high = stats.ttest_rel(x, y).confidence_interval(0.95)
-        lower, higher = lower + (high < 0), higher + (low > 0)
-    row = table.loc["escalation frequency"]
-    assert (row["points lower"], row["points higher"]) == (lower, higher)
-    assert row["points"] == plan.cells
-    # one run: the Mesa model's run is the sweep's run at that point and replicate
-    run_tab = at.tabs[4]
-    assert run_tab.selectbox(key="run_format").value == SMALL_FORMATS[0]
-    outcome = chart_frame(charts(run_tab)[0])
-    assert list(outcome["round"]) == list(range(SMALL["steps"]))
-    caption = run_tab.caption[0].value
-    frequency = float(re.search(r"Escalation frequency (\d\.\d\d)", caption).group(1))
-    expected = sim.escalation_frequency.sel(format=SMALL_FORMATS[0]).values[0, 0, 0]
-    assert frequency == pytest.approx(expected, abs=0.005 + 1e-9)
+
+def test_the_comparison_is_the_paired_difference():
+    at = started("Compare formats", **SMALL)
+    assert_clean(at)
+    sim = api.simulate_plan(small_plan())
+    assert (at.selectbox(key="compare_a").value, at.selectbox(key="compare_b").value) == (
+        "nato_lite", "bilateral")
+    diff = paired_difference(sim.escalation_frequency.sel(format="nato_lite").values,
+                             sim.escalation_frequency.sel(format="bilateral").values)
+    (headline,) = [m.value for m in at.main.markdown if COMPARE.match(m.value)]
+    match = COMPARE.match(headline)
+    assert match.group(1, 2) == (NAMES["nato_lite"], NAMES["bilateral"]) or match.group(
+        1, 2) == ("nato_lite", "bilateral")
+    assert float(match.group(3)) == pytest.approx(100 * diff.mean, abs=0.05 + 1e-9)
+    assert float(match.group(4)) == pytest.approx(100 * diff.half_width, abs=0.05 + 1e-9)
+    apply(at, compare_a="coalition")
+    assert_clean(at)
+    diff = paired_difference(sim.escalation_frequency.sel(format="coalition").values,
+                             sim.escalation_frequency.sel(format="bilateral").values)
+    (headline,) = [m.value for m in at.main.markdown if COMPARE.match(m.value)]
+    assert float(COMPARE.match(headline).group(3)) == pytest.approx(100 * diff.mean,
+                                                                    abs=0.05 + 1e-9)
 
 
 def test_changing_an_axis_reruns_with_new_maps():
     at = started(**SMALL)
     assert_clean(at)
-    before = shown_map(charts(at.tabs[0])[0], "regime")
     assert_regime_maps(at, small_plan())
-    # more points on the x axis
     apply(at, axis0_count=5)
     assert_clean(at)
-    plan = expected_plan(SMALL_FORMATS, ({"count": 5}, {"count": 4}), 2, 20)
-    assert_regime_maps(at, plan)
-    after = shown_map(charts(at.tabs[0])[0], "regime")
-    assert len(before) == 16 and len(after) == 20
-    np.testing.assert_allclose(sorted(set(after["x"])), np.linspace(0, 1, 5))
-    assert len(charts(at.tabs[2])) == 6 * len(SMALL_FORMATS)
-    assert len(chart_frame(charts(at.tabs[2])[0])) == 20
-    # another parameter on the x axis
+    assert_regime_maps(at, expected_plan(SMALL_FORMATS, ({"count": 5}, {"count": 4}), 2, 20))
     war_cost = {"path": "russia.war_cost", "low": 0.05, "high": 0.5, "count": 5}
     apply(at, axis0_path=war_cost["path"], axis0_low=war_cost["low"],
           axis0_high=war_cost["high"])
     assert_clean(at)
     plan = expected_plan(SMALL_FORMATS, (war_cost, {"count": 4}), 2, 20)
     assert_regime_maps(at, plan)
-    moved = shown_map(charts(at.tabs[0])[0], "regime")
-    np.testing.assert_allclose(sorted(set(moved["x"])), np.linspace(0.05, 0.5, 5))
-    assert chart_spec(charts(at.tabs[2])[0])["encoding"]["x"]["title"] == "russia.war_cost"
-    assert at.tabs[4].selectbox(key="run_x").label == "russia.war_cost"
+    title = cell_layer(charts(at.main)[0])["encoding"]["x"]["title"]
+    assert title == "War cost (Russia's utility)"
 
 
 # ---------------------------------------------------------------------------------------
@@ -420,7 +446,7 @@ def test_changing_an_axis_reruns_with_new_maps():
 
 
 def _refuse(*_args, **_kwargs):
-    raise AssertionError("the dashboard simulated a sweep it should not run")
+    raise AssertionError("the dashboard computed a sweep it should not run")
 
 
 def assert_refused(at: AppTest, needle: str) -> None:
@@ -428,7 +454,7 @@ def assert_refused(at: AppTest, needle: str) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert any(needle in e.value for e in at.error), [e.value for e in at.error]
     assert all("\n" not in e.value for e in at.error), [e.value for e in at.error]
-    assert not charts(at)
+    assert not charts(at.main)
 
 
 @pytest.mark.parametrize(("inputs", "needle"), [
@@ -437,7 +463,6 @@ def assert_refused(at: AppTest, needle: str) -> None:
     ({"axis1_low": 0.7}, "Axis y: 'from' (0.7) must be below 'to' (0.7)."),
     ({"axis1_path": "format.commitment_bindingness"},
      "The two axes must be different parameters."),
-    # what a browser's number box drops without a word: too large for a double, not a number
     ({"axis0_high": "1e400"}, "Axis x 'to' (key 'axes.0.high') = '1e400': not a finite "
                               "number; allowed: a finite decimal number"),
     ({"axis1_low": "nan"}, "Axis y 'from' (key 'axes.1.low') = 'nan': not a finite number"),
@@ -445,7 +470,6 @@ def assert_refused(at: AppTest, needle: str) -> None:
                              "number; allowed: a whole number from 2 to 60"),
     ({"steps": "sixty"}, "Rounds per run (key 'steps') = 'sixty': not a whole number; "
                          "allowed: a whole number from 1 to 2000"),
-    # the dashboard's own limits (docs/cli.md)
     ({"replicates": 0}, "Replicates per point (key 'replicates') = 0: the dashboard takes 1 "
                         "to 1000"),
     ({"axis1_count": 100}, "Axis y 'points' (key 'axes.1.count') = 100: the dashboard takes "
@@ -456,7 +480,7 @@ def assert_refused(at: AppTest, needle: str) -> None:
         "many-rounds"])
 def test_invalid_inputs_show_an_error_and_no_exception(monkeypatch, inputs, needle):
     at = started(**SMALL)
-    monkeypatch.setattr(api, "simulate_plan", _refuse)
+    monkeypatch.setattr(api, "simulate_summaries", _refuse)
     monkeypatch.setattr(api, "exact_dataset", _refuse)
     apply(at, **inputs)
     assert_refused(at, needle)
@@ -474,13 +498,12 @@ def test_values_out_of_range_are_refused_as_in_a_sweep_file(monkeypatch, tmp_pat
     """The same sweep written as a sweep file is refused by ``deterrence sweep``'s loader
     with the same message (after the origin, which names the file or the dashboard)."""
     at = started(**SMALL)
-    monkeypatch.setattr(api, "simulate_plan", _refuse)
+    monkeypatch.setattr(api, "simulate_summaries", _refuse)
     monkeypatch.setattr(api, "exact_dataset", _refuse)
     apply(at, **inputs)
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.error) == 1, [e.value for e in at.error]
     shown = at.error[0].value
-    # the sweep as a file, from the boxes on the page
     scenario = SCENARIOS_DIR / at.selectbox(key="scenario").value
     lines = ['name = "typed"', f'scenario = "{scenario}"',
              f"formats = {json.dumps(at.multiselect(key='formats').value)}",
@@ -498,9 +521,8 @@ def test_values_out_of_range_are_refused_as_in_a_sweep_file(monkeypatch, tmp_pat
     from_file = str(refused.value)
     assert from_file.startswith(f"{sweep}: ") and shown.startswith("sweep 'dashboard': ")
     assert shown.removeprefix("sweep 'dashboard': ") == from_file.removeprefix(f"{sweep}: ")
-    # the line names the key or parameter, the value typed and what is allowed
     assert re.search(r"(key '[\w.]+'|parameter path '[\w.]+') = -?[\d.e+]+: ", shown), shown
-    assert not charts(at)
+    assert not charts(at.main)
 
 
 def test_an_absurd_value_is_refused_as_a_sweep_file_refuses_it():
@@ -517,167 +539,167 @@ def test_an_absurd_value_is_refused_as_a_sweep_file_refuses_it():
 
 
 def test_a_sweep_over_the_interactive_limit_is_sent_to_the_cli(monkeypatch):
-    at = started()
-    monkeypatch.setattr(api, "simulate_plan", _refuse)
-    apply(at, formats=SMALL_FORMATS, axis0_count=4, axis1_count=4, replicates=1000, steps=200)
-    assert_clean(at)
+    at = started(**SMALL)
+    monkeypatch.setattr(api, "simulate_summaries", _refuse)
+    apply(at, replicates=1000, steps=200)
     size = 3 * 4 * 4 * 1000 * 200
-    for tab in at.tabs[2:4]:
-        assert len(tab.warning) == 1 and not charts(tab)
-        message = tab.warning[0].value
+    for view in ("Simulated outcomes", "Compare formats", "Scenario discovery"):
+        show(at, view)
+        assert_clean(at)
+        assert len(at.warning) == 1 and not charts(at.main), view
+        message = at.warning[0].value
         assert f"simulates {size:,} run-rounds" in message
         assert "`deterrence sweep configs/sweeps/my_sweep.toml" in message
-        # the hint is a sweep file for exactly this sweep
-        hint = tomllib.loads(tab.code[0].value)
+        hint = tomllib.loads(at.main.code[0].value)
         spec = api.SweepSpec.model_validate(hint)
         assert (spec.scenario, spec.formats, spec.replicates, spec.steps) == (
             "../scenarios/baseline.toml", SMALL_FORMATS, 1000, 200)
         assert [(a.path, a.low, a.high, a.count) for a in spec.axes] == [
             ("format.commitment_bindingness", 0.0, 1.0, 4), ("russia.status_quo_value", 0.1,
                                                              0.7, 4)]
-    # the exact maps and one run are still shown
-    assert len(charts(at.tabs[0])) == 2 * len(SMALL_FORMATS)
-    assert len(charts(at.tabs[1])) == 2 * len(SMALL_FORMATS)
-    assert len(charts(at.tabs[4])) == 3
-
-
-# ---------------------------------------------------------------------------------------
-# Re-runs with the same sweep: pickers in the tabs, the save button, a reload
+    # the exact maps are still shown
+    show(at, "Regime maps")
+    assert len(charts(at.main)) == 2
 
 
 def test_rerunning_with_the_same_inputs_shows_the_same_page():
-    """A re-run with an unchanged sweep (any click in a tab, a reload, a second visitor)
-    takes the simulations from the cache and must show the same page."""
-    at = started(**SMALL)
-    assert_clean(at)
-    first = [chart_frame(c) for c in charts(at)]
+    """A re-run with an unchanged sweep (a click, a reload, a second visitor) takes
+    everything from the caches and the job board and shows the same page."""
+    at = started("Simulated outcomes", **SMALL)
+    first = [chart_frame(c) for c in charts(at.main)]
+    simulations = [j for j in jobs.job_board().jobs() if j.kind == "simulation"]
     at.run()
     assert_clean(at)
-    again = [chart_frame(c) for c in charts(at)]
-    assert len(again) == len(first)
+    again = [chart_frame(c) for c in charts(at.main)]
+    assert len(again) == len(first) == 6
     for a, b in zip(first, again, strict=True):
         pd.testing.assert_frame_equal(a, b)
+    assert [j for j in jobs.job_board().jobs() if j.kind == "simulation"] == simulations
 
 
-def test_choosing_formats_to_compare_updates_the_comparison():
-    at = started(**SMALL)
-    apply(at, compare_a="coalition")
+def test_two_visitors_asking_for_one_sweep_share_one_simulation(monkeypatch):
+    calls = []
+    real = api.simulate_summaries
+
+    def counted(plan, *args, **kwargs):
+        calls.append(plan.spec.steps)
+        return real(plan, *args, **kwargs)
+
+    monkeypatch.setattr(api, "simulate_summaries", counted)
+    first = started("Simulated outcomes", **SMALL)
+    second = started("Simulated outcomes", **SMALL)
+    assert_clean(first)
+    assert_clean(second)
+    assert len(calls) == 1
+    assert len(charts(second.main)) == 6
+
+
+# ---------------------------------------------------------------------------------------
+# The address
+
+
+def test_the_page_starts_from_the_settings_in_its_address():
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    # the address names formats as the page does (a bound widget's labels)
+    at.query_params.update({"view": "Credibility", "steps": "30", "axis0_count": "4",
+                            "formats": [NAMES["nato"], NAMES["bilateral"]]})
+    settled(at)
     assert_clean(at)
-    sim = api.simulate_plan(small_plan())
-    diff = paired_difference(sim.escalation_frequency.sel(format="coalition").values,
-                             sim.escalation_frequency.sel(format="bilateral").values)
-    assert at.tabs[3].markdown[0].value == (
-        f"**coalition vs bilateral: {100 * diff.mean:+.1f} ± {100 * diff.half_width:.1f} "
-        f"points escalation**")
+    assert at.segmented_control(key="view").value == "Credibility"
+    assert typed(at, "steps") == 30 and typed(at, "axis0_count") == 4
+    assert at.multiselect(key="formats").value == ["nato", "bilateral"]
+    assert set(cells(charts(at.main)[0])["format"]) == {"nato", "bilateral"}
 
 
-def test_default_comparison_is_between_two_different_formats():
-    at = started(**{**SMALL, "formats": ["bilateral", "coalition"]})
-    assert_clean(at)
-    first = at.selectbox(key="compare_a").value
-    second = at.selectbox(key="compare_b").value
-    assert first != second, f"the Compare tab compares {first} with itself"
+def test_a_value_of_the_link_the_page_cannot_show_is_named_in_one_line():
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params.update({"view": "Secrets", "formats": [NAMES["nato"], "Warsaw Pact"]})
+    settled(at)
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any("view = 'Secrets' was not used" in w for w in warnings), warnings
+    assert any("formats = 'Warsaw Pact' was not used" in w for w in warnings), warnings
+    assert at.segmented_control(key="view").value == "Regime maps"
+    at.run()  # once per session
+    assert not [w for w in at.warning if "was not used" in w.value]
 
 
-def test_one_run_follows_the_chosen_format_and_point():
-    at = started(**SMALL)
-    xs = at.selectbox(key="run_x").options
-    apply(at, run_format="nato_lite", run_x=float(xs[2]), run_replicate=1)
-    assert_clean(at)
-    sim = api.simulate_plan(small_plan())
-    caption = at.tabs[4].caption[0].value
-    assert "replicate 1 of this point" in caption
-    frequency = float(re.search(r"Escalation frequency (\d\.\d\d)", caption).group(1))
-    expected = sim.escalation_frequency.sel(format="nato_lite").values[2, 0, 1]
-    assert frequency == pytest.approx(expected, abs=0.005 + 1e-9)
+# ---------------------------------------------------------------------------------------
+# Save
 
 
-def test_save_writes_an_archive_that_verifies(monkeypatch, tmp_path):
-    results = tmp_path / "results"
-    results.mkdir()
-    monkeypatch.setenv("DETERRENCE_RESULTS_DIR", str(results))
+@pytest.fixture
+def results(monkeypatch, tmp_path) -> Path:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    monkeypatch.setenv("DETERRENCE_RESULTS_DIR", str(folder))
+    return folder
+
+
+def test_save_writes_the_computed_simulations_as_an_archive_that_verifies(results,
+                                                                         monkeypatch):
     real = sorted(p.name for p in (ROOT / "results").iterdir())
-    at = started(**SMALL)
-    at.button(key="save").click().run()
+    at = started("Simulated outcomes", **SMALL)
+    show(at, "Save")
+    # nothing runs again: a chunk run now fails the save
+    from deterrence.sweep import execute
+
+    monkeypatch.setattr(execute, "run_chunk", _refuse)
+    at.button(key="save").click()
+    settled(at)
     assert_clean(at)
     archives = [p for p in results.iterdir() if (p / "manifest.json").is_file()]
     assert len(archives) == 1, sorted(p.name for p in results.iterdir())
     archive = archives[0]
     assert archive.name.startswith("dashboard-")
-    message = at.success[0].value
-    assert f"Archive: {archive} — report: " in message
-    assert Path(message.split(" — report: ")[1]).is_file()
-    assert [b.key for b in at.download_button] == ["download"]
+    (message,) = [s.value for s in at.success]
+    assert f"Archive: `{archive}`" in message
+    report = Path(message.split("report: `")[1].rstrip("`"))
+    assert report.is_file()
+    assert len(at.get("download_button")) == 1
+    monkeypatch.undo()
     assert api.verify(archive) == []
-    stored = api.Plan.from_json(json.loads(write.plan_file(archive).read_text()), str(archive))
+    stored = api.Plan.from_json(json.loads(write.plan_file(archive).read_text()),
+                                str(archive))
     assert stored.to_json() == small_plan().to_json()
-    # nothing was written to the repository's results/
+    # a widget change keeps the saved archive's paths and download on the page
+    apply(at, steps=21)
+    show(at, "Save")
+    assert [s.value for s in at.success] == [message]
     assert sorted(p.name for p in (ROOT / "results").iterdir()) == real
 
 
-def test_a_second_click_on_save_right_after_a_save_writes_nothing(monkeypatch, tmp_path):
+def test_save_waits_for_the_simulations_of_the_sweep_on_the_page(results):
+    at = started("Save", **SMALL)
+    assert at.button(key="save").disabled
+    assert any("Save writes the simulations already computed" in i.value for i in at.info)
+    assert not list(results.iterdir())
+
+
+def test_a_second_save_right_after_a_save_writes_nothing(results):
     """Saves are at least 10 s apart, for the whole server (docs/cli.md)."""
-    results = tmp_path / "results"
-    results.mkdir()
-    monkeypatch.setenv("DETERRENCE_RESULTS_DIR", str(results))
-    at = started(**SMALL)
-    at.button(key="save").click().run()
-    assert_clean(at)
+    at = started("Simulated outcomes", **SMALL)
+    show(at, "Save")
+    at.button(key="save").click()
+    settled(at)
     assert len(at.success) == 1
-    at.button(key="save").click().run()
-    assert_clean(at)
-    assert not at.success and not at.download_button
-    (message,) = [w.value for w in at.tabs[5].warning]
-    # the wait left: 10 s less the time since the first save ended, rounded up
+    apply(at, steps=21)
+    show(at, "Simulated outcomes")
+    show(at, "Save")
+    at.button(key="save").click()
+    settled(at)
+    assert not at.exception
+    (message,) = [w.value for w in at.warning]
     assert re.fullmatch(r"Saves are at least 10 s apart: press Save again in (10|[1-9]) s\.",
                         message), message
-    # one archive and its report beside it
     (archive,) = [p for p in results.iterdir() if (p / "manifest.json").is_file()]
     assert sorted(p.name for p in results.iterdir()) == [archive.name, f"{archive.name}.report"]
 
 
-def test_save_while_another_save_runs_writes_nothing(monkeypatch, tmp_path):
-    """A visitor who presses Save while another visitor's save runs is told so, and only
-    the first archive is written."""
-    results = tmp_path / "results"
-    results.mkdir()
-    monkeypatch.setenv("DETERRENCE_RESULTS_DIR", str(results))
-    first, second = started(**SMALL), started(**SMALL)
-    real_run_sweep = api.run_sweep
-    during = {}
-
-    def run_sweep(plan, target, *args, **kwargs):
-        # the first save is under way: the second visitor presses Save now
-        if "second" not in during:
-            during["second"] = None
-            press = threading.Thread(
-                target=lambda: during.update(second=second.button(key="save").click().run()))
-            press.start()
-            press.join(TIMEOUT)
-        return real_run_sweep(plan, target, *args, **kwargs)
-
-    monkeypatch.setattr(api, "run_sweep", run_sweep)
-    first.button(key="save").click().run()
-    assert_clean(first)
-    assert len(first.success) == 1
-    assert during["second"] is second
-    assert not second.exception and not second.success
-    assert [w.value for w in second.tabs[5].warning] == [
-        "A save is already running: press Save again when it has finished."]
-    assert len([p for p in results.iterdir() if (p / "manifest.json").is_file()]) == 1
-
-
-def test_save_into_a_folder_that_cannot_be_made_shows_one_line(monkeypatch, tmp_path):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
-    monkeypatch.setenv("DETERRENCE_RESULTS_DIR", str(blocker / "results"))
-    at = started(**SMALL)
-    at.button(key="save").click().run()
-    assert not at.exception, [e.value for e in at.exception]
-    (error,) = [e.value for e in at.error]
-    assert error.startswith("Not saved: ") and "a-file" in error and "\n" not in error
-    assert not at.success and not at.download_button
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+def test_the_documented_save_interval_is_the_gates():
+    """docs/cli.md promises saves at least 10 s apart."""
+    assert jobs.SAVE_INTERVAL_S == 10.0
+    assert "at least 10 s apart" in (ROOT / "docs" / "cli.md").read_text()
 
 
 # ---------------------------------------------------------------------------------------
@@ -690,15 +712,15 @@ def test_a_page_under_a_foreign_name_is_refused_before_any_work(monkeypatch):
     handshake = [("Host", "evil.example:8501"), ("Origin", "http://evil.example:8501"),
                  ("Upgrade", "websocket"), ("Connection", "Upgrade")]
     monkeypatch.setattr(ContextProxy, "headers", property(lambda _: StreamlitHeaders(handshake)))
-    for name in ("load_plan", "load_catalogue", "exact_dataset", "simulate_plan", "run_sweep",
-                 "sweep_plan", "plan_run"):
+    for name in ("load_plan", "load_catalogue", "exact_dataset", "simulate_summaries",
+                 "run_sweep", "sweep_plan", "plan_run", "write_archive"):
         monkeypatch.setattr(api, name, _refuse)
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
     assert not at.exception, [e.value for e in at.exception]
     assert [e.value for e in at.error] == [
         "Refused: this page asked for the dashboard as `evil.example:8501`; it answers only "
         "to localhost, 127.0.0.1 and [::1] — open http://127.0.0.1:8501/."]
-    assert not at.title and not at.tabs and not at.sidebar.children and not charts(at)
+    assert not at.title and not at.sidebar.children and not charts(at)
 
 
 def test_loopback_hosts_are_served(monkeypatch):
@@ -710,75 +732,29 @@ def test_loopback_hosts_are_served(monkeypatch):
                         "127.0.0.1", "localhost", "[::1]"):
         at.run()
         assert_clean(at)
-        assert [t.label for t in at.tabs] == TABS, host
-        assert len(charts(at.tabs[0])) == 2 * len(load_catalogue()), host
-
-
-# ---------------------------------------------------------------------------------------
-# The script's helpers, imported
+        assert len(charts(at.main)) == 2, host
 
 
 @pytest.fixture(scope="module")
 def app_module():
     """dashboard/app.py imported as a module: Streamlit runs it as __main__, so importing it
     defines its functions without drawing a page."""
-    spec = importlib.util.spec_from_file_location("dashboard_app", APP)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from deterrence.dashboard import app
+
+    return app
 
 
 @pytest.mark.parametrize(("host", "allowed"), [
     ("localhost", True), ("localhost:8501", True), ("LocalHost:1", True),
     ("127.0.0.1", True), ("127.0.0.1:65535", True), ("[::1]", True), ("[::1]:8501", True),
-    # DNS rebinding: the attacker's own name, resolved to 127.0.0.1
     ("evil.example", False), ("evil.example:8501", False),
-    # names that only look local
     ("localhost.evil.example", False), ("127.0.0.1.evil.example:8501", False),
     ("evil-localhost:8501", False), ("localhost@evil.example", False),
     ("evil.example@localhost", False), ("localhost:8501/evil", False),
     ("localhost:8501, evil.example", False), ("localhost evil.example", False),
-    # other spellings and other addresses: not the names the server is opened under
     ("::1", False), ("[::1", False), ("127.1", False), ("0x7f000001", False),
     ("127.0.0.2", False), ("0.0.0.0:8501", False), ("localhost:", False),
     ("localhost:port", False), ("", False),
 ])
 def test_host_allowed_accepts_only_loopback_names(app_module, host, allowed):
     assert app_module.host_allowed(host) is allowed
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_the_save_gate_lets_one_save_run_and_spaces_them(app_module):
-    clock = FakeClock()
-    gate = app_module.SaveGate(10.0, clock)
-    assert gate.try_start() is None
-    running = gate.try_start()
-    assert running == "A save is already running: press Save again when it has finished."
-    clock.now += 60.0  # however long the save takes
-    assert gate.try_start() == running
-    gate.finish()
-    clock.now += 2.5
-    assert gate.try_start() == "Saves are at least 10 s apart: press Save again in 8 s."
-    clock.now += 7.4
-    assert gate.try_start() == "Saves are at least 10 s apart: press Save again in 1 s."
-    clock.now += 0.1  # 10 s after the end of the last save
-    assert gate.try_start() is None
-    gate.finish()
-    clock.now += 10.0
-    assert gate.try_start() is None
-    # a save that fails counts too: the caller finishes it in any case
-    gate.finish()
-    assert gate.try_start().startswith("Saves are at least 10 s apart")
-
-
-def test_the_documented_save_interval_is_the_gates(app_module):
-    """docs/cli.md promises saves at least 10 s apart."""
-    assert app_module.SAVE_INTERVAL_S == 10.0
-    assert "at least 10 s apart" in (ROOT / "docs" / "cli.md").read_text()
