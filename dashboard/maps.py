@@ -20,6 +20,7 @@ where the format's value lies.
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 
 import altair as alt
@@ -39,6 +40,11 @@ MAX_TICKS = 9
 #: Colour schemes, colour-blind safe: sequential (viridis), diverging (blue-orange).
 SEQUENTIAL = "viridis"
 DIVERGING = "blueorange"
+#: Longest line of an axis title, in characters: at Vega-Lite's 11 px bold it stays within a
+#: panel's width, so the titles of neighbouring panels do not run into each other.
+AXIS_TITLE_CHARS = 34
+#: Space around a chart, in pixels: Vega measures rotated axis titles a little short.
+CHART_PADDING = {"left": 8, "right": 8, "top": 8, "bottom": 8}
 #: Number format of parameter values and of computed values in tooltips.
 VALUE_FORMAT = ".3g"
 #: The marker of a format's own value of the axis parameters.
@@ -62,6 +68,12 @@ def axis_title(path: str) -> str:
     label, unit = api.parameter_label(path)
     unit = short_unit(unit)
     return f"{label} ({unit})" if unit else label
+
+
+def axis_lines(path: str) -> list[str]:
+    """:func:`axis_title` in lines of at most :data:`AXIS_TITLE_CHARS` characters (Vega-Lite
+    draws a list as lines)."""
+    return textwrap.wrap(axis_title(path), AXIS_TITLE_CHARS)
 
 
 @dataclass(frozen=True)
@@ -237,9 +249,9 @@ def format_map(dataset, quantity: Quantity, axes: list[str], names: dict[str, st
                       titleLimit=0)
     base = alt.Chart().properties(width=PANEL_WIDTH, height=PANEL_HEIGHT)
     cells = base.mark_rect().encode(
-        x=alt.X("x0:Q", title=axis_title(axes[0]), scale=x_scale, axis=x_axis),
+        x=alt.X("x0:Q", title=axis_lines(axes[0]), scale=x_scale, axis=x_axis),
         x2="x1:Q",
-        y=alt.Y("y0:Q", title=axis_title(axes[1]), scale=y_scale, axis=y_axis),
+        y=alt.Y("y0:Q", title=axis_lines(axes[1]), scale=y_scale, axis=y_axis),
         y2="y1:Q",
         color=_colour(quantity, field, frame),
         tooltip=_tooltips(frame.drop(columns=["layer"]), axes, field, {
@@ -264,7 +276,8 @@ def format_map(dataset, quantity: Quantity, axes: list[str], names: dict[str, st
                         header=alt.Header(labelLimit=0, labelFontSize=13,
                                           labelFontWeight="bold", labelPadding=6)),
         columns=columns,
-    ).resolve_scale(color="shared").configure_view(stroke=None)
+    ).resolve_scale(color="shared").configure_view(stroke=None).properties(
+        padding=CHART_PADDING)
 
 
 def mean_over_replicates(sim) -> object:
