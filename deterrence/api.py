@@ -88,7 +88,8 @@ __all__ = [
     # for notebooks: changed parameters, tables and labelled arrays in memory
     "label_categories", "plot_categories", "sensitivity", "simulate_runs", "solve_table",
     "sweep_dataset", "sweep_plan", "with_parameters",
-    "RunStepper", "read_manifest", "report_location", "step_run",  # one run; archives
+    "MAX_SEED", "OUTCOME_NAMES", "RunStepper", "parameter_attributes",  # one run; archives
+    "read_manifest", "report_location", "step_run",
 ]
 
 try:  # the version is declared once, in pyproject.toml
@@ -1015,6 +1016,8 @@ def prior_map(scenario: Scenario | str | Path, formats=None, *, x: tuple[str, li
 # ---------------------------------------------------------------------------------------
 # One run, round by round, and the archives on disk (the dashboard's "One run" and
 # "Archives" views)
+
+from .simulate.rules import OUTCOME_NAMES  # noqa: E402  (a round's outcome codes)
 
 
 def read_manifest(archive: str | Path) -> dict:
