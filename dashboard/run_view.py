@@ -92,9 +92,6 @@ def stepper(plan: api.Plan, key_prefix: str, format_id: str, cell: int, replicat
 
 def reset(key_prefix: str, new: api.RunStepper) -> None:
     """Replace the session's stepper by ``new`` (paused)."""
-    old = st.session_state.get(f"{key_prefix}stepper")
-    if old is not None:
-        old.release()
     st.session_state[f"{key_prefix}stepper"] = new
     st.session_state[f"{key_prefix}playing"] = False
 

@@ -89,7 +89,7 @@ __all__ = [
     "label_categories", "plot_categories", "sensitivity", "simulate_runs", "solve_table",
     "sweep_dataset", "sweep_plan", "with_parameters",
     "MAX_SEED", "OUTCOME_NAMES", "RunStepper", "parameter_attributes",  # one run; archives
-    "read_manifest", "report_location", "step_run",
+    "read_manifest", "read_plan", "report_location", "step_run",
 ]
 
 try:  # the version is declared once, in pyproject.toml
@@ -1029,6 +1029,16 @@ def read_manifest(archive: str | Path) -> dict:
     return read(Path(archive))
 
 
+def read_plan(archive: str | Path) -> Plan:
+    """The resolved plan of an archive folder (``config/plan.json``: scenario, formats,
+    axes, seed), checked, without reading its data. Raises :class:`ArchiveError`."""
+    from .archive.manifest import regular_files
+    from .archive.read import read_plan as read
+
+    archive = Path(archive)
+    return read(archive, regular_files(archive))
+
+
 def report_location(archive: str | Path) -> Path:
     """Where :func:`write_report` puts an archive's report by default
     (``<archive>.report/index.html`` beside it), whether or not it exists."""
@@ -1062,6 +1072,9 @@ class RunStepper:
         self.guarantors = list(setup.base.guarantor_ids)
         self.model = mesa_model.CrisisModel(setup=setup, run_index=self.run_index,
                                             keep_series=True, collect=False)
+        # no agents are made after the model's start: Mesa's registry of them (which
+        # would keep every stepper's model alive, mesa issue 3179) is dropped at once
+        mesa_model.release(self.model)
         self._round_months = setup.params.round_months
 
     @property
@@ -1107,13 +1120,6 @@ class RunStepper:
         """The scenario's scheduled shocks within the horizon: (round, label)."""
         return [(s.step, " ".join(filter(None, (s.kind, s.format or s.guarantor))))
                 for s in self.plan.scenario.shocks if s.step < self.horizon]
-
-    def release(self) -> None:
-        """Drop Mesa's own reference to the model (mesa issue 3179), as :func:`plan_run`
-        does after its run; call it when the stepper is replaced."""
-        from .simulate import mesa_model
-
-        mesa_model.release(self.model)
 
 
 def step_run(plan: Plan, format_id: str, cell: int, replicate: int,

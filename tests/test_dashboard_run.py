@@ -149,3 +149,23 @@ def test_panel_plays_to_the_horizon():
     assert at.session_state["t_stepper"].round == 3
     assert not at.session_state["t_playing"]
     assert any("Stopped at the sweep's horizon" in i.value for i in at.info)
+
+
+def test_a_dropped_stepper_frees_its_model():
+    """Mesa's registry of agents (mesa issue 3179) does not keep a stepper's model alive,
+    so a session's Reset or a new choice does not leak the old run."""
+    import gc
+
+    import mesa
+
+    def live() -> int:
+        gc.collect()
+        return sum(isinstance(o, mesa.Model) for o in gc.get_objects())
+
+    plan = small_plan(steps=5)
+    before = live()
+    stepper = api.step_run(plan, "coalition", 0, 0)
+    played(stepper, 5)
+    assert live() == before + 1
+    del stepper
+    assert live() == before
