@@ -104,6 +104,8 @@ __all__ = [
     # long work: cancelling it, and saving what was computed
     "Cancel", "Cancelled", "Summaries", "simulate_summaries", "simulated_dataset", "write_archive",
     "parameter_label",  # the dashboard's labels
+    "MAX_SEED", "OUTCOME_NAMES", "RunStepper", "parameter_attributes",  # one run; archives
+    "read_manifest", "read_plan", "report_location", "step_run",
 ]
 
 try:  # the version is declared once, in pyproject.toml
@@ -1149,3 +1151,133 @@ def parameter_label(path: str) -> tuple[str, str]:
     elif parts[0] == "format" and parts[1] == "response_overrides":
         label = f"{label}, {parts[2]}'s response"
     return label, str((field.json_schema_extra or {}).get("unit", ""))
+
+
+# One run, round by round, and the archives on disk (the dashboard's "One run" and
+# "Archives" views)
+
+from .simulate.rules import OUTCOME_NAMES  # noqa: E402  (a round's outcome codes)
+
+
+def read_manifest(archive: str | Path) -> dict:
+    """The checked manifest of an archive folder (its provenance and the checksums of its
+    files), without reading its data. Raises :class:`ArchiveError` for a folder that is
+    not an archive or whose manifest is malformed or edited."""
+    from .archive.manifest import read_manifest as read
+
+    return read(Path(archive))
+
+
+def read_plan(archive: str | Path) -> Plan:
+    """The resolved plan of an archive folder (``config/plan.json``: scenario, formats,
+    axes, seed), checked, without reading its data. Raises :class:`ArchiveError`."""
+    from .archive.manifest import regular_files
+    from .archive.read import read_plan as read
+
+    archive = Path(archive)
+    return read(archive, regular_files(archive))
+
+
+def report_location(archive: str | Path) -> Path:
+    """Where :func:`write_report` puts an archive's report by default
+    (``<archive>.report/index.html`` beside it), whether or not it exists."""
+    from .analysis.report import default_location
+
+    return default_location(Path(archive))
+
+
+class RunStepper:
+    """One run of a sweep plan in the Mesa model, played one round at a time: the run the
+    sweep computes as run ``cell * replicates + replicate`` of format ``format_id``, with
+    the same random numbers, so :meth:`series` after ``n`` steps is the first ``n`` rounds
+    of :func:`plan_run`'s series, bit for bit (with ``seed`` the plan's own).
+
+    ``seed`` is the root seed of the sweep (the plan's ``seed``, by default the scenario's):
+    every run's random numbers are a pure function of (seed, run index, round), so another
+    seed gives another draw of the same run, and the same seed the same run again. Make
+    one with :func:`step_run`."""
+
+    def __init__(self, plan: Plan, format_id: str, cell: int, replicate: int,
+                 seed: int) -> None:
+        from .simulate import mesa_model
+        from .simulate.rules import Setup
+
+        self.plan, self.format_id, self.cell, self.replicate = plan, format_id, cell, replicate
+        self.seed = seed
+        self.horizon = plan.spec.steps
+        self.run_index = cell * plan.spec.replicates + replicate
+        setup = Setup.from_config(plan.scenario, plan.formats[format_id], seed,
+                                  plan.overrides(format_id, plan.points[[cell]]))
+        self.guarantors = list(setup.base.guarantor_ids)
+        self.model = mesa_model.CrisisModel(setup=setup, run_index=self.run_index,
+                                            keep_series=True, collect=False)
+        # no agents are made after the model's start: Mesa's registry of them (which
+        # would keep every stepper's model alive, mesa issue 3179) is dropped at once
+        mesa_model.release(self.model)
+        self._round_months = setup.params.round_months
+
+    @property
+    def round(self) -> int:
+        """Rounds played so far (0 before the first step)."""
+        return self.model.round
+
+    @property
+    def ended(self) -> bool:
+        """Whether the run has ended (Ukraine's defeat or a settlement)."""
+        return not bool(self.model.active[0])
+
+    @property
+    def end_state(self) -> str:
+        """The run's state: a name of :data:`END_STATES` (ongoing, defeated, settled)."""
+        return END_STATES[int(self.model.tally.end_state[0])]
+
+    @property
+    def done(self) -> bool:
+        """The horizon is reached or the run has ended: stepping on adds nothing."""
+        return self.ended or self.round >= self.horizon
+
+    def step(self) -> None:
+        """Play one round (past the horizon: ConfigError)."""
+        if self.round >= self.horizon:
+            raise ConfigError(f"round {self.round}: the run's horizon is {self.horizon} "
+                              f"rounds (key 'steps'); reset to play it again")
+        self.model.step()
+
+    def series(self) -> dict[str, np.ndarray]:
+        """The rounds played so far, as :func:`plan_run`'s series (each (1, rounds, ...)):
+        ``escalated``, ``team``, ``actions`` (each member's 1 honour / 0 abstain),
+        ``outcome`` (codes of ``OUTCOME_NAMES``), ``belief`` (Russia's belief that each
+        member honours), ``attraction`` and ``stocks`` (the four of ``STOCK_NAMES``).
+        Empty before the first step."""
+        return self.model.series.arrays() if self.round else {}
+
+    def summary(self) -> dict[str, np.ndarray]:
+        """:func:`plan_run`'s summary of the rounds played so far (after the first)."""
+        return self.model.tally.summary(self._round_months)
+
+    def shocks(self) -> list[tuple[int, str]]:
+        """The scenario's scheduled shocks within the horizon: (round, label)."""
+        return [(s.step, " ".join(filter(None, (s.kind, s.format or s.guarantor))))
+                for s in self.plan.scenario.shocks if s.step < self.horizon]
+
+
+def step_run(plan: Plan, format_id: str, cell: int, replicate: int,
+             seed: int | None = None) -> RunStepper:
+    """A :class:`RunStepper` at round 0 for the run of ``plan`` that :func:`plan_run` plays
+    (format ``format_id``, point ``cell``, replicate ``replicate``), under the root seed
+    ``seed`` (default: the plan's). Bad arguments raise ConfigError naming the value and
+    what is allowed."""
+    if format_id not in plan.formats:
+        raise ConfigError(f"format = {format_id!r}: not in the sweep; allowed: "
+                          f"{', '.join(plan.formats)}")
+    for name, value, size in (("cell", cell, plan.cells),
+                              ("replicate", replicate, plan.spec.replicates)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) \
+                or not 0 <= value < size:
+            raise ConfigError(f"{name} = {value!r}: must be a whole number from 0 to "
+                              f"{size - 1}")
+    seed = plan.seed if seed is None else seed
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) \
+            or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed = {seed!r}: must be a whole number from 0 to {MAX_SEED}")
+    return RunStepper(plan, format_id, int(cell), int(replicate), int(seed))

@@ -283,6 +283,11 @@ def run(setup: dyn.Setup, run_index: int, steps: int, keep_series: bool = True,
         return (model.tally.summary(setup.params.round_months),
                 model.series.arrays() if keep_series else None)
     finally:
-        registry = getattr(mesa.Agent, "_ids", None)  # mesa issue 3179 (Mesa <= 3.3.1)
-        if registry is not None:
-            registry.pop(model, None)
+        release(model)
+
+
+def release(model: CrisisModel) -> None:
+    """Drop Mesa's reference to a finished model (mesa issue 3179, Mesa <= 3.3.1)."""
+    registry = getattr(mesa.Agent, "_ids", None)
+    if registry is not None:
+        registry.pop(model, None)
