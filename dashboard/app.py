@@ -26,11 +26,7 @@ import numpy as np
 import streamlit as st
 
 from deterrence import api
-from deterrence.dashboard import (
-    analysis_view,
-    jobs,
-    maps,
-)
+from deterrence.dashboard import analysis_view, archive_view, jobs, maps, run_view
 from deterrence.dashboard.url_state import Choice, link_problems
 
 DEFAULT_SWEEP = api.SWEEPS_DIR / "quickstart.toml"
@@ -158,6 +154,8 @@ def map_of(sweep: Sweep, dataset, quantity: maps.Quantity, frame=None,
 def simulation(sweep: Sweep):
     """The sweep's simulations if they are done; otherwise start (or join) the job, whose
     progress shows at the top of the page, and return None after saying why."""
+    if isinstance(sweep, Opened):
+        return sweep.stored
     board = jobs.job_board()
     try:
         job = jobs.simulation_job(board, sweep.plan, st.session_state.get("job_simulation"))
@@ -519,27 +517,42 @@ def uncertainty_view(sweep: Sweep) -> None:
 
 
 def one_run_view(sweep: Sweep) -> None:
-    plan = sweep.plan
-    cols = st.columns(4)
-    fmt = cols[0].selectbox("Format", list(plan.formats), key="run_format",
-                            format_func=sweep.names.get)
-    xs = sorted(set(plan.points[:, 0]))
-    ys = sorted(set(plan.points[:, 1]))
-    xv = cols[1].selectbox(maps.axis_title(sweep.axes[0]), xs, key="run_x",
-                           format_func=lambda v: f"{v:.3g}")
-    yv = cols[2].selectbox(maps.axis_title(sweep.axes[1]), ys, key="run_y",
-                           format_func=lambda v: f"{v:.3g}")
-    replicate = cols[3].number_input("Replicate", min_value=0,
-                                     max_value=plan.spec.replicates - 1, value=0,
-                                     key="run_replicate")
-    cell = int(np.flatnonzero((plan.points[:, 0] == xv) & (plan.points[:, 1] == yv))[0])
-    summary, series, members = api.plan_run(plan, fmt, cell, int(replicate))
-    st.write(f"Escalation frequency {summary['escalation_frequency'][0]:.2f}")
-    _ = series, members
+    run_view.run_panel(sweep.plan, "run_")
+
+
+class Opened:
+    """An archive opened in the *Archives* view, shown with the views of a live sweep: the
+    plan, names, own values and exact maps as a :class:`Sweep` has them, and its stored
+    simulations in place of a job's."""
+
+    def __init__(self, plan: api.Plan, exact, sim) -> None:
+        self.plan, self._exact = plan, exact
+        self.stored = jobs.Simulated(None, sim)
+        self.axes = [a.path for a in plan.spec.axes]
+        self.names = {f: spec.name for f, spec in plan.formats.items()}
+        self.own = maps.own_values(plan, self.axes)
+
+    def exact(self):
+        return self._exact
+
+
+#: The views an opened archive is shown in.
+ARCHIVE_VIEWS = ("Regime maps", "Credibility", "Simulated outcomes")
 
 
 def archives_view(_sweep) -> None:
-    st.info("No archive browser yet.")
+    chosen = archive_view.archive_panel(api.results_dir(), "archive_")
+    if chosen is None:
+        return
+    plan, exact, sim = chosen
+    if plan.grid_shape is None or len(plan.spec.axes) != 2:
+        st.info("Its maps are not drawn: maps need a grid over two parameters, and this "
+                f"archive's design is a {plan.spec.method} sample of "
+                f"{len(plan.spec.axes)} parameters (its report shows it).")
+        return
+    shown = st.segmented_control("Show the archive's", ARCHIVE_VIEWS, default=ARCHIVE_VIEWS[0],
+                                 required=True, key="archive_view")
+    VIEWS[shown](Opened(plan, exact, sim))
 
 
 def save_view(sweep: Sweep) -> None:
