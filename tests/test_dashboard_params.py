@@ -175,3 +175,41 @@ def test_apply_changes_refuses_in_one_line():
     assert "war_damage" in str(refused.value) and "\n" not in str(refused.value)
     with pytest.raises(api.ConfigError, match="format.response.cost_share"):
         params.apply_changes(SCENARIO, {}, {"nato": {"format.response.cost_share": 6.0}})
+
+
+def switching_page(scenario_file: str, formats: list[str]) -> None:
+    import streamlit as st
+
+    from deterrence.dashboard import params
+
+    chosen = st.session_state.get("formats_chosen", formats)
+    infos = params.catalogue(scenario_file, tuple(chosen))
+    path = params.axis_picker(st, infos, "ax", "russia.war_cost")
+    info = next(i for i in infos if i.path == path)
+    st.session_state["result"] = (path, params.axis_range(st, info, "ax", params.Numbers()))
+
+
+def test_a_path_the_new_formats_lack_falls_back_and_resets():
+    at = started(switching_page)
+    us = "format.response_overrides.US.cost_share"
+    at.selectbox(key="ax").set_value(us).run()
+    assert at.session_state["result"][0] == us
+    at.session_state["formats_chosen"] = ["bilateral"]  # no override for the US
+    at.run()
+    assert not at.exception
+    path, (low, high, _) = at.session_state["result"]
+    assert path in api.parameter_paths(SCENARIO, api.load_catalogue()["bilateral"])
+    info = next(i for i in api.parameter_catalogue(SCENARIO, ["bilateral"]) if i.path == path)
+    assert (low, high) == params.default_range(info)
+
+
+def test_every_guarantor_at_once():
+    at = started(panel_page)
+    every = panel_box(at, "guarantors.*.gdp_usd_tn")
+    assert every.value == ""  # the guarantors differ: no one value to show
+    assert at.session_state["result"].changes == {}
+    every.set_value("1.5").run()
+    changes = at.session_state["result"].changes
+    assert changes == {"guarantors.*.gdp_usd_tn": 1.5}
+    scenario, _ = params.apply_changes(SCENARIO, changes, {})
+    assert {g.gdp_usd_tn for g in scenario.guarantors} == {1.5}
