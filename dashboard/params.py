@@ -76,14 +76,15 @@ class Numbers:
 
     def read(self, place, label: str, default: float, key: str, spec_key: str, *,
              whole: bool = False, limits: tuple[int, int] | None = None,
-             title: str | None = None, help: str | None = None) -> float | None:
+             title: str | None = None, help: str | None = None,
+             bind: str | None = None) -> float | None:
         """The number typed in the box ``label`` (widget ``key``) for the sweep file's key
         ``spec_key``: finite, whole if ``whole``, within the dashboard's ``limits`` if
         given; otherwise None, and the problem is kept, named by ``title`` (default: the
         label) and the key. A box whose text is in the session keeps it (``default`` is
-        its first text)."""
+        its first text); ``bind`` is Streamlit's (``"query-params"``: kept in the address)."""
         text = place.text_input(label, value=None if key in st.session_state
-                                else as_text(default, whole), key=key, help=help)
+                                else as_text(default, whole), key=key, help=help, bind=bind)
         return self.parse(text or "", f"{title or label} (key '{spec_key}')", whole=whole,
                           limits=limits)
 
@@ -140,14 +141,15 @@ def describe(info: api.ParameterInfo) -> str:
 
 
 def axis_picker(place, infos: list[api.ParameterInfo], key: str, default_path: str,
-                label: str = "Parameter") -> str:
+                label: str = "Parameter", bind: str | None = None) -> str:
     """A selectbox of the sweepable parameters of ``infos`` (the catalogue), shown as
-    "Group · Label (unit)", whose value is the path (``default_path`` first, if there)."""
+    "Group · Label (unit)", whose value is the path (``default_path`` first, if there; a
+    path the catalogue lacks falls back to it). ``bind`` as for :meth:`Numbers.read`."""
     shown = {i.path: option_label(i) for i in infos if i.sweepable}
     paths = list(shown)
     chosen = place.selectbox(label, paths, key=key, format_func=shown.__getitem__,
                              index=paths.index(default_path) if default_path in shown else 0,
-                             help="Type to search the parameters.")
+                             help="Type to search the parameters.", bind=bind)
     by_path = {i.path: i for i in infos}
     if chosen in by_path:
         place.caption(f"`{chosen}` · allowed {by_path[chosen].allowed} · "
@@ -176,13 +178,15 @@ def default_range(info: api.ParameterInfo) -> tuple[float, float]:
 def axis_range(place, info: api.ParameterInfo, key: str, numbers: Numbers, *,
                name: str = "Axis", spec_key: str = "axes.0",
                initial: tuple[float, float, int] | None = None,
-               limits: tuple[int, int] | None = None) -> tuple[float | None, ...]:
+               limits: tuple[int, int] | None = None,
+               bind: str | None = None) -> tuple[float | None, ...]:
     """The axis' (low, high, count) typed in three boxes (widget keys ``<key>_low``,
     ``<key>_high``, ``<key>_count``; problems in ``numbers``, named ``name`` and the sweep
     file's keys ``<spec_key>.low`` ...). The first time, the boxes hold ``initial`` (else
     :func:`default_range` and :data:`DEFAULT_POINTS`); whenever the axis' parameter
-    changes they are reset to the new parameter's :func:`default_range`. ``limits``: the
-    dashboard's limits on the points."""
+    changes they are reset to the new parameter's :func:`default_range` (on the first
+    run a box whose text the session already has, e.g. from the address, keeps it).
+    ``limits``: the dashboard's limits on the points; ``bind`` as for :meth:`Numbers.read`."""
     marker = f"{key}__path"
     seen = st.session_state.get(marker)
     if seen != info.path:
@@ -191,13 +195,14 @@ def axis_range(place, info: api.ParameterInfo, key: str, numbers: Numbers, *,
         if seen is None and initial is not None:
             low, high, count = initial
         for field, value in (("low", low), ("high", high), ("count", count)):
-            st.session_state[f"{key}_{field}"] = as_text(value, field == "count")
+            if seen is not None or f"{key}_{field}" not in st.session_state:
+                st.session_state[f"{key}_{field}"] = as_text(value, field == "count")
         st.session_state[marker] = info.path
     cols = place.columns(3)
     return tuple(
         numbers.read(col, label, 0, f"{key}_{field}", f"{spec_key}.{field}",
                      title=f"{name} '{label}'", whole=field == "count",
-                     limits=limits if field == "count" else None)
+                     limits=limits if field == "count" else None, bind=bind)
         for col, field, label in zip(cols, ("low", "high", "count"), ("from", "to", "points"),
                                      strict=True))
 

@@ -213,3 +213,28 @@ def test_every_guarantor_at_once():
     assert changes == {"guarantors.*.gdp_usd_tn": 1.5}
     scenario, _ = params.apply_changes(SCENARIO, changes, {})
     assert {g.gdp_usd_tn for g in scenario.guarantors} == {1.5}
+
+
+def bound_page(scenario_file: str, formats: list[str]) -> None:
+    import streamlit as st
+
+    from deterrence.dashboard import params
+
+    infos = params.catalogue(scenario_file, tuple(formats))
+    path = params.axis_picker(st, infos, "ax", "russia.war_cost", bind="query-params")
+    info = next(i for i in infos if i.path == path)
+    st.session_state["result"] = params.axis_range(st, info, "ax", params.Numbers(),
+                                                   bind="query-params")
+
+
+def test_a_range_in_the_address_is_kept_until_the_parameter_changes():
+    at = AppTest.from_function(bound_page, args=(SCENARIO_FILE, FORMATS),
+                               default_timeout=TIMEOUT)
+    at.query_params["ax_low"] = "0.05"
+    at.run()
+    assert at.session_state["result"][0] == 0.05
+    at.selectbox(key="ax").set_value("russia.sanctions_cost").run()
+    info = next(i for i in api.parameter_catalogue(SCENARIO, FORMATS)
+                if i.path == "russia.sanctions_cost")
+    assert at.session_state["result"][:2] == params.default_range(info)
+    assert at.query_params["ax_high"] == params.as_text(params.default_range(info)[1])
