@@ -106,6 +106,7 @@ __all__ = [
     "parameter_label",  # the dashboard's labels
     "MAX_SEED", "OUTCOME_NAMES", "RunStepper", "parameter_attributes",  # one run; archives
     "read_manifest", "read_plan", "report_location", "step_run",
+    "ParameterInfo", "parameter_catalogue", "parameter_problem", "with_formats",  # params panel
 ]
 
 try:  # the version is declared once, in pyproject.toml
@@ -602,10 +603,7 @@ def with_parameters(scenario: Scenario | str | Path, changes: dict[str, float],
     """
     scenario = _as_scenario(scenario)
     spec = _as_format(fmt if fmt is not None else scenario.format, formats_dir)
-    allowed = parameter_paths(scenario, spec) + [
-        f"{table}.{key}" for table in SCENARIO_TABLES
-        for key, field in type(getattr(scenario, table)).model_fields.items()
-        if field.annotation is float]
+    allowed = parameter_paths(scenario, spec) + _table_paths(scenario)
     where = (f"scenario {scenario.name!r}" if fmt is None
              else f"scenario {scenario.name!r} and format {spec.id!r}")
     for path in changes:
@@ -1281,3 +1279,170 @@ def step_run(plan: Plan, format_id: str, cell: int, replicate: int,
             or not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"seed = {seed!r}: must be a whole number from 0 to {MAX_SEED}")
     return RunStepper(plan, format_id, int(cell), int(replicate), int(seed))
+# ---------------------------------------------------------------------------------------
+# The parameter catalogue: what a user can set, with its schema, value and limits
+
+#: The groups of :class:`ParameterInfo`, by a path's first part; a guarantor's own path is
+#: "Guarantor <id>", a response override's "Format response, <id>".
+PARAMETER_GROUPS = {"russia": "Russia", "ukraine": "Ukraine", "guarantors": "Guarantors (all)",
+                    "format": "Format", "dynamics": "Dynamics", "analysis": "Analysis"}
+
+
+@dataclass(frozen=True)
+class ParameterInfo:
+    """One parameter a user can set (:func:`parameter_catalogue`), as the schema states it.
+
+    ``value`` is the scenario's (for ``guarantors.*`` the guarantors' common value, None
+    if they differ; None for ``format.*`` paths, whose values are per format in
+    ``values``). ``default`` is the schema's (None: the schema has none and the scenario
+    file must give it). ``low``/``high`` are the schema's limits (None: unbounded);
+    ``low_strict``/``high_strict`` say whether the bound itself is excluded (``gt``/``lt``).
+    ``own_value``: the scenario (or a format) gives a value other than the schema's
+    default, so ``source`` (the default's) is not where the value comes from.
+    ``formats``: the formats that have the path. ``sweepable``: a sweep axis may vary it
+    (:func:`parameter_paths`); the ``dynamics`` and ``analysis`` keys are set, not swept.
+    """
+
+    path: str
+    group: str
+    label: str
+    unit: str
+    description: str
+    source: str
+    value: float | None
+    values: dict[str, float]
+    default: float | None
+    low: float | None
+    high: float | None
+    low_strict: bool
+    high_strict: bool
+    own_value: bool
+    formats: tuple[str, ...]
+    sweepable: bool
+
+    @property
+    def allowed(self) -> str:
+        """The limits for a message, e.g. ``>= 0 and <= 1000`` (``any finite number``)."""
+        from .game.config import describe_limits, parameter_field
+
+        return describe_limits(parameter_field(self.path)) or "any finite number"
+
+
+def _table_paths(scenario: Scenario) -> list[str]:
+    """The numeric keys of the scenario's :data:`SCENARIO_TABLES` as parameter paths."""
+    return [f"{table}.{key}" for table in SCENARIO_TABLES
+            for key, field in type(getattr(scenario, table)).model_fields.items()
+            if field.annotation is float]
+
+
+def _values_at(data, parts: list[str]) -> list:
+    """The values at ``parts`` of a model's dumped data (as :func:`_set_path` sets them):
+    one per guarantor for ``*``."""
+    head, rest = parts[0], parts[1:]
+    if isinstance(data, list):
+        return [v for entry in data if head in ("*", entry["id"])
+                for v in _values_at(entry, rest)]
+    return _values_at(data[head], rest) if rest else [data[head]]
+
+
+def _group_of(path: str) -> str:
+    parts = path.split(".")
+    if parts[0] == "guarantors" and parts[1] != "*":
+        return f"Guarantor {parts[1]}"
+    if parts[0] == "format" and parts[1] == "response":
+        return "Format response"
+    if parts[0] == "format" and parts[1] == "response_overrides":
+        return f"Format response, {parts[2]}"
+    return PARAMETER_GROUPS[parts[0]]
+
+
+def parameter_catalogue(scenario: Scenario | str | Path, format_ids=None,
+                        formats_dir: str | Path = FORMATS_DIR) -> list[ParameterInfo]:
+    """Every parameter a user can set for ``scenario`` under the formats ``format_ids``
+    (ids or :class:`FormatSpec` objects; default: the whole catalogue): the paths of
+    :func:`parameter_paths` (their union over the formats, in its order) and the numeric
+    keys of the scenario's ``dynamics`` and ``analysis`` tables (:func:`with_parameters`
+    takes them all), one :class:`ParameterInfo` each: group, label and unit
+    (:func:`parameter_label`), description, source, value(s), default and limits from the
+    schema (:func:`deterrence.game.config.parameter_field`, ``limits_of``)."""
+    from pydantic_core import PydanticUndefined
+
+    from .game.config import limits_of, parameter_field
+
+    scenario = _as_scenario(scenario)
+    chosen = [_as_format(f, formats_dir) for f in
+              (format_ids if format_ids is not None else list(load_catalogue(formats_dir)))]
+    having: dict[str, list[str]] = {}
+    for fmt in chosen:
+        for path in parameter_paths(scenario, fmt):
+            having.setdefault(path, []).append(fmt.id)
+    every = tuple(f.id for f in chosen)
+    dumped = scenario.model_dump()
+    formats_dumped = {f.id: f.model_dump() for f in chosen}
+    rows = []
+    for path in [*having, *_table_paths(scenario)]:
+        field = parameter_field(path)
+        extra = field.json_schema_extra or {}
+        label, unit = parameter_label(path)
+        default = None if field.default is PydanticUndefined else float(field.default)
+        low = high = None
+        low_strict = high_strict = False
+        for name, bound in limits_of(field):
+            if name in ("gt", "ge"):
+                low, low_strict = float(bound), name == "gt"
+            else:
+                high, high_strict = float(bound), name == "lt"
+        parts = path.split(".")
+        value, values = None, {}
+        if parts[0] == "format":
+            values = {fid: float(_values_at(formats_dumped[fid], parts[1:])[0])
+                      for fid in having[path]}
+            given = list(values.values())
+        else:
+            given = [float(v) for v in _values_at(dumped, parts)]
+            value = given[0] if len(set(given)) == 1 else None
+        rows.append(ParameterInfo(
+            path=path, group=_group_of(path), label=label, unit=unit,
+            description=field.description or "", source=str(extra.get("source", "")),
+            value=value, values=values, default=default, low=low, high=high,
+            low_strict=low_strict, high_strict=high_strict,
+            own_value=default is None or any(v != default for v in given),
+            formats=tuple(having.get(path, every)), sweepable=path in having))
+    return rows
+
+
+def parameter_problem(info: ParameterInfo, value: float) -> str | None:
+    """Why ``value`` cannot be ``info``'s (a number that is not finite, or outside the
+    schema's limits) in one line naming the path, the value and what is allowed; None if
+    it can. :func:`with_parameters` checks the same limits, and whatever else the schema
+    asks of the whole scenario."""
+    import math
+
+    from .game.config import limits_of, parameter_field
+    from .game.payoffs import LIMIT_TESTS
+
+    keeps = math.isfinite(value) and all(
+        LIMIT_TESTS[name](value, bound) for name, bound in limits_of(parameter_field(info.path)))
+    return None if keeps else (f"{info.label} (key '{info.path}') = {value:g}: allowed: "
+                               f"{info.allowed}")
+
+
+def with_formats(plan: Plan, formats: dict[str, FormatSpec]) -> Plan:
+    """``plan`` with some of its formats replaced by changed ones (``{id: FormatSpec}``,
+    e.g. from :func:`with_parameters` with ``fmt=``), checked as a sweep's formats are:
+    every axis a parameter of each, every point valid. The archive records the changed
+    formats, so ``verify`` re-runs them."""
+    from .sweep.spec import _check_axes
+
+    unknown = [fid for fid in formats if fid not in plan.formats]
+    if unknown:
+        raise ConfigError(f"formats {unknown}: not formats of the sweep; allowed: "
+                          f"{list(plan.formats)}")
+    for fid, fmt in formats.items():
+        if not isinstance(fmt, FormatSpec) or fmt.id != fid:
+            raise ConfigError(f"formats[{fid!r}]: a FormatSpec with id {fid!r}, not "
+                              f"{getattr(fmt, 'id', type(fmt).__name__)!r}")
+    changed = replace(plan, formats={fid: formats.get(fid, fmt)
+                                     for fid, fmt in plan.formats.items()})
+    _check_axes(changed, f"sweep {plan.spec.name!r}")
+    return changed

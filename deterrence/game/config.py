@@ -802,10 +802,16 @@ FORMAT_SCALARS = {"commitment_bindingness", "coordination_probability", "respons
 def parameter_field(path: str) -> FieldInfo:
     """The schema field a parameter path (``russia.war_cost``, ``guarantors.UK.stake``,
     ``format.response.aid_share`` ...; see :func:`deterrence.game.payoffs.parameter_paths`)
-    sets: its unit and source in ``json_schema_extra``, its description and limits."""
+    sets: its unit and source in ``json_schema_extra``, its description and limits. The
+    keys of the scenario's ``dynamics`` and ``analysis`` tables (``dynamics.belief_memory``)
+    are fields too."""
     parts = path.split(".")
     model: type[BaseModel]
-    if parts[0] == "russia":
+    if parts[0] == "dynamics":
+        model, field = DynamicsParameters, parts[1]
+    elif parts[0] == "analysis":
+        model, field = AnalysisParameters, parts[1]
+    elif parts[0] == "russia":
         model, field = RussiaParameters, parts[1]
     elif parts[0] == "ukraine":
         model, field = UkraineParameters, parts[1]
