@@ -17,7 +17,6 @@ having its own name resolve to this machine (DNS rebinding). Streamlit runs this
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,7 +25,7 @@ import numpy as np
 import streamlit as st
 
 from deterrence import api
-from deterrence.dashboard import analysis_view, archive_view, jobs, maps, run_view
+from deterrence.dashboard import analysis_view, archive_view, jobs, maps, params, run_view
 from deterrence.dashboard.url_state import Choice, link_problems
 
 DEFAULT_SWEEP = api.SWEEPS_DIR / "quickstart.toml"
@@ -38,6 +37,8 @@ REPLICATES = (1, 1000)
 ROUNDS = (1, 2000)
 #: Most panels per row the page offers (each :data:`maps.PANEL_WIDTH` px wide).
 MAX_COLUMNS = 6
+#: The parameter panel's changes when nothing is changed.
+NO_CHANGES = json.dumps({"formats": {}, "scenario": {}}, sort_keys=True)
 #: The view shown first.
 DEFAULT_VIEW = "Regime maps"
 #: Seconds a view waits for a job it has just started before it shows the progress bar
@@ -90,20 +91,24 @@ def scenario_files() -> list[str]:
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def make_plan(scenario_name: str, spec_json: str) -> api.Plan:
-    """The sweep's plan, validated as a sweep file is (raises ConfigError naming the key,
-    the value and what is allowed)."""
-    spec = json.loads(spec_json)
-    return api.sweep_plan(
-        api.load_scenario(api.SCENARIOS_DIR / scenario_name),
+def make_plan(scenario_name: str, spec_json: str, changes_json: str = NO_CHANGES) -> api.Plan:
+    """The sweep's plan with the parameter panel's changes, validated as a sweep file is
+    (raises ConfigError naming the key, the value and what is allowed)."""
+    spec, changes = json.loads(spec_json), json.loads(changes_json)
+    scenario, formats = params.apply_changes(
+        api.load_scenario(api.SCENARIOS_DIR / scenario_name), changes["scenario"],
+        changes["formats"])
+    plan = api.sweep_plan(
+        scenario,
         {a["path"]: {k: a[k] for k in ("low", "high", "count")} for a in spec["axes"]},
         formats=spec["formats"], method=spec["method"], replicates=spec["replicates"],
         steps=spec["steps"], name=spec["name"])
+    return api.with_formats(plan, formats) if formats else plan
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def exact_maps(scenario_name: str, spec_json: str):
-    return api.exact_dataset(make_plan(scenario_name, spec_json))
+def exact_maps(scenario_name: str, spec_json: str, changes_json: str):
+    return api.exact_dataset(make_plan(scenario_name, spec_json, changes_json))
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,7 @@ class Sweep:
 
     scenario_name: str
     spec_json: str
+    changes_json: str = NO_CHANGES
 
     @cached_property
     def spec(self) -> dict:
@@ -119,7 +125,7 @@ class Sweep:
 
     @cached_property
     def plan(self) -> api.Plan:
-        return make_plan(self.scenario_name, self.spec_json)
+        return make_plan(self.scenario_name, self.spec_json, self.changes_json)
 
     @property
     def axes(self) -> list[str]:
@@ -134,7 +140,7 @@ class Sweep:
         return maps.own_values(self.plan, self.axes)
 
     def exact(self):
-        return exact_maps(self.scenario_name, self.spec_json)
+        return exact_maps(self.scenario_name, self.spec_json, self.changes_json)
 
 
 def columns_per_row() -> int:
@@ -157,8 +163,17 @@ def simulation(sweep: Sweep):
     if isinstance(sweep, Opened):
         return sweep.stored
     board = jobs.job_board()
+    previous = st.session_state.get("job_simulation")
+    if previous is not None and previous.key == ("simulation", jobs.plan_key(sweep.plan)) \
+            and previous.state in ("cancelled", "failed"):
+        # a cancelled simulation stays cancelled until the visitor asks again
+        st.info("The simulations of this sweep were cancelled or failed (see above).")
+        if st.button("Simulate again", key="simulate_again"):
+            st.session_state.pop("job_simulation")
+            st.rerun()
+        return None
     try:
-        job = jobs.simulation_job(board, sweep.plan, st.session_state.get("job_simulation"))
+        job = jobs.simulation_job(board, sweep.plan, previous)
     except jobs.Refused as exc:
         st.warning(str(exc))
         st.code(cli_hint(sweep.spec), language="toml")
@@ -167,13 +182,6 @@ def simulation(sweep: Sweep):
     if job.state != "done":
         if job.wait(QUICK_WAIT_S) and job.state == "done":  # small sweeps: no flicker
             return job.result
-        if job.state in ("cancelled", "failed"):
-            st.info("The simulations did not finish (see above); change an input or press "
-                    "Run again.")
-            if st.button("Run again", key="simulate_again"):
-                st.session_state.pop("job_simulation", None)
-                st.rerun()
-            return None
         st.info("Simulating: the progress bar at the top of the page shows how far; this "
                 "view appears when it is done.")
         return None
@@ -213,54 +221,6 @@ def cli_hint(spec: dict) -> str:
 # Inputs
 
 
-class Numbers:
-    """The sidebar's numbers, typed as text and read here, so that every entry reaches the
-    checks (a number box would drop, without a word, what the browser cannot hold, such as
-    1e400). Each is a key of the sweep file; what cannot be read is kept as a problem."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def read(self, place, label: str, default: float, key: str, spec_key: str, *,
-             whole: bool = False, limits: tuple[int, int] | None = None,
-             title: str | None = None) -> float | None:
-        """The number typed in the box ``label`` (widget ``key``) for the sweep file's key
-        ``spec_key``: finite, whole if ``whole``, within the dashboard's ``limits`` if
-        given; otherwise None, and the problem is kept, named by ``title`` (default: the
-        label) and the key."""
-        text = place.text_input(label, value=str(int(default) if whole else float(default)),
-                                key=key, bind="query-params")
-        name = f"{title or label} (key '{spec_key}')"
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or (whole and not value.is_integer()):
-            allowed = (f"a whole number from {limits[0]} to {limits[1]}" if limits else
-                       "a finite decimal number such as 0.25 or 1e-3")
-            self.problems.append(f"{name} = {text!r}: not {'a whole' if whole else 'a finite'}"
-                                 f" number; allowed: {allowed}")
-            return None
-        if limits and not limits[0] <= value <= limits[1]:
-            larger = "; larger sweeps run headless with `deterrence sweep`" \
-                if value > limits[1] else ""
-            self.problems.append(f"{name} = {value:g}: the dashboard takes {limits[0]} to "
-                                 f"{limits[1]}{larger}")
-            return None
-        return int(value) if whole else value
-
-
-@st.cache_data(show_spinner=False)
-def axis_choices(scenario_name: str, formats: tuple[str, ...]) -> list[str]:
-    """Parameter paths valid for every chosen format."""
-    scenario = api.load_scenario(api.SCENARIOS_DIR / scenario_name)
-    catalogue = api.load_catalogue()
-    sets = [set(api.parameter_paths(scenario, catalogue[f])) for f in formats]
-    common = set.intersection(*sets) if sets else set()
-    ordered = api.parameter_paths(scenario, catalogue[formats[0]]) if formats else []
-    return [p for p in ordered if p in common]
-
-
 def link_choices() -> list[Choice]:
     """The address's settings that are choices, for :func:`link_problems`."""
     return [Choice("view", lambda: list(VIEWS)),
@@ -270,11 +230,12 @@ def link_choices() -> list[Choice]:
                    many=True)]
 
 
-def sidebar() -> tuple[str, dict, list[str]]:
-    """The scenario, the sweep as typed (None for numbers that cannot be read) and the
-    problems reading it."""
+def sidebar() -> tuple[str, dict, dict, list[str]]:
+    """The scenario, the sweep as typed (None for numbers that cannot be read), the
+    parameter panel's changes ({"scenario": {path: value}, "formats": {id: {path:
+    value}}}) and the problems reading them."""
     defaults = default_spec()
-    numbers = Numbers()
+    numbers = params.Numbers()
     st.sidebar.header("Sweep")
     files = scenario_files()
     scenario_name = st.sidebar.selectbox(
@@ -286,29 +247,28 @@ def sidebar() -> tuple[str, dict, list[str]]:
                                      default=default_formats, key="formats",
                                      format_func=lambda f: catalogue[f].name,
                                      bind="query-params")
-    choices = axis_choices(scenario_name, tuple(formats)) or [a["path"]
-                                                              for a in defaults["axes"]]
+    infos = params.catalogue(str(api.SCENARIOS_DIR / scenario_name), tuple(formats))
+    by_path = {i.path: i for i in infos}
     axes = []
     for number, default in enumerate(defaults["axes"][:2]):
         name = f"Axis {'xy'[number]}"
         st.sidebar.subheader(name)
-        path = st.sidebar.selectbox(
-            "Parameter", choices, key=f"axis{number}_path", format_func=maps.axis_title,
-            index=choices.index(default["path"]) if default["path"] in choices else number,
-            bind="query-params")
-        cols = st.sidebar.columns(3)
-        axes.append({"path": path, **{
-            field: numbers.read(col, label, default[field], f"axis{number}_{field}",
-                                f"axes.{number}.{field}", title=f"{name} '{label}'",
-                                whole=field == "count",
-                                limits=AXIS_POINTS if field == "count" else None)
-            for col, field, label in zip(cols, ("low", "high", "count"),
-                                         ("from", "to", "points"), strict=True)}})
+        path = params.axis_picker(st.sidebar, infos, f"axis{number}_path", default["path"],
+                                  bind="query-params")
+        low, high, count = params.axis_range(
+            st.sidebar, by_path[path], f"axis{number}", numbers, name=name,
+            spec_key=f"axes.{number}", limits=AXIS_POINTS, bind="query-params",
+            initial=(default["low"], default["high"], default["count"])
+            if path == default["path"] else None)
+        axes.append({"path": path, "low": low, "high": high, "count": count})
     st.sidebar.subheader("Simulation")
     replicates = numbers.read(st.sidebar, "Replicates per point", defaults["replicates"],
-                              "replicates", "replicates", whole=True, limits=REPLICATES)
+                              "replicates", "replicates", whole=True, limits=REPLICATES,
+                              bind="query-params")
     steps = numbers.read(st.sidebar, "Rounds per run", defaults["steps"], "steps", "steps",
-                         whole=True, limits=ROUNDS)
+                         whole=True, limits=ROUNDS, bind="query-params")
+    with st.sidebar.expander("All parameters of the scenario and formats"):
+        panel = params.parameter_panel(st, infos, formats)
     st.sidebar.subheader("Display")
     st.sidebar.select_slider("Maps per row", list(range(1, MAX_COLUMNS + 1)),
                              value=maps.DEFAULT_COLUMNS, key="map_columns",
@@ -316,10 +276,12 @@ def sidebar() -> tuple[str, dict, list[str]]:
                              help="How many formats' panels fit across your window.")
     spec = {"name": "dashboard", "scenario": scenario_name, "formats": formats,
             "method": "grid", "axes": axes, "replicates": replicates, "steps": steps}
-    return scenario_name, spec, numbers.problems
+    changes = {"scenario": panel.changes, "formats": panel.format_changes}
+    return scenario_name, spec, changes, numbers.problems + panel.problems
 
 
-def validated(scenario_name: str, spec: dict, problems: list[str]) -> str | None:
+def validated(scenario_name: str, spec: dict, changes_json: str,
+              problems: list[str]) -> str | None:
     """The sweep's JSON if the inputs are valid; otherwise show why, one line per problem,
     and return None. What the dashboard cannot read or does not take is found here; the
     rest is checked as a sweep file is (``api.sweep_plan``)."""
@@ -334,7 +296,7 @@ def validated(scenario_name: str, spec: dict, problems: list[str]) -> str | None
                             f"({axis['high']:g}).")
     if not problems:
         try:
-            make_plan(scenario_name, json.dumps(spec))
+            make_plan(scenario_name, json.dumps(spec), changes_json)
         except api.ConfigError as exc:
             problems.append(str(exc))
     for problem in problems:
@@ -653,9 +615,7 @@ FREE_VIEWS = ("Archives",)
 def job_strips() -> None:
     """The progress and Cancel of this session's jobs, at the top of every view."""
     for name in ("simulation", "analysis", "save"):
-        job = st.session_state.get(f"job_{name}")
-        if job is not None:
-            jobs.progress_strip(job)
+        jobs.show_job(st.session_state.get(f"job_{name}"))
 
 
 def main() -> None:
@@ -676,16 +636,20 @@ def main() -> None:
     view = st.segmented_control("View", list(VIEWS), default=DEFAULT_VIEW, required=True,
                                 key="view", bind="query-params",
                                 label_visibility="collapsed")
-    scenario_name, spec, problems = sidebar()
-    job_strips()
+    scenario_name, spec, changes, problems = sidebar()
+    strips = st.container()  # filled last: the view may start a job
     how_to_read(HOW_TO_READ[view])
-    if view in FREE_VIEWS:
-        VIEWS[view](None)
-        return
-    spec_json = validated(scenario_name, spec, problems)
-    if spec_json is None:
-        return
-    VIEWS[view](Sweep(scenario_name, spec_json))
+    try:
+        if view in FREE_VIEWS:
+            VIEWS[view](None)
+            return
+        changes_json = json.dumps(changes, sort_keys=True)
+        spec_json = validated(scenario_name, spec, changes_json, problems)
+        if spec_json is not None:
+            VIEWS[view](Sweep(scenario_name, spec_json, changes_json))
+    finally:
+        with strips:
+            job_strips()
 
 
 if __name__ == "__main__":

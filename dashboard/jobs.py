@@ -479,6 +479,22 @@ def _seen_key(job: Job) -> str:
     return f"deterrence-job-{job.id}"
 
 
+def show_job(job: Job | None) -> None:
+    """The job at the top of the page: its live :func:`progress_strip` while it runs (and
+    once more when it has just finished, to run the page again); afterwards, a cancelled or
+    failed job's line alone, without a timer (a strip reruns every
+    :data:`STRIP_REFRESH_S` s, and each rerun costs the server a garbage collection)."""
+    if job is None:
+        return
+    status = job.status()
+    if not status.final or st.session_state.get(_seen_key(job)) == "running":
+        progress_strip(job)
+    elif status.state == "cancelled":
+        st.info(CANCELLED_TEXT)
+    elif status.state == "failed":
+        st.error(f"Failed: {status.error}")
+
+
 @st.fragment(run_every=STRIP_REFRESH_S)
 def progress_strip(job: Job | None) -> None:
     """The job's progress bar with its text and a Cancel button, refreshed every

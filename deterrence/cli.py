@@ -908,7 +908,10 @@ def dashboard(
                # opens the dashboard's WebSocket to other origins
                "--server.enableCORS", "true", "--server.enableXsrfProtection", "true",
                # a local tool: no "Deploy" button, no developer menu
-               "--client.toolbarMode", "minimal"]
+               "--client.toolbarMode", "minimal",
+               # no full garbage collection after every run of the page (a progress bar
+               # reruns twice a second): it would hold the GIL the background jobs need
+               "--runner.postScriptGC", "false"]
     out.print(f"dashboard: http://127.0.0.1:{port}", highlight=False)
     sys.stdout.flush()
     os.execv(sys.executable, command)  # become Streamlit: signals reach the server itself

@@ -432,8 +432,14 @@ def test_changing_an_axis_reruns_with_new_maps():
     assert_clean(at)
     assert_regime_maps(at, expected_plan(SMALL_FORMATS, ({"count": 5}, {"count": 4}), 2, 20))
     war_cost = {"path": "russia.war_cost", "low": 0.05, "high": 0.5, "count": 5}
-    apply(at, axis0_path=war_cost["path"], axis0_low=war_cost["low"],
-          axis0_high=war_cost["high"])
+    # a new parameter resets the range to one within its bounds; then the visitor types
+    apply(at, axis0_path=war_cost["path"])
+    assert_clean(at)
+    field = RussiaParameters.model_fields["war_cost"]
+    bounds = [getattr(rule, name) for rule in field.metadata for name in ("ge", "le")
+              if getattr(rule, name, None) is not None]
+    assert min(bounds) <= typed(at, "axis0_low") < typed(at, "axis0_high") <= max(bounds)
+    apply(at, axis0_low=war_cost["low"], axis0_high=war_cost["high"], axis0_count=5)
     assert_clean(at)
     plan = expected_plan(SMALL_FORMATS, (war_cost, {"count": 4}), 2, 20)
     assert_regime_maps(at, plan)
@@ -495,9 +501,12 @@ WAR_COST = {"axis0_path": "russia.war_cost", "axis0_low": 0.05, "axis0_high": 0.
     {"axis1_low": -200.0},  # a status quo below -100, the schema's bound
 ], ids=["bindingness-above-1", "negative-war-cost", "status-quo-below-its-bound"])
 def test_values_out_of_range_are_refused_as_in_a_sweep_file(monkeypatch, tmp_path, inputs):
+    inputs = dict(inputs)
     """The same sweep written as a sweep file is refused by ``deterrence sweep``'s loader
     with the same message (after the origin, which names the file or the dashboard)."""
     at = started(**SMALL)
+    if "axis0_path" in inputs:  # a new parameter first (its range resets), then the numbers
+        apply(at, axis0_path=inputs.pop("axis0_path"))
     monkeypatch.setattr(api, "simulate_summaries", _refuse)
     monkeypatch.setattr(api, "exact_dataset", _refuse)
     apply(at, **inputs)
@@ -529,7 +538,8 @@ def test_an_absurd_value_is_refused_as_a_sweep_file_refuses_it():
     """The schema bounds war_cost at 100 (docs/model.md): 1e300 is refused by a sweep file
     and, with the same line, by the dashboard, which computes nothing for it."""
     at = started(**SMALL)
-    apply(at, **{**WAR_COST, "axis0_high": "1e300"})
+    apply(at, axis0_path=WAR_COST["axis0_path"])
+    apply(at, axis0_low=WAR_COST["axis0_low"], axis0_high="1e300")
     assert not at.exception
     errors = [e.value for e in at.error]
     assert len(errors) == 1, errors

@@ -6,9 +6,9 @@ quantity), a changed input re-runs the page, the settings survive a reload throu
 address, Cancel stops a long simulation and a save (no partial archive), Save writes the
 computed simulations without simulating again, an archive opens with its maps, one run
 steps, an entry the browser cannot hold as a number gets one error line, and no Streamlit
-exception appears. Who it answers: http://localhost:P/ as well as http://127.0.0.1:P/; a page under a
-foreign name that resolves to 127.0.0.1 (DNS rebinding, through Chromium's host resolver
-rules) gets only the refusal; a WebSocket from another origin is refused although the
+exception appears. Who it answers: http://localhost:P/ as well as http://127.0.0.1:P/; a
+page under a foreign name that resolves to 127.0.0.1 (DNS rebinding, through Chromium's host
+resolver rules) gets only the refusal; a WebSocket from another origin is refused although the
 server's environment turns Streamlit's CORS protection off, which the command's flags
 outrank. Screenshots go to the test's tmp_path.
 
@@ -266,7 +266,8 @@ def settle(page, charts: int, when: str) -> None:
 
 def view(page, name: str) -> None:
     page.evaluate(WATCH_RERUN)
-    page.get_by_role("button", name=name, exact=True).first.click()
+    page.locator('[data-testid="stButtonGroup"] button').filter(
+        has_text=re.compile(rf"^{re.escape(name)}$")).first.click()
     page.wait_for_function("() => window.__reran === true", timeout=TIMEOUT_MS)
 
 
