@@ -11,7 +11,7 @@ this process with its defaults, i.e. ``configs/sweeps/quickstart.toml``: every f
 
    - *first map*: from ``AppTest.run()`` to the return of the script's first
      ``altair_chart`` call, i.e. the first regime map handed to Streamlit (timed by wrapping
-     ``DeltaGenerator.altair_chart``; the regime maps are drawn through ``st.columns``);
+     ``DeltaGenerator.altair_chart`` and ``st.altair_chart``);
    - *full run*: the whole script, including the simulations and every tab.
 3. *Cached re-render*: a second ``run()`` of the same AppTest with unchanged inputs, which
    is what a click in a tab, a reload or a second visitor costs: every cached function is
@@ -19,7 +19,7 @@ this process with its defaults, i.e. ``configs/sweeps/quickstart.toml``: every f
    affects both alike.
 4. Context: AppTest's own cost (a one-line script), and the package calls behind the page
    timed directly on the same sweep: ``sweep.exact_dataset`` and ``sweep.simulate_plan``.
-5. Whether the targets are met: first map <= 2 s (cold caches, median), cached re-render
+5. Whether the targets are met: first map <= 1 s (cold caches, median), cached re-render
    <= 0.2 s (median, and the re-run must not raise). The targets are judged on the times
    as measured, AppTest's own cost included; the re-render row also shows its median less
    that cost.
@@ -61,7 +61,7 @@ from deterrence import api
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "configs" / "sweeps" / "quickstart.toml"
-FIRST_MAP_TARGET_S = 2.0
+FIRST_MAP_TARGET_S = 1.0
 RERENDER_TARGET_S = 0.2
 TIMEOUT_S = 600  # AppTest's default is 3 s
 CHART_TYPES = frozenset({"arrow_vega_lite_chart", "vega_lite_chart"})
@@ -95,6 +95,8 @@ class ChartClock:
             return out
 
         DeltaGenerator.altair_chart = timed
+        # ``st.altair_chart`` is bound to the main area's DeltaGenerator at import
+        st.altair_chart = functools.partial(timed, st._main)
 
 
 def clear_caches() -> None:

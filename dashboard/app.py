@@ -267,8 +267,13 @@ def sidebar() -> tuple[str, dict, dict, list[str]]:
                               bind="query-params")
     steps = numbers.read(st.sidebar, "Rounds per run", defaults["steps"], "steps", "steps",
                          whole=True, limits=ROUNDS, bind="query-params")
-    with st.sidebar.expander("All parameters of the scenario and formats"):
-        panel = params.parameter_panel(st, infos, formats)
+    st.sidebar.subheader("Every parameter")
+    every = st.sidebar.toggle("Change any parameter of the scenario and formats",
+                              key="every_parameter",
+                              help="Each with its unit, limits, description and source; "
+                                   "values typed stay when this is off.")
+    with st.sidebar.container():
+        panel = params.parameter_panel(st, infos, formats, shown=every)
     st.sidebar.subheader("Display")
     st.sidebar.select_slider("Maps per row", list(range(1, MAX_COLUMNS + 1)),
                              value=maps.DEFAULT_COLUMNS, key="map_columns",

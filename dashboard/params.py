@@ -256,7 +256,7 @@ def _read_entry(place, numbers: Numbers, info: api.ParameterInfo, fid: str | Non
 
 
 def parameter_panel(place, infos: list[api.ParameterInfo], formats: list[str],
-                    key_prefix: str = "p") -> Panel:
+                    key_prefix: str = "p", shown: bool = True) -> Panel:
     """Every parameter of ``infos`` (the catalogue) in an expander per group, with a search
     box (``<key_prefix>_search``) that shows only the parameters whose label, path, group,
     unit or description has every word typed. A scenario parameter has one box, a format
@@ -266,6 +266,8 @@ def parameter_panel(place, infos: list[api.ParameterInfo], formats: list[str],
     default and source as help and its path, value and limits as a caption; a value it
     cannot take is explained under it."""
     numbers = Numbers()
+    if not shown:  # not drawn (its 170-odd boxes cost a rerun time): the values typed stay
+        return _kept_changes(infos, formats, key_prefix, numbers)
     query = place.text_input("Search parameters", key=f"{key_prefix}_search",
                              placeholder="e.g. war cost, sanctions, dynamics.belief")
     changes: dict[str, float] = {}
@@ -292,6 +294,23 @@ def parameter_panel(place, infos: list[api.ParameterInfo], formats: list[str],
                     changes[info.path] = value
     if not shown_any:
         place.caption(f"No parameter matches {query!r}.")
+    return Panel(changes, format_changes, numbers.problems)
+
+
+def _kept_changes(infos: list[api.ParameterInfo], formats: list[str], key_prefix: str,
+                  numbers: Numbers) -> Panel:
+    """The panel's changes from the values typed before, none drawn."""
+    changes: dict[str, float] = {}
+    format_changes: dict[str, dict[str, float]] = {}
+    for info in infos:
+        for fid, now in _entries(info, formats):
+            key = f"{key_prefix}:{fid}:{info.path}" if fid else f"{key_prefix}:{info.path}"
+            value = _read_entry(None, numbers, info, fid, now, key, False)
+            if value is not None:
+                if fid:
+                    format_changes.setdefault(fid, {})[info.path] = value
+                else:
+                    changes[info.path] = value
     return Panel(changes, format_changes, numbers.problems)
 
 
