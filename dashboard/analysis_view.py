@@ -479,7 +479,8 @@ def draw_comparison(result: ComparisonResult) -> None:
     message."""
     rows = result.rows
     head = rows[rows["variable"] == HEADLINE_OUTCOME].iloc[0]
-    st.markdown(f"**{result.first} vs {result.second}: "
+    names = format_names([result.first, result.second])
+    st.markdown(f"**{names[result.first]} vs {names[result.second]}: "
                 f"{head['difference (percentage points)']:+.1f} ± "
                 f"{head['± 95% (percentage points)']:.1f} percentage points of escalation "
                 f"frequency**")
@@ -596,7 +597,7 @@ def draw_uncertainty_table(result: UncertaintyResult) -> None:
     point = base.mark_point(filled=True, size=60, color=NARROW_COLOUR).encode(
         x=alt.X("estimate:Q", scale=unit), y=y, tooltip=tooltip)
     chart = alt.layer(spread, interval, point).properties(
-        width=TORNADO_WIDTH * 1.4, height=TORNADO_ROW_HEIGHT * len(result.table)).facet(
+        width=TORNADO_WIDTH, height=TORNADO_ROW_HEIGHT * len(result.table)).facet(
         column=alt.Column("quantity:N", title=None, sort=[
             label for label, _, _ in UNCERTAINTY_QUANTITIES.values()]))
     st.altair_chart(chart)

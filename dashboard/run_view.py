@@ -24,6 +24,7 @@ import pandas as pd
 import streamlit as st
 
 from deterrence import api
+from deterrence.dashboard import maps
 
 #: Most rounds the panel plays in one run, whatever the sweep's ``steps`` (each round
 #: redraws the plots of every round so far).
@@ -42,9 +43,8 @@ CHART_HEIGHT = 220
 
 
 def axis_label(path: str) -> str:
-    """A swept parameter's name with its unit (``1``: a pure number, not shown)."""
-    units = api.parameter_attributes(path)["units"]
-    return path if units == "1" else f"{path} ({units})"
+    """A swept parameter's label with its unit, as the maps title their axes."""
+    return maps.axis_title(path)
 
 
 def parse_seed(text: str) -> int | None:
@@ -108,7 +108,8 @@ def run_panel(plan: api.Plan, key_prefix: str) -> None:
     """The panel: choose format, point, replicate and seed; Step, Play / Pause, Reset and
     the speed; the plots of the rounds played so far."""
     cols = st.columns(4)
-    format_id = cols[0].selectbox("Format", list(plan.formats), key=f"{key_prefix}format")
+    format_id = cols[0].selectbox("Format", list(plan.formats), key=f"{key_prefix}format",
+                                  format_func=lambda f: plan.formats[f].name)
     replicate = cols[1].number_input("Replicate", min_value=0,
                                      max_value=plan.spec.replicates - 1, value=0,
                                      key=f"{key_prefix}replicate")

@@ -1130,6 +1130,13 @@ def write_archive(plan: Plan, summaries: Summaries, target: str | Path, cancel=N
 # The dashboard's labels: a parameter's name and unit from the schema
 
 
+#: Last words of a parameter's name that its unit states (``military_spending_usd_bn``:
+#: "Military spending", in USD bn per year).
+LABEL_UNIT_WORDS = frozenset({"usd", "bn", "tn", "days", "years", "months"})
+#: Words of parameter names written as acronyms in labels.
+LABEL_ACRONYMS = {"gdp": "GDP", "ewa": "EWA"}
+
+
 def parameter_label(path: str) -> tuple[str, str]:
     """A parameter path's short label and its unit as the schema states them
     (``russia.war_cost`` -> ("War cost", "Russia's utility (achieving ...)")); a guarantor's
@@ -1142,7 +1149,10 @@ def parameter_label(path: str) -> tuple[str, str]:
         field = parameter_field(path)
     except (KeyError, IndexError):
         raise ConfigError(f"parameter path {path!r}: names no parameter of the schema") from None
-    label = parts[-1].replace("_", " ")
+    words = parts[-1].split("_")
+    while len(words) > 1 and words[-1] in LABEL_UNIT_WORDS:  # the unit says them
+        words.pop()
+    label = " ".join(LABEL_ACRONYMS.get(w, w) for w in words)
     label = label[:1].upper() + label[1:]
     if parts[0] == "guarantors":
         label = f"{label}, {'every guarantor' if parts[1] == '*' else parts[1]}"
