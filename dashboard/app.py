@@ -164,7 +164,7 @@ def simulation(sweep: Sweep):
         return sweep.stored
     board = jobs.job_board()
     previous = st.session_state.get("job_simulation")
-    if previous is not None and previous.key == ("simulation", jobs.plan_key(sweep.plan)) \
+    if previous is not None and previous.key == jobs.simulation_key(sweep.plan) \
             and previous.state in ("cancelled", "failed"):
         # a cancelled simulation stays cancelled until the visitor asks again
         st.info("The simulations of this sweep were cancelled or failed (see above).")
@@ -530,7 +530,7 @@ def save_view(sweep: Sweep) -> None:
              "an archive and compares it bit for bit.")
     sim_job = st.session_state.get("job_simulation")
     ready = sim_job is not None and sim_job.state == "done" and \
-        sim_job.key == ("simulation", jobs.plan_key(sweep.plan))
+        sim_job.key == jobs.simulation_key(sweep.plan)
     if not ready:
         st.info("Open *Simulated outcomes* (or any view that simulates) first: Save writes "
                 "the simulations already computed for this sweep.")

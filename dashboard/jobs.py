@@ -327,6 +327,11 @@ class Simulated:
     dataset: Any
 
 
+def simulation_key(plan: api.Plan) -> tuple[str, str]:
+    """The board's key of ``plan``'s simulation job."""
+    return ("simulation", plan_key(plan))
+
+
 def simulation_job(board: JobBoard, plan: api.Plan, replaces: Job | None = None) -> Job:
     """The job simulating ``plan`` (shared with every tab asking for the same plan); its
     result is :class:`Simulated`. ``replaces``, the session's previous simulation, is
@@ -338,7 +343,7 @@ def simulation_job(board: JobBoard, plan: api.Plan, replaces: Job | None = None)
     refusal = size_refusal(plan)
     if refusal is not None:
         raise Refused(refusal)
-    key = ("simulation", plan_key(plan))
+    key = simulation_key(plan)
     if replaces is not None and replaces.key != key and not replaces.status().final:
         replaces.cancel()
         replaces.wait(REPLACED_WAIT_S)
