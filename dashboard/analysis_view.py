@@ -35,6 +35,7 @@ import pandas as pd
 import streamlit as st
 
 from deterrence import api
+from deterrence.dashboard import jobs
 
 #: The sensitivity methods, and for each the wide index (the bar, with its interval) and
 #: the narrow one drawn over it: Sobol's total and first-order indices, Morris's mu* and
@@ -170,13 +171,6 @@ def sensitivity_plan(plan: api.Plan, method: str = "sobol",
                           name=spec.name, **keys)
 
 
-def run_rounds(plan: api.Plan) -> int:
-    """Simulated run-rounds of every point of ``plan`` (its cells and any sensitivity
-    design) under every format: the dashboard's measure of a computation's size."""
-    return (len(plan.formats) * int(plan.all_points.shape[0]) * plan.spec.replicates
-            * plan.spec.steps)
-
-
 def size_refusal(what: str, size: int, limit: int | None) -> str | None:
     """None if ``size`` run-rounds are at most ``limit`` (None: no limit); otherwise the
     one line that says so."""
@@ -200,7 +194,7 @@ def compute_sensitivity(plan: api.Plan, method: str = "sobol",
     ``progress(done, total)`` is called as chunks finish."""
     design = sensitivity_plan(plan, method, samples, parameters)
     axes = design.spec.axes
-    size = run_rounds(design)
+    size = jobs.plan_size(design)
     result = SensitivityResult(method, samples, [a.path for a in axes],
                                {a.path: (a.low, a.high) for a in axes}, size,
                                names=format_names(design.formats))
